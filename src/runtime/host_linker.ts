@@ -1,0 +1,224 @@
+/**
+ * Builds one step's import object from an audited import plan: each granted
+ * capability's plugin contributes its host functions under its own
+ * namespace; the linker wraps every function to count calls, enforce the
+ * capability's host-call budget and turn plugin bugs into coded faults.
+ *
+ * @module
+ */
+import type {
+  CapabilityContext,
+  CapabilityPlugin,
+  HostErrnoName,
+  HostFunction,
+  StepInfo,
+} from "../capability/capability_plugin.ts";
+import { HostErrno } from "../capability/capability_plugin.ts";
+import type { CapabilityRegistry } from "../capability/capability_registry.ts";
+import type { GuestMemory } from "../capability/guest_memory.ts";
+import type { StepClock } from "../capability/step_clock.ts";
+import type { StepIo } from "../capability/step_io.ts";
+import type { StepLog } from "../capability/step_log.ts";
+import { GuestFault, WasmBrokerError } from "../errors.ts";
+import type { Manifest } from "../manifest/manifest.ts";
+import { createWasiImports } from "../wasi/wasi_preview1.ts";
+import type { ImportPlan } from "./import_audit.ts";
+import { suspending } from "./jspi.ts";
+import type { StepMetrics } from "./step_outcome.ts";
+
+/** Host calls allowed per capability per step when neither plugin nor manifest says. */
+export const DEFAULT_HOST_CALL_BUDGET = 10_000;
+
+/** Everything the linker needs for one step. */
+export interface LinkContext {
+  plan: ImportPlan;
+  manifest: Manifest;
+  registry: CapabilityRegistry;
+  step: StepInfo;
+  memory: GuestMemory;
+  io: StepIo;
+  log: StepLog;
+  clock: StepClock;
+  signal: AbortSignal;
+  metrics: StepMetrics;
+  /** Per-capability data from the broker halves (`prepareStep`). */
+  data: Readonly<Record<string, unknown>>;
+  /** Sends a request to a plugin's broker half. */
+  callBroker(capability: string, op: string, payload: unknown): Promise<unknown>;
+  /** Supplied when the guest imports `env.memory`. */
+  importedMemory?: WebAssembly.Memory;
+}
+
+/** Result of {@link linkImports}. */
+export interface LinkedImports {
+  imports: WebAssembly.Imports;
+  /** True when any linked function is async (the entry must run through JSPI). */
+  async: boolean;
+}
+
+const encoder = new TextEncoder();
+
+function budgetFor(plugin: CapabilityPlugin, manifest: Manifest): number {
+  return manifest.limits.host_calls[plugin.name] ?? plugin.defaultBudget ??
+    DEFAULT_HOST_CALL_BUDGET;
+}
+
+/** Builds the import object for one instantiation. */
+export function linkImports(ctx: LinkContext): LinkedImports {
+  const imports: WebAssembly.Imports = {};
+  let isAsync = false;
+  for (const [name, functions] of ctx.plan.capabilities) {
+    const plugin = ctx.registry.get(name)!;
+    const ns = linkCapability(plugin, functions, ctx);
+    imports[name] = ns.functions;
+    isAsync ||= ns.async;
+  }
+  if (ctx.plan.wasi.length) {
+    imports.wasi_snapshot_preview1 = countCalls(
+      "wasi",
+      createWasiImports({
+        memory: ctx.memory,
+        io: ctx.io,
+        log: "log" in ctx.manifest.capabilities ? ctx.log : null,
+        clock: ctx.clock,
+        args: [ctx.step.handler],
+      }, ctx.plan.wasi),
+      ctx.metrics,
+    );
+  }
+  if (ctx.plan.env.length || ctx.plan.importsMemory) {
+    imports.env = linkEnv(ctx);
+  }
+  return { imports, async: isAsync };
+}
+
+function countCalls(
+  prefix: string,
+  functions: Record<string, (...args: never[]) => unknown>,
+  metrics: StepMetrics,
+): Record<string, (...args: never[]) => unknown> {
+  const out: Record<string, (...args: never[]) => unknown> = {};
+  for (const [name, fn] of Object.entries(functions)) {
+    const key = `${prefix}.${name}`;
+    out[name] = (...args: never[]) => {
+      metrics.host_calls[key] = (metrics.host_calls[key] ?? 0) + 1;
+      return fn(...args);
+    };
+  }
+  return out;
+}
+
+function linkEnv(ctx: LinkContext): WebAssembly.ModuleImports {
+  const env: WebAssembly.ModuleImports = {};
+  if (ctx.plan.importsMemory && ctx.importedMemory) env.memory = ctx.importedMemory;
+  for (const name of ctx.plan.env) {
+    if (name === "abort") {
+      env.abort = (msgPtr: number, filePtr: number, line: number, column: number) => {
+        const message = readAsString(ctx.memory, msgPtr) ?? "abort";
+        const file = readAsString(ctx.memory, filePtr) ?? "?";
+        throw new GuestFault("trap", `guest aborted: ${message} at ${file}:${line}:${column}`, {
+          details: { trap: "abort", file, line, column },
+        });
+      };
+    } else if (name === "seed") {
+      env.seed = () => {
+        const bytes = new Uint8Array(8);
+        ctx.clock.fillRandom(bytes);
+        return new DataView(bytes.buffer).getFloat64(0) || 1;
+      };
+    }
+  }
+  return env;
+}
+
+/** Reads an AssemblyScript string (UTF-16, byte length at ptr-4); null when unreadable. */
+function readAsString(memory: GuestMemory, ptr: number): string | null {
+  if (!ptr) return null;
+  try {
+    const len = new DataView(memory.view(ptr - 4, 4).slice().buffer).getUint32(0, true);
+    const bytes = memory.read(ptr, Math.min(len, 4096));
+    return new TextDecoder("utf-16le").decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+function linkCapability(
+  plugin: CapabilityPlugin,
+  functionNames: readonly string[],
+  link: LinkContext,
+): { functions: WebAssembly.ModuleImports; async: boolean } {
+  const key = (fn: string) => `${plugin.name}.${fn}`;
+  let lastError = encoder.encode("null");
+  let staged = new Uint8Array(0);
+  const record = (errno: HostErrnoName, code: string, message: string): number => {
+    lastError = encoder.encode(JSON.stringify({ code, message }));
+    return HostErrno[errno];
+  };
+  const ctx: CapabilityContext<unknown> = {
+    policy: link.manifest.capabilities[plugin.name],
+    step: link.step,
+    memory: link.memory,
+    io: link.io,
+    log: link.log,
+    clock: link.clock,
+    data: link.data[plugin.name],
+    signal: link.signal,
+    deny(errno, code, message) {
+      link.metrics.policy_denials++;
+      const k = key(code);
+      link.metrics.denials_by_code[k] = (link.metrics.denials_by_code[k] ?? 0) + 1;
+      return record(errno, code, message);
+    },
+    fail: record,
+    stage(bytes) {
+      staged = bytes;
+      return bytes.length;
+    },
+    callBroker: (op, payload) => link.callBroker(plugin.name, op, payload),
+  };
+  const implementations: Record<string, HostFunction> = {
+    ...plugin.instantiate(ctx),
+    last_error: (ptr: number, len: number) => {
+      link.memory.write(ptr, lastError.subarray(0, Math.min(len >>> 0, lastError.length)));
+      return lastError.length;
+    },
+    read_result: (ptr: number, len: number) => {
+      const n = Math.min(len >>> 0, staged.length);
+      link.memory.write(ptr, staged.subarray(0, n));
+      return n;
+    },
+  };
+  const budget = budgetFor(plugin, link.manifest);
+  let calls = 0;
+  const functions: WebAssembly.ModuleImports = {};
+  let isAsync = false;
+  for (const name of functionNames) {
+    const impl = implementations[name];
+    if (!impl) {
+      throw new WasmBrokerError(
+        "internal",
+        `Cannot link "${plugin.name}.${name}" as the plugin declared it but did not implement it`,
+      );
+    }
+    const counterKey = key(name);
+    const guarded = (...args: (number | bigint)[]) => {
+      if (++calls > budget) {
+        throw new GuestFault(
+          "host_call_budget",
+          `Cannot call "${counterKey}" as capability "${plugin.name}" exceeded its budget of ${budget} host calls per step`,
+          { details: { capability: plugin.name, budget } },
+        );
+      }
+      link.metrics.host_calls[counterKey] = (link.metrics.host_calls[counterKey] ?? 0) + 1;
+      return (impl as (...a: (number | bigint)[]) => ReturnType<HostFunction>)(...args);
+    };
+    if (plugin.functions[name]?.async) {
+      isAsync = true;
+      functions[name] = suspending(async (...args: never[]) => await guarded(...args)) as never;
+    } else {
+      functions[name] = guarded;
+    }
+  }
+  return { functions, async: isAsync };
+}

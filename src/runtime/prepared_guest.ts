@@ -1,0 +1,123 @@
+/**
+ * Turns guest bytes and a manifest into a {@link PreparedGuest}: limits
+ * clamped into the binary, compiled once, imports audited against the
+ * manifest, entry point found. Instantiate it as many times as needed.
+ *
+ * @module
+ */
+import type { CapabilityRegistry } from "../capability/capability_registry.ts";
+import { WasmBrokerError } from "../errors.ts";
+import type { Manifest } from "../manifest/manifest.ts";
+import { compileOutputSchema, type OutputValidator } from "../manifest/output_schema.ts";
+import { auditImports, type ImportPlan } from "./import_audit.ts";
+import { readModuleImports } from "./module_imports.ts";
+import { clampModuleLimits, ModuleFormatError, WasmLimitError } from "./wasm_limits.ts";
+
+/** How the guest is entered. */
+export type GuestEntry =
+  /** WASI command: `_start`, input on stdin, output on stdout. */
+  | "command"
+  /** Broker ABI: optional `_initialize`, then `run() -> i32` (0 = success). */
+  | "run";
+
+/** A compiled, audited guest, ready to instantiate. */
+export interface PreparedGuest {
+  /** Name used in logs and argv[0]. */
+  readonly name: string;
+  readonly manifest: Manifest;
+  readonly module: WebAssembly.Module;
+  readonly plan: ImportPlan;
+  readonly entry: GuestEntry;
+  /** Imported memory limits, when the guest imports `env.memory`. */
+  readonly importedMemory?: { initial: number; maximum: number; shared: boolean };
+  readonly validateOutput?: OutputValidator;
+  /** Milliseconds spent clamping and compiling. */
+  readonly compileMs: number;
+}
+
+/** Options for {@link prepareGuest}. */
+export interface PrepareGuestOptions {
+  /** Name for logs; defaults to the manifest's name or "guest". */
+  name?: string;
+}
+
+/**
+ * Validates, clamps, compiles and audits a guest.
+ *
+ * Throws `module_invalid` (not WebAssembly, truncated, rejected by V8),
+ * `memory_limit` / `table_limit` (declared minimum above the manifest's
+ * limit), `unknown_import` or `entry_missing`.
+ */
+export function prepareGuest(
+  bytes: Uint8Array,
+  manifest: Manifest,
+  registry: CapabilityRegistry,
+  options: PrepareGuestOptions = {},
+): PreparedGuest {
+  const started = performance.now();
+  let clamped;
+  try {
+    clamped = clampModuleLimits(bytes, {
+      maxMemoryPages: manifest.limits.memory,
+      maxTableElements: manifest.limits.table_elements,
+    });
+  } catch (error) {
+    if (error instanceof ModuleFormatError) {
+      throw new WasmBrokerError("module_invalid", error.message, {
+        details: { offset: error.offset },
+      });
+    }
+    if (error instanceof WasmLimitError) {
+      throw new WasmBrokerError(error.code, error.message, {
+        details: {
+          kind: error.kind,
+          index: error.index,
+          declared: error.declared,
+          limit: error.limit,
+        },
+      });
+    }
+    throw error;
+  }
+  let module: WebAssembly.Module;
+  try {
+    module = new WebAssembly.Module(clamped.bytes as Uint8Array<ArrayBuffer>);
+  } catch (error) {
+    throw new WasmBrokerError(
+      "module_invalid",
+      `Cannot compile module as V8 rejects it: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  const plan = auditImports(readModuleImports(clamped.bytes), manifest, registry);
+  const exports = WebAssembly.Module.exports(module);
+  const has = (name: string, kind: string) =>
+    exports.some((e) => e.name === name && e.kind === kind);
+  const entry: GuestEntry | null = has("_start", "function")
+    ? "command"
+    : has("run", "function")
+    ? "run"
+    : null;
+  if (!entry) {
+    throw new WasmBrokerError(
+      "entry_missing",
+      "Cannot run module as it exports neither `_start` (WASI command) nor `run` (broker ABI)",
+      { details: { exports: exports.map((e) => e.name) } },
+    );
+  }
+  const importedMem = clamped.report.memories.find((m) => m.imported);
+  return {
+    name: options.name ?? manifest.name ?? "guest",
+    manifest,
+    module,
+    plan,
+    entry,
+    importedMemory: importedMem && plan.importsMemory
+      ? { initial: importedMem.declaredMin, maximum: importedMem.max, shared: false }
+      : undefined,
+    validateOutput: manifest.output_schema === undefined
+      ? undefined
+      : compileOutputSchema(manifest.output_schema),
+    compileMs: performance.now() - started,
+  };
+}
