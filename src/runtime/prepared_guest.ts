@@ -11,7 +11,7 @@ import type { Manifest } from "../manifest/manifest.ts";
 import { compileOutputSchema, type OutputValidator } from "../manifest/output_schema.ts";
 import { auditImports, type ImportPlan } from "./import_audit.ts";
 import { readModuleImports } from "./module_imports.ts";
-import { clampModuleLimits, ModuleFormatError, WasmLimitError } from "./wasm_limits.ts";
+import { clampGuest } from "./inspect_guest.ts";
 
 /** How the guest is entered. */
 export type GuestEntry =
@@ -55,30 +55,7 @@ export function prepareGuest(
   options: PrepareGuestOptions = {},
 ): PreparedGuest {
   const started = performance.now();
-  let clamped;
-  try {
-    clamped = clampModuleLimits(bytes, {
-      maxMemoryPages: manifest.limits.memory,
-      maxTableElements: manifest.limits.table_elements,
-    });
-  } catch (error) {
-    if (error instanceof ModuleFormatError) {
-      throw new WasmBrokerError("module_invalid", error.message, {
-        details: { offset: error.offset },
-      });
-    }
-    if (error instanceof WasmLimitError) {
-      throw new WasmBrokerError(error.code, error.message, {
-        details: {
-          kind: error.kind,
-          index: error.index,
-          declared: error.declared,
-          limit: error.limit,
-        },
-      });
-    }
-    throw error;
-  }
+  const clamped = clampGuest(bytes, manifest);
   let module: WebAssembly.Module;
   try {
     module = new WebAssembly.Module(clamped.bytes as Uint8Array<ArrayBuffer>);
