@@ -57,17 +57,23 @@ export function toManifestIssues(
         });
         break;
       case "invalid_union": {
-        // Report the branch that got furthest rather than every alternative.
-        const branches = issue.errors.map((branch) =>
-          toManifestIssues(branch, knownCapabilities, path)
-        );
-        const typeOnly = branches.every((b) => b.every((i) => i.message.startsWith("expected ")));
-        if (typeOnly && branches.length > 0) {
-          out.push({ path: formatPath(path), message: issue.message });
+        // A branch whose only complaint is its own root type did not apply:
+        // report the branch that got further, else list the expected types.
+        const applies = (branch: readonly z.core.$ZodIssue[]) =>
+          !branch.every((i) => i.code === "invalid_type" && i.path.length === 0);
+        const best = issue.errors.find(applies);
+        if (best) {
+          out.push(...toManifestIssues(best, knownCapabilities, path));
         } else {
-          const best = branches.find((b) => !b.every((i) => i.message.startsWith("expected "))) ??
-            branches[0] ?? [];
-          out.push(...best);
+          const expected = issue.errors.flatMap((b) =>
+            b.map((i) => (i as { expected?: string }).expected ?? "?")
+          );
+          out.push({
+            path: formatPath(path),
+            message: `expected ${[...new Set(expected)].join(" or ")}, got ${
+              describeValue(issue.input)
+            }`,
+          });
         }
         break;
       }
