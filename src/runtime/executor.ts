@@ -13,8 +13,14 @@ import type { StepOutcome } from "./step_outcome.ts";
 /** A guest as executors receive it: bytes pinned by digest, with its manifest. */
 export interface GuestHandle {
   readonly name: string;
-  /** sha256 of `bytes`, lowercase hex; executors cache compiled modules by it. */
+  /** sha256 of `bytes`, lowercase hex. */
   readonly digest: string;
+  /**
+   * Cache key of the prepared guest: sha256 of the digest and the manifest.
+   * The same bytes under another manifest are prepared again (other limits,
+   * other grants), so executors cache by this, never by `digest` alone.
+   */
+  readonly id: string;
   readonly bytes: Uint8Array;
   readonly manifest: Manifest;
 }

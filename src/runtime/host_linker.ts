@@ -21,6 +21,7 @@ import type { StepIo } from "../capability/step_io.ts";
 import type { StepLog } from "../capability/step_log.ts";
 import { GuestFault, WasmBrokerError } from "../errors.ts";
 import type { Manifest } from "../manifest/manifest.ts";
+import { WASI_FUNCTIONS } from "../wasi/wasi_functions.ts";
 import { createWasiImports } from "../wasi/wasi_preview1.ts";
 import type { ImportPlan } from "./import_audit.ts";
 import { suspending } from "./jspi.ts";
@@ -58,23 +59,51 @@ export interface LinkedImports {
 
 const encoder = new TextEncoder();
 
-function budgetFor(plugin: CapabilityPlugin, manifest: Manifest): number {
-  return manifest.limits.host_calls[plugin.name] ?? plugin.defaultBudget ??
-    DEFAULT_HOST_CALL_BUDGET;
+/**
+ * Per-step host-call budgets, one per capability. WASI calls are charged to
+ * the capability they need (`fd_write` to `io`, clocks to `time`); WASI calls
+ * that need none share a core budget, so no import is unmetered.
+ */
+class CallBudgets {
+  readonly #used = new Map<string, number>();
+  constructor(readonly manifest: Manifest, readonly registry: CapabilityRegistry) {}
+
+  limit(capability: string): number {
+    const plugin = this.registry.get(capability);
+    return this.manifest.limits.host_calls[capability] ?? plugin?.defaultBudget ??
+      DEFAULT_HOST_CALL_BUDGET;
+  }
+
+  charge(capability: string, fn: string): void {
+    const used = (this.#used.get(capability) ?? 0) + 1;
+    this.#used.set(capability, used);
+    const limit = this.limit(capability);
+    if (used > limit) {
+      throw new GuestFault(
+        "host_call_budget",
+        `Cannot call "${fn}" as capability "${capability}" exceeded its budget of ${limit} host calls per step`,
+        { details: { capability, budget: limit } },
+      );
+    }
+  }
 }
+
+/** Budget name for WASI and env functions that need no capability. */
+export const CORE_BUDGET = "core";
 
 /** Builds the import object for one instantiation. */
 export function linkImports(ctx: LinkContext): LinkedImports {
   const imports: WebAssembly.Imports = {};
+  const budgets = new CallBudgets(ctx.manifest, ctx.registry);
   let isAsync = false;
   for (const [name, functions] of ctx.plan.capabilities) {
     const plugin = ctx.registry.get(name)!;
-    const ns = linkCapability(plugin, functions, ctx);
+    const ns = linkCapability(plugin, functions, ctx, budgets);
     imports[name] = ns.functions;
     isAsync ||= ns.async;
   }
   if (ctx.plan.wasi.length) {
-    imports.wasi_snapshot_preview1 = countCalls(
+    imports.wasi_snapshot_preview1 = meterCalls(
       "wasi",
       createWasiImports({
         memory: ctx.memory,
@@ -84,6 +113,7 @@ export function linkImports(ctx: LinkContext): LinkedImports {
         args: [ctx.step.handler],
       }, ctx.plan.wasi),
       ctx.metrics,
+      budgets,
     );
   }
   if (ctx.plan.env.length || ctx.plan.importsMemory) {
@@ -92,15 +122,19 @@ export function linkImports(ctx: LinkContext): LinkedImports {
   return { imports, async: isAsync };
 }
 
-function countCalls(
+/** Wraps WASI functions to count calls and charge the budget of the capability each needs. */
+function meterCalls(
   prefix: string,
   functions: Record<string, (...args: never[]) => unknown>,
   metrics: StepMetrics,
+  budgets: CallBudgets,
 ): Record<string, (...args: never[]) => unknown> {
   const out: Record<string, (...args: never[]) => unknown> = {};
   for (const [name, fn] of Object.entries(functions)) {
     const key = `${prefix}.${name}`;
+    const capability = WASI_FUNCTIONS[name]?.requires ?? CORE_BUDGET;
     out[name] = (...args: never[]) => {
+      budgets.charge(capability, key);
       metrics.host_calls[key] = (metrics.host_calls[key] ?? 0) + 1;
       return fn(...args);
     };
@@ -147,6 +181,7 @@ function linkCapability(
   plugin: CapabilityPlugin,
   functionNames: readonly string[],
   link: LinkContext,
+  budgets: CallBudgets,
 ): { functions: WebAssembly.ModuleImports; async: boolean } {
   const key = (fn: string) => `${plugin.name}.${fn}`;
   let lastError = encoder.encode("null");
@@ -189,8 +224,6 @@ function linkCapability(
       return n;
     },
   };
-  const budget = budgetFor(plugin, link.manifest);
-  let calls = 0;
   const functions: WebAssembly.ModuleImports = {};
   let isAsync = false;
   for (const name of functionNames) {
@@ -203,13 +236,7 @@ function linkCapability(
     }
     const counterKey = key(name);
     const guarded = (...args: (number | bigint)[]) => {
-      if (++calls > budget) {
-        throw new GuestFault(
-          "host_call_budget",
-          `Cannot call "${counterKey}" as capability "${plugin.name}" exceeded its budget of ${budget} host calls per step`,
-          { details: { capability: plugin.name, budget } },
-        );
-      }
+      budgets.charge(plugin.name, counterKey);
       link.metrics.host_calls[counterKey] = (link.metrics.host_calls[counterKey] ?? 0) + 1;
       return (impl as (...a: (number | bigint)[]) => ReturnType<HostFunction>)(...args);
     };

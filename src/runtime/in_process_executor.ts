@@ -27,7 +27,7 @@ export class InProcessExecutor implements StepExecutor {
   }
 
   async execute(request: ExecuteRequest, onBrokerCall: BrokerCallHandler): Promise<StepOutcome> {
-    let guest = this.#prepared.get(request.guest.digest);
+    let guest = this.#prepared.get(request.guest.id);
     let compileMs = 0;
     if (!guest) {
       try {
@@ -45,7 +45,7 @@ export class InProcessExecutor implements StepExecutor {
         };
       }
       compileMs = guest.compileMs;
-      this.#prepared.set(request.guest.digest, guest);
+      this.#prepared.set(request.guest.id, guest);
     }
     const outcome = await runStep(guest, {
       input: request.input,

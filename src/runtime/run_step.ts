@@ -13,7 +13,7 @@ import { createStepClock, type VirtualClockOptions } from "../capability/step_cl
 import { StepIo } from "../capability/step_io.ts";
 import { StepLog } from "../capability/step_log.ts";
 import { type ErrorCode, WasmBrokerError } from "../errors.ts";
-import { WasiExit } from "../wasi/wasi_preview1.ts";
+import { flushWasiStderr, WasiExit } from "../wasi/wasi_preview1.ts";
 import { linkImports } from "./host_linker.ts";
 import { promising } from "./jspi.ts";
 import type { PreparedGuest } from "./prepared_guest.ts";
@@ -172,6 +172,8 @@ export async function runStep(
     );
   } finally {
     clearTimeout(timer);
+    // However the guest stopped, its last unterminated stderr line is a log record.
+    flushWasiStderr(io);
     metrics.memory_high_water_bytes = memory.size;
   }
   metrics.log = { records: log.records.length, dropped: log.dropped, truncated: log.truncated };

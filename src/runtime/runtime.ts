@@ -11,7 +11,7 @@ import type { CapabilityPlugin, StepInfo } from "../capability/capability_plugin
 import { CapabilityRegistry } from "../capability/capability_registry.ts";
 import type { VirtualClockOptions } from "../capability/step_clock.ts";
 import { WasmBrokerError } from "../errors.ts";
-import { type Manifest, parseManifest } from "../manifest/manifest.ts";
+import { type Manifest, manifestToJson, parseManifest } from "../manifest/manifest.ts";
 import type { GuestHandle, StepExecutor } from "./executor.ts";
 import { InProcessExecutor } from "./in_process_executor.ts";
 import { inspectGuest } from "./inspect_guest.ts";
@@ -85,9 +85,11 @@ export class Runtime {
   ): Promise<LoadedGuest> {
     const parsed = isParsed(manifest) ? manifest : this.parseManifest(manifest, options.source);
     inspectGuest(bytes, parsed, this.registry);
+    const digest = await sha256Hex(bytes);
     return {
       name: options.name ?? parsed.name ?? "guest",
-      digest: await sha256Hex(bytes),
+      digest,
+      id: await sha256Hex(encoder.encode(`${digest}\n${JSON.stringify(manifestToJson(parsed))}`)),
       bytes,
       manifest: parsed,
     };

@@ -99,3 +99,15 @@ Deno.test("invalid and truncated binaries are refused with module_invalid", asyn
     await assert.rejects(() => run(bytes), { code: "module_invalid" });
   }
 });
+
+Deno.test("WASI path and socket calls are refused: no preopens (EBADF), no sockets (ENOTCAPABLE)", async () => {
+  const outcome = await run(guests.wasiEscape);
+  assert.equal(outcome.status, "completed");
+  assert.deepEqual(outcome.result, ["08", "76"]);
+});
+
+Deno.test("WASI calls that need no capability still count against the core budget", async () => {
+  const outcome = await run(guests.wasiEscape, { ...grants, limits: { host_calls: { core: 1 } } });
+  assert.equal(outcome.error?.code, "host_call_budget");
+  assert.equal(outcome.error?.details?.capability, "core");
+});

@@ -54,27 +54,28 @@ export const undeclaredImport = wat(`(module
   (memory (export "memory") 1)
   (func (export "run") (result i32) (i32.const 0)))`);
 
-/** Opens /etc/passwd and a socket through WASI; writes the two errnos as a JSON array. */
+/**
+ * Opens /etc/passwd through the first preopen slot (fd 3) and accepts on
+ * stdin as a socket through WASI; writes the two errnos as JSON strings.
+ */
 export const wasiEscape = wat(`(module
   (import "wasi_snapshot_preview1" "path_open"
     (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "sock_accept" (func $accept (param i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
+  (data (i32.const 0) "[\\"..\\",\\"..\\"]")
   (data (i32.const 100) "/etc/passwd")
-  (func $digit (param $at i32) (param $n i32)
+  (func $digits (param $at i32) (param $n i32)
     (i32.store8 (local.get $at) (i32.add (i32.const 48) (i32.div_u (local.get $n) (i32.const 10))))
     (i32.store8 (i32.add (local.get $at) (i32.const 1)) (i32.add (i32.const 48) (i32.rem_u (local.get $n) (i32.const 10)))))
   (func (export "_start")
-    (i32.store8 (i32.const 0) (i32.const 91))
-    (call $digit (i32.const 1) (call $open (i32.const 3) (i32.const 0) (i32.const 100) (i32.const 11)
+    (call $digits (i32.const 2) (call $open (i32.const 3) (i32.const 0) (i32.const 100) (i32.const 11)
       (i32.const 0) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 200)))
-    (i32.store8 (i32.const 3) (i32.const 44))
-    (call $digit (i32.const 4) (call $accept (i32.const 3) (i32.const 0) (i32.const 200)))
-    (i32.store8 (i32.const 6) (i32.const 93))
-    ;; iovec at 300: {buf 0, len 7}
+    (call $digits (i32.const 7) (call $accept (i32.const 0) (i32.const 0) (i32.const 200)))
+    ;; iovec at 300: {buf 0, len 11}
     (i32.store (i32.const 300) (i32.const 0))
-    (i32.store (i32.const 304) (i32.const 7))
+    (i32.store (i32.const 304) (i32.const 11))
     (drop (call $fd_write (i32.const 1) (i32.const 300) (i32.const 1) (i32.const 400)))))`);
 
 /** Writes 64 KiB of output per call, forever. */
