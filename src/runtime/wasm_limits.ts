@@ -21,9 +21,11 @@
  * ```ts
  * import { clampModuleLimits } from "./wasm_limits.ts";
  *
- * const guest = await Deno.readFile("handler.wasm");
+ * // (module (memory 1)): one memory, no maximum declared.
+ * const guest = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 5, 3, 1, 0, 1]);
  * const { bytes } = clampModuleLimits(guest, { maxMemoryPages: 256, maxTableElements: 10_000 });
- * const module = await WebAssembly.compile(bytes); // memories now cap at 16 MiB
+ * const module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>); // memory now caps at 16 MiB
+ * console.assert(WebAssembly.Module.imports(module).length === 0);
  * ```
  *
  * @module
@@ -127,12 +129,15 @@ export class WasmLimitError extends Error {
  *
  * @example
  * ```ts
+ * import { clampModuleLimits } from "./wasm_limits.ts";
+ *
+ * const guestBytes = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 5, 3, 1, 0, 1]); // (module (memory 1))
  * const { bytes, report, changed } = clampModuleLimits(guestBytes, {
  *   maxMemoryPages: 160, // 10 MiB
  *   maxTableElements: 1_000,
  * });
- * // report.memories[0] → { index: 0, imported: false, declaredMin: 1, declaredMax: null, max: 160 }
- * const instance = await WebAssembly.instantiate(bytes, imports);
+ * console.assert(changed && report.memories[0].max === 160 && report.memories[0].declaredMax === null);
+ * await WebAssembly.instantiate(bytes as Uint8Array<ArrayBuffer>);
  * ```
  *
  * @throws {RangeError} when an option is not an integer in [0, 2^32 - 1].
