@@ -6,6 +6,7 @@ import { timePlugin } from "../../plugins/time/mod.ts";
 import { CapabilityRegistry } from "../../src/capability/capability_registry.ts";
 import { ManifestError, UnknownImportError, WasmBrokerError } from "../../src/errors.ts";
 import { Runtime } from "../../src/runtime/runtime.ts";
+import { SandboxPool } from "../../src/sandbox/sandbox_pool.ts";
 import { wat } from "../../tests/support/wat.ts";
 import { KV_ENTRY_OVERHEAD_BYTES, kvPlugin, type KvStore } from "./kv_plugin.ts";
 
@@ -318,4 +319,25 @@ Deno.test("registering two capability plugins with the same name throws plugin_c
     () => new CapabilityRegistry([ioPlugin()]).register({ ...kvPlugin(), name: "io" }),
     conflict,
   );
+});
+
+Deno.test("kvPlugin() runs in a sandbox process, whose store is its own", async () => {
+  const brokerStore: KvStore = new Map();
+  let pool: SandboxPool | undefined;
+  const runtime = new Runtime({
+    plugins: [ioPlugin(), logPlugin(), kvPlugin({ store: brokerStore })],
+    executor: (registry) =>
+      pool = new SandboxPool({ registry, prewarm: 1, maxProcesses: 1, onLog: () => {} }),
+  });
+  try {
+    await pool!.ready();
+    const guest = await runtime.load(KV_SCRIPT, manifest({ namespaces: ["cache"] }));
+    const put = await runtime.execute(guest, script(["P", "cache", "k", "in-the-sandbox"]));
+    assert.deepEqual(put.result, [0], JSON.stringify(put.error));
+    const get = await runtime.execute(guest, script(["G", "cache", "k"]));
+    assert.deepEqual(get.result, ["in-the-sandbox"], "the sandbox process kept the value");
+    assert.equal(brokerStore.size, 0, "the broker's store was never touched");
+  } finally {
+    await runtime.close();
+  }
 });

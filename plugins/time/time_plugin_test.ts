@@ -5,6 +5,7 @@ import { parseManifest } from "../../src/manifest/manifest.ts";
 import { prepareGuest } from "../../src/runtime/prepared_guest.ts";
 import { runStep } from "../../src/runtime/run_step.ts";
 import { Runtime } from "../../src/runtime/runtime.ts";
+import { SandboxPool } from "../../src/sandbox/sandbox_pool.ts";
 import { wat } from "../../tests/support/wat.ts";
 import { ioPlugin } from "../io/mod.ts";
 import { MAX_RANDOM_BYTES, timePlugin } from "./mod.ts";
@@ -209,4 +210,23 @@ Deno.test("timePlugin() accepts only an empty manifest section", () => {
       return true;
     },
   );
+});
+
+Deno.test("timePlugin() replays identically in a sandbox process", async () => {
+  let pool: SandboxPool | undefined;
+  const runtime = new Runtime({
+    plugins: [ioPlugin(), timePlugin()],
+    executor: (registry) =>
+      pool = new SandboxPool({ registry, prewarm: 1, maxProcesses: 1, onLog: () => {} }),
+  });
+  try {
+    await pool!.ready();
+    const guest = await runtime.load(CLOCKS, { capabilities: { io: {}, time: {} } });
+    const clock = { startMs: 1_000, seed: 5 };
+    const inSandbox = await runtime.execute(guest, {}, { clock });
+    assert.equal(inSandbox.status, "completed", JSON.stringify(inSandbox.error));
+    assert.deepEqual(inSandbox.result, (await run(CLOCKS, clock)).result, "same as in-process");
+  } finally {
+    await runtime.close();
+  }
 });

@@ -4,6 +4,7 @@ import { logPlugin } from "../../plugins/log/mod.ts";
 import { mapSecretSource, secretsPlugin } from "../../plugins/secrets/mod.ts";
 import { wat } from "../../tests/support/wat.ts";
 import { WasmBrokerError } from "../errors.ts";
+import { SandboxPool } from "../sandbox/sandbox_pool.ts";
 import { Runtime, scrubSecrets } from "./runtime.ts";
 import { createSecretScanner, REDACTED } from "./secret_scan.ts";
 import { emptyMetrics, type StepOutcome } from "./step_outcome.ts";
@@ -425,5 +426,31 @@ Deno.test("scrubSecrets() replaces an error that carries a secret in its message
     assert.equal(scrubbed.error?.retryable, false);
     assert.deepEqual(scrubbed.error?.details, { where: "error", placeholder: REDACTED });
     assert.equal(createSecretScanner([OTHER]).found(JSON.stringify(scrubbed)), false);
+  }
+});
+
+Deno.test("Runtime.execute() scrubs a secret the same way when the guest runs in a sandbox process", async () => {
+  let pool: SandboxPool | undefined;
+  const runtime = new Runtime({
+    plugins: [
+      ioPlugin(),
+      logPlugin(),
+      secretsPlugin({ source: mapSecretSource({ API_TOKEN: SECRET, OTHER }) }),
+    ],
+    executor: (registry) =>
+      pool = new SandboxPool({ registry, prewarm: 1, maxProcesses: 1, onLog: () => {} }),
+  });
+  try {
+    await pool!.ready();
+    const guest = await runtime.load(LEAKY, MANIFEST);
+    const logged = await runtime.execute(guest, leak("h", 0, "l"));
+    assert.equal(logged.status, "completed", JSON.stringify(logged.error));
+    assert.equal(logged.logs[0].message, `token=${REDACTED}`);
+    const echoed = await runtime.execute(guest, leak("j", 0, "o"));
+    assert.equal(echoed.error?.code, "secret_leak");
+    assertNoSecret(logged);
+    assertNoSecret(echoed);
+  } finally {
+    await runtime.close();
   }
 });
