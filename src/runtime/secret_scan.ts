@@ -170,8 +170,14 @@ function base64Fragments(bytes: Uint8Array): string[] {
   return fragments;
 }
 
-/** Lowercases ASCII letters only, so indexes stay those of the original text. */
+/**
+ * Lowercases `text` keeping every index that of the original, for matching
+ * the ASCII-only case-folded forms. `toLowerCase` is fast and keeps the
+ * length of every code point but U+0130 (İ → i + U+0307), and maps no
+ * non-ASCII character into `[0-9a-f%]`; text with U+0130 takes the slow path.
+ */
 function foldAscii(text: string): string {
+  if (!text.includes("\u0130")) return text.toLowerCase();
   return text.replace(/[A-Z]+/g, (s) => s.toLowerCase());
 }
 

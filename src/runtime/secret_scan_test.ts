@@ -159,6 +159,12 @@ Deno.test("createSecretScanner() keeps indexes right around letters whose lowerc
   assert.equal(scanner.redact(text), `İİ ${REDACTED} İ`);
 });
 
+Deno.test("createSecretScanner() keeps indexes right around other non-ASCII letters", () => {
+  const scanner = createSecretScanner(["deadbeef-token"]);
+  const text = `ÄΣẞ𐐀 ${hex("deadbeef-token").toUpperCase()} ÖK`;
+  assert.equal(scanner.redact(text), `ÄΣẞ𐐀 ${REDACTED} ÖK`);
+});
+
 Deno.test("createSecretScanner() finds any of several secrets and redacts each", () => {
   const scanner = createSecretScanner(["first-secret", "second-secret", "first-secret"]);
   assert.equal(scanner.found("only second-secret here"), true);
