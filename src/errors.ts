@@ -44,6 +44,8 @@ export type ErrorCode =
   | "sandbox_crashed"
   /** Two capability plugins claim the same name. */
   | "plugin_conflict"
+  /** A guest's source failed to compile (AssemblyScript build). */
+  | "build_failed"
   /** A bug or broken invariant in the host. */
   | "internal";
 

@@ -26,6 +26,7 @@
  *
  * @module
  */
+import { WasmBrokerError } from "../errors.ts";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 
 /** Runtime variants a guest can be built with (see the module doc). */
@@ -73,9 +74,7 @@ export interface AscBuildResult {
 }
 
 /** The build failed; {@link diagnostics} lists every error with file, line and column. */
-export class AscBuildError extends Error {
-  /** Stable code for callers that branch on it. */
-  readonly code = "build_failed";
+export class AscBuildError extends WasmBrokerError {
   readonly entry: string;
   readonly diagnostics: readonly AscDiagnostic[];
 
@@ -83,9 +82,11 @@ export class AscBuildError extends Error {
     const errors = diagnostics.filter((d) => d.category === "error");
     const lines = errors.length ? errors.map(formatDiagnostic) : [fallback];
     super(
+      "build_failed",
       `Cannot build "${entry}" as AssemblyScript reports ${lines.length} error${
         lines.length === 1 ? "" : "s"
       }:\n  ${lines.join("\n  ")}`,
+      { details: { entry, errors: errors.length } },
     );
     this.name = "AscBuildError";
     this.entry = entry;

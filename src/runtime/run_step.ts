@@ -232,8 +232,17 @@ function parseOutput(
   try {
     value = JSON.parse(text);
   } catch (e) {
+    // V8's message quotes the output around the error; it could carry a secret fragment
+    // too short to recognise, so report only where parsing stopped.
+    const position = /position (\d+)/.exec((e as Error).message)?.[1];
     return {
-      error: failure("output_invalid", `Cannot parse output as JSON: ${(e as Error).message}`),
+      error: failure(
+        "output_invalid",
+        `Cannot parse output as JSON: invalid ${
+          position === undefined ? "document" : `at byte ${position}`
+        }`,
+        position === undefined ? {} : { position: Number(position) },
+      ),
     };
   }
   const schemaErrors = guest.validateOutput?.(value) ?? [];

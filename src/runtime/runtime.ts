@@ -16,7 +16,8 @@ import type { GuestHandle, StepExecutor } from "./executor.ts";
 import { InProcessExecutor } from "./in_process_executor.ts";
 import { inspectGuest } from "./inspect_guest.ts";
 import { createSecretScanner, REDACTED } from "./secret_scan.ts";
-import type { StepOutcome } from "./step_outcome.ts";
+import { errorFromThrown } from "./run_step.ts";
+import { emptyMetrics, type StepOutcome } from "./step_outcome.ts";
 
 /** Options for {@link Runtime}. */
 export interface RuntimeOptions {
@@ -109,7 +110,16 @@ export class Runtime {
     const data: Record<string, unknown> = {};
     const sensitive: string[] = [];
     for (const [name, policy] of Object.entries(guest.manifest.capabilities)) {
-      const prepared = await this.registry.get(name)?.prepareStep?.(policy, step);
+      let prepared;
+      try {
+        prepared = await this.registry.get(name)?.prepareStep?.(policy, step);
+      } catch (thrown) {
+        // A broker half that cannot prepare (secret source down, secret too short) fails
+        // the step; it never reaches a sandbox. Secret values are never in these messages.
+        const error = errorFromThrown(thrown);
+        error.details = { ...error.details, capability: name };
+        return { status: "failed", result: null, error, metrics: emptyMetrics(), logs: [] };
+      }
       if (prepared?.data !== undefined) data[name] = prepared.data;
       if (prepared?.sensitive) sensitive.push(...prepared.sensitive);
     }
@@ -151,9 +161,13 @@ function isParsed(manifest: unknown): manifest is Manifest {
  */
 export function scrubSecrets(outcome: StepOutcome, secrets: readonly string[]): StepOutcome {
   const scanner = createSecretScanner(secrets);
-  const logs = outcome.logs.map((record) =>
-    scanner.found(record.message) ? { ...record, message: scanner.redact(record.message) } : record
-  );
+  // A record cut to the line cap may end in the first bytes of a secret: redactCut catches those.
+  const logs = outcome.logs.map((record) => {
+    const message = record.truncated
+      ? scanner.redactCut(record.message)
+      : scanner.redact(record.message);
+    return message === record.message ? record : { ...record, message };
+  });
   const resultLeaks = outcome.status === "completed" &&
     scanner.found(JSON.stringify(outcome.result));
   const errorLeaks = outcome.error !== null && scanner.found(JSON.stringify(outcome.error));
