@@ -23,7 +23,7 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // fetch refuses these methods; TRACK is TRACE's IIS twin.
 const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
 
-const UrlPatternText = z.string().superRefine((text, ctx) => {
+const UrlPatternText: z.ZodString = z.string().superRefine((text, ctx) => {
   try {
     parseUrlPattern(text);
   } catch (error) {
@@ -36,7 +36,7 @@ const UrlPatternText = z.string().superRefine((text, ctx) => {
   }
 });
 
-const AddressBlockText = z.string().superRefine((text, ctx) => {
+const AddressBlockText: z.ZodString = z.string().superRefine((text, ctx) => {
   try {
     parseCidr(text);
   } catch (error) {
@@ -49,7 +49,8 @@ const AddressBlockText = z.string().superRefine((text, ctx) => {
   }
 });
 
-const MethodText = z.string().transform((text, ctx) => {
+type MethodSchema = z.ZodPipe<z.ZodString, z.ZodTransform<string, string>>;
+const MethodText: MethodSchema = z.string().transform((text, ctx) => {
   const method = text.toUpperCase();
   if (!TOKEN.test(text) || FORBIDDEN_METHODS.has(method)) {
     ctx.addIssue({
@@ -63,8 +64,26 @@ const MethodText = z.string().transform((text, ctx) => {
   return method;
 });
 
+type Count = z.ZodDefault<z.ZodNumber>;
+
+/** The shape of {@link HttpPolicySchema}, spelled out so the public API has explicit types. */
+export type HttpPolicyShape = {
+  allow: z.ZodDefault<z.ZodArray<z.ZodString>>;
+  deny: z.ZodDefault<z.ZodArray<z.ZodString>>;
+  methods: z.ZodDefault<z.ZodArray<MethodSchema>>;
+  allow_private_addresses: z.ZodDefault<z.ZodArray<z.ZodString>>;
+  redirects: Count;
+  timeout_ms: Count;
+  max_response_bytes: Count;
+  max_request_bytes: Count;
+  rate_limit: z.ZodOptional<
+    z.ZodObject<{ requests: z.ZodNumber; per_ms: z.ZodNumber }, z.core.$strict>
+  >;
+  max_concurrent: z.ZodOptional<z.ZodNumber>;
+};
+
 /** Schema of `capabilities.http`. */
-export const HttpPolicySchema = z.strictObject({
+export const HttpPolicySchema: z.ZodObject<HttpPolicyShape, z.core.$strict> = z.strictObject({
   /** URL patterns requests may go to; missing or empty denies everything. */
   allow: z.array(UrlPatternText).max(1000).default(() => []),
   /** URL patterns requests may never go to; deny wins over allow. */
