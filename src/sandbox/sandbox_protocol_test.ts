@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { emptyMetrics } from "../runtime/step_outcome.ts";
+import {
+  type DoneMessage,
+  jsonPayload,
+  parseJsonPayload,
+  ProtocolError,
+  readOutcome,
+} from "./sandbox_protocol.ts";
+
+const ok = (outcome: unknown): DoneMessage => ({ t: "done", id: 1, outcome } as DoneMessage);
+const completed = { status: "completed", error: null, metrics: emptyMetrics(), logs: [] };
+const failedOutcome = {
+  status: "failed",
+  error: { code: "trap", message: "boom", retryable: false, details: { trap: "unreachable" } },
+  metrics: emptyMetrics(),
+  logs: [],
+};
+
+Deno.test("readOutcome() rebuilds a completed outcome with its result from the payload", () => {
+  const outcome = readOutcome(ok(completed), jsonPayload({ a: [1, "ü"] }));
+  assert.deepEqual(outcome.result, { a: [1, "ü"] });
+  assert.equal(outcome.status, "completed");
+  assert.equal(outcome.error, null);
+});
+
+Deno.test("readOutcome() keeps a failed outcome's coded error and ignores any payload", () => {
+  const outcome = readOutcome(ok(failedOutcome), jsonPayload("ignored"));
+  assert.equal(outcome.result, null);
+  assert.deepEqual(outcome.error, failedOutcome.error);
+});
+
+Deno.test("readOutcome() refuses malformed outcomes from an untrusted sandbox", () => {
+  const bad: [unknown, Uint8Array][] = [
+    [null, new Uint8Array()],
+    [{ ...completed, status: "done" }, jsonPayload(1)],
+    [{ ...completed, metrics: [] }, jsonPayload(1)],
+    [{ ...completed, logs: [1] }, jsonPayload(1)],
+    [{ ...completed, error: failedOutcome.error }, jsonPayload(1)],
+    [{ ...failedOutcome, error: null }, new Uint8Array()],
+    [{ ...failedOutcome, error: { code: "trap", message: "x" } }, new Uint8Array()],
+    [{ ...failedOutcome, error: { ...failedOutcome.error, details: "x" } }, new Uint8Array()],
+    [completed, new TextEncoder().encode("{not json")],
+  ];
+  for (const [outcome, payload] of bad) {
+    assert.throws(() => readOutcome(ok(outcome), payload), ProtocolError, JSON.stringify(outcome));
+  }
+});
+
+Deno.test("jsonPayload() maps undefined to an empty payload and back", () => {
+  assert.equal(jsonPayload(undefined).length, 0);
+  assert.equal(parseJsonPayload(new Uint8Array()), undefined);
+  assert.deepEqual(parseJsonPayload(jsonPayload({ x: null })), { x: null });
+});
