@@ -45,7 +45,12 @@ export {
   InProcessExecutor,
   type InProcessExecutorOptions,
 } from "./src/runtime/in_process_executor.ts";
-export { SandboxPool, type SandboxPoolOptions } from "./src/sandbox/sandbox_pool.ts";
+export {
+  SandboxPool,
+  type SandboxPoolOptions,
+  type SandboxProcessInfo,
+} from "./src/sandbox/sandbox_pool.ts";
+export type { SandboxLogEvent } from "./src/sandbox/sandbox_process.ts";
 export type { StepError, StepMetrics, StepOutcome } from "./src/runtime/step_outcome.ts";
 export {
   defaultManifestInput,

@@ -140,7 +140,11 @@ export interface CapabilityPlugin<Policy = unknown> {
   readonly name: string;
   /** One line for docs. */
   readonly description: string;
-  /** Schema of this capability's manifest section (unknown keys must be errors). */
+  /**
+   * Schema of this capability's manifest section (unknown keys must be errors).
+   * The parsed policy must be JSON-serializable: manifests reach sandbox
+   * processes as JSON and are parsed there again.
+   */
   readonly schema: z.ZodType<Policy>;
   /** The host functions the capability offers, by import name. */
   readonly functions: Readonly<Record<string, HostFunctionSpec>>;
