@@ -43,6 +43,12 @@ export interface BuildAssemblyScriptOptions {
    * Larger output; defaults to false.
    */
   debug?: boolean;
+  /**
+   * A directory of library files compiled into the guest (`asc --lib`): their
+   * `@global` declarations become builtins for every source, which is how the
+   * catalog's portable core gets its platform primitives.
+   */
+  lib?: string;
 }
 
 /** One compiler message. */
@@ -183,6 +189,7 @@ async function build(entry: string, options: BuildAssemblyScriptOptions): Promis
     runtime,
     ...FIXED_FLAGS,
     ...(options.debug ? ["--debug"] : []),
+    ...(options.lib ? ["--lib", relative(baseDir, resolve(options.lib))] : []),
   ];
 
   const texts = new Map<string, string>(); // as the compiler names them → text
@@ -195,7 +202,7 @@ async function build(entry: string, options: BuildAssemblyScriptOptions): Promis
     readFile: async (name, dir) => {
       // Only sources: asconfig.json (and package.json lookups) are ignored on purpose.
       if (!name.endsWith(".ts")) return null;
-      const path = resolve(dir, name);
+      const path = resolve(baseDir, dir, name);
       try {
         const text = await Deno.readTextFile(path);
         texts.set(name, text);
@@ -211,7 +218,19 @@ async function build(entry: string, options: BuildAssemblyScriptOptions): Promis
     writeFile: (name, contents) => {
       outputs.set(name, contents);
     },
-    listFiles: () => null,
+    listFiles: async (dir, base) => {
+      // Only the --lib directory is ever listed; sorted so builds do not depend on readdir order.
+      const names: string[] = [];
+      try {
+        for await (const entry of Deno.readDir(resolve(base, dir))) {
+          if (entry.isFile && entry.name.endsWith(".ts")) names.push(entry.name);
+        }
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) return null;
+        throw error;
+      }
+      return names.sort();
+    },
     reportDiagnostic: (d) => {
       const path = d.range?.source.normalizedPath ?? null;
       const text = path === null ? undefined : texts.get(path);

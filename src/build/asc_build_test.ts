@@ -203,3 +203,31 @@ Deno.test("buildAssemblyScript() rejects an entry that is not a .ts file", async
     TypeError,
   );
 });
+
+Deno.test("buildAssemblyScript() compiles a lib directory's @global functions into the guest", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/lib`);
+    await Deno.writeTextFile(
+      `${dir}/lib/answer.ts`,
+      "@global\nexport function answer(): i32 { return 42; }\n",
+    );
+    await Deno.writeTextFile(
+      `${dir}/lib/b_second.ts`,
+      "@global\nexport function second(): i32 { return 2; }\n",
+    );
+    await Deno.writeTextFile(
+      `${dir}/main.ts`,
+      "export function run(): i32 { return answer() + second(); }\n",
+    );
+    const { binary, args } = await buildAssemblyScript(`${dir}/main.ts`, { lib: `${dir}/lib` });
+    assert.ok(args.includes("--lib"));
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(binary), {
+      env: { abort: () => {} },
+    });
+    (instance.exports._initialize as () => void)();
+    assert.equal((instance.exports.run as () => number)(), 44);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
