@@ -44,6 +44,20 @@ export type ErrorCode =
   | "sandbox_crashed"
   /** Two capability plugins claim the same name. */
   | "plugin_conflict"
+  /** A registry name, version, range or callable is malformed (`details.part`). */
+  | "callable_invalid"
+  /** A published config schema is not a JSON Schema 2020-12 object. */
+  | "config_schema_invalid"
+  /** A version is already published with different content (`details.fields`). */
+  | "version_conflict"
+  /** A stored module does not hash to its recorded digest: it is never run. */
+  | "digest_mismatch"
+  /** No such guest, version or matching version (`details.available`). */
+  | "not_found"
+  /** A registry record is malformed, misfiled, or its module file is missing. */
+  | "registry_invalid"
+  /** Another publisher held the registry lock too long (retryable). */
+  | "registry_locked"
   /** A guest's source failed to compile (AssemblyScript build). */
   | "build_failed"
   /** A bug or broken invariant in the host. */

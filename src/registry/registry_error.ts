@@ -1,13 +1,9 @@
 /**
  * Coded errors of the guest registry.
  *
- * Temporary home: these codes belong in `ErrorCode` (src/errors.ts), and
- * {@link RegistryError} should then extend `WasmBrokerError`. Until then it
- * has the same shape (`code`, `retryable`, `details`), so callers can match
- * on `code` today and keep working after the move.
- *
  * @module
  */
+import { WasmBrokerError, type WasmBrokerErrorOptions } from "../errors.ts";
 
 /** Stable codes of registry failures. */
 export type RegistryErrorCode =
@@ -27,14 +23,7 @@ export type RegistryErrorCode =
   | "registry_locked";
 
 /** Options for {@link RegistryError}. */
-export interface RegistryErrorOptions {
-  /** Whether trying again could succeed. Defaults to `false`. */
-  retryable?: boolean;
-  /** Structured, secret-free facts about the failure. */
-  details?: Record<string, unknown>;
-  /** The underlying error. */
-  cause?: unknown;
-}
+export type RegistryErrorOptions = WasmBrokerErrorOptions;
 
 /**
  * A registry operation was refused; match on {@link code}, read {@link details}.
@@ -48,16 +37,11 @@ export interface RegistryErrorOptions {
  * console.assert(err.code === "not_found" && err.details.name === "x" && !err.retryable);
  * ```
  */
-export class RegistryError extends Error {
-  readonly code: RegistryErrorCode;
-  readonly retryable: boolean;
-  readonly details: Record<string, unknown>;
+export class RegistryError extends WasmBrokerError {
+  declare readonly code: RegistryErrorCode;
 
   constructor(code: RegistryErrorCode, message: string, options: RegistryErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(code, message, options);
     this.name = "RegistryError";
-    this.code = code;
-    this.retryable = options.retryable ?? false;
-    this.details = options.details ?? {};
   }
 }
