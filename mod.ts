@@ -21,6 +21,8 @@
  * - Manifests: {@link parseManifest}, {@link safeParseManifest}, {@link Manifest}.
  * - Capability plugins: the contract ({@link CapabilityPlugin}), the
  *   {@link CapabilityRegistry}, and the built-in plugins (`./plugins/mod.ts`).
+ * - Registry: {@link FileRegistry} (versioned, digest-pinned guests),
+ *   {@link parseCallable} (Tasker's `handler.callable`).
  * - Errors: {@link WasmBrokerError} and its subclasses, with stable codes.
  *
  * @module
@@ -80,6 +82,19 @@ export type { GuestMemory } from "./src/capability/guest_memory.ts";
 export type { StepClock, VirtualClockOptions } from "./src/capability/step_clock.ts";
 export type { GuestReportedError, StepIo } from "./src/capability/step_io.ts";
 export type { LogLevel, LogRecord, StepLog } from "./src/capability/step_log.ts";
+export {
+  FileRegistry,
+  type FileRegistryOptions,
+  type GuestSummary,
+  type LoadedModule,
+  type PublishEntry,
+  type PublishResult,
+} from "./src/registry/file_registry.ts";
+export type { GuestMetadata } from "./src/registry/guest_metadata.ts";
+export { type GuestRequest, parseCallable } from "./src/registry/parse_callable.ts";
+export { selectVersion } from "./src/registry/select_version.ts";
+export { RegistryError, type RegistryErrorCode } from "./src/registry/registry_error.ts";
+export { defaultRegistryDir } from "./src/registry/default_registry_dir.ts";
 export {
   type ErrorCode,
   GuestFault,
