@@ -1,0 +1,94 @@
+// The I/O boundary of every catalog handler's wasm build (AssemblyScript, not
+// portable): the step envelope comes in through the `io` capability as UTF-8
+// JSON, the result goes out the same way, and a handler failure is reported
+// with `io.fail`. The native build has its own boundary; the handler logic
+// between the two is the portable core.
+//
+//   import { readEnvelope, writeResult, failStep } from "../wasm/guest_io";
+//
+//   export function run(): i32 {
+//     const parsed = parseJson(readEnvelope());
+//     if (parsed.error != null) {
+//       failStep("the envelope is not JSON: " + parsed.error!, "envelope_invalid", false, "");
+//       return 1;
+//     }
+//     writeResult(writeJson(handle(parsed.value!)));
+//     return 0;
+//   }
+//
+// The raw imports are catalog/sdk/abi/io.ts (module "io", named after that
+// file because `deno fmt` deletes `@external` decorators).
+import * as io from "../sdk/abi/io";
+import { quoteJsonString } from "../core/json_write.ts";
+
+/** The host's length caps for `io.fail` (UTF-16 code units, as the host counts them). */
+const MESSAGE_MAX: i32 = 4096;
+const CODE_MAX: i32 = 100;
+
+/** The step's input envelope: the `io` input bytes decoded from UTF-8. */
+export function readEnvelope(): string {
+  const n = io.input_len();
+  if (n <= 0) return "";
+  const buf = new ArrayBuffer(n);
+  const copied = io.read_input(changetype<usize>(buf), n);
+  // The host copies min(len, input length) bytes; never more than asked for.
+  return String.UTF8.decodeUnsafe(changetype<usize>(buf), copied < 0 ? 0 : <usize> copied);
+}
+
+/**
+ * Writes the step's result (JSON text) as UTF-8 to the `io` output. Call it
+ * once: several calls concatenate. The host fails the step with
+ * `output_too_large` past `limits.output_bytes` and with `output_invalid`
+ * when the text is not JSON or breaks the manifest's `output_schema`.
+ */
+export function writeResult(json: string): void {
+  const buf = String.UTF8.encode(json);
+  io.write_output(changetype<usize>(buf), buf.byteLength);
+}
+
+/**
+ * Reports that the step failed: the step's error has code `handler_error`,
+ * this `message`, `details.guest_code` = `code` (omitted when empty),
+ * `details.guest_details` = the JSON text `detailsJson` (omitted when empty)
+ * and `retryable` telling the engine whether a retry could succeed.
+ * `message` and `code` are cut to the host's caps (4096 and 100 code units).
+ * When the host refuses `detailsJson` (not JSON), the failure is reported
+ * again without details rather than lost; a refusal of that traps.
+ */
+export function failStep(
+  message: string,
+  code: string,
+  retryable: bool,
+  detailsJson: string,
+): void {
+  if (report(message, code, retryable, detailsJson) >= 0) return;
+  if (detailsJson.length > 0 && report(message, code, retryable, "") >= 0) return;
+  throw new Error("io.fail refused the failure report of: " + cut(message, 200));
+}
+
+function report(message: string, code: string, retryable: bool, detailsJson: string): i32 {
+  const parts = new Array<string>();
+  parts.push('{"message":');
+  parts.push(quoteJsonString(cut(message, MESSAGE_MAX)));
+  if (code.length > 0) {
+    parts.push(',"code":');
+    parts.push(quoteJsonString(cut(code, CODE_MAX)));
+  }
+  parts.push(retryable ? ',"retryable":true' : ',"retryable":false');
+  if (detailsJson.length > 0) {
+    parts.push(',"details":');
+    parts.push(detailsJson);
+  }
+  parts.push("}");
+  const buf = String.UTF8.encode(parts.join(""));
+  return io.fail(changetype<usize>(buf), buf.byteLength);
+}
+
+/** At most `max` code units of `text`, never ending in half a surrogate pair. */
+function cut(text: string, max: i32): string {
+  if (text.length <= max) return text;
+  let end = max;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return text.substring(0, end);
+}
