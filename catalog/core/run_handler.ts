@@ -1,0 +1,56 @@
+/// <reference path="./portable.d.ts" />
+/**
+ * The whole text-in, text-out path of a catalog handler, shared by both
+ * builds: parse the envelope, run the handler, render the result JSON or the
+ * failure (message, code, retryable, details JSON). The wasm and native entry
+ * points only move bytes, so both builds produce the same outcome.
+ */
+import { HandlerError, HandlerResult } from "./handler_result.ts";
+import { parseJson } from "./json_parse.ts";
+import { JsonValue } from "./json_value.ts";
+import { writeJson } from "./json_write.ts";
+
+/** A handler: envelope in, result or coded failure out. */
+export type Handler = (envelope: JsonValue) => HandlerResult;
+
+/** What a handler run produced, as text. */
+export class HandlerOutput {
+  /** The result JSON, when the handler succeeded. */
+  resultJson: string = "";
+  /** The failure, when it did not. */
+  error: HandlerError | null = null;
+  /** The failure's details as JSON text ("" when none). */
+  detailsJson: string = "";
+}
+
+function failed(code: string, message: string): HandlerOutput {
+  const out = new HandlerOutput();
+  out.error = new HandlerError(code, message, false, null);
+  return out;
+}
+
+/** Runs `handle` on the envelope text. */
+export function runHandler(handle: Handler, envelopeText: string): HandlerOutput {
+  const parsed = parseJson(envelopeText);
+  if (parsed.error != null) {
+    return failed("envelope_invalid", "Cannot parse the step envelope: " + parsed.error!);
+  }
+  const envelope = parsed.value!;
+  if (!envelope.isObject()) {
+    return failed(
+      "envelope_invalid",
+      "Cannot use the step envelope as it is " + envelope.typeName() + ", not an object",
+    );
+  }
+  const result = handle(envelope);
+  const out = new HandlerOutput();
+  const error = result.error;
+  if (error != null) {
+    out.error = error;
+    const details = error.details;
+    if (details != null) out.detailsJson = writeJson(details);
+  } else {
+    out.resultJson = writeJson(result.value!);
+  }
+  return out;
+}
