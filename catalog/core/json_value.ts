@@ -21,7 +21,7 @@ export enum Kind {
 }
 
 /** Objects with more keys than this get a hash index for lookups. */
-const INDEX_AFTER: i32 = 8;
+const INDEX_AFTER: i32 = 32;
 
 /** One JSON value. Treat values as immutable once shared: copy before changing. */
 export class JsonValue {

@@ -8,16 +8,17 @@
 
 const scope = globalThis as unknown as Record<string, unknown>;
 
-if (scope.ASC_TARGET === undefined) {
-  scope.ASC_TARGET = 0;
-  scope.i32 = (value: number) => value | 0;
-  scope.u32 = (value: number) => value >>> 0;
-  scope.u8 = (value: number) => value & 0xff;
-  scope.u16 = (value: number) => value & 0xffff;
-  scope.f64 = (value: number) => +value;
-  scope.formatF64 = (value: number) => String(value);
-  scope.parseF64 = parseJsonNumber;
-}
+// The AssemblyScript compiler installs the same builtins when it loads (with
+// the same semantics), so each name is set only when missing: compiling and
+// running native code in one process then works in either order.
+scope.ASC_TARGET ??= 0;
+scope.i32 ??= (value: number) => value | 0;
+scope.u32 ??= (value: number) => value >>> 0;
+scope.u8 ??= (value: number) => value & 0xff;
+scope.u16 ??= (value: number) => value & 0xffff;
+scope.f64 ??= (value: number) => +value;
+scope.formatF64 ??= (value: number) => String(value);
+scope.parseF64 ??= parseJsonNumber;
 
 const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 
