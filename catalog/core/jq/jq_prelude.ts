@@ -1,0 +1,94 @@
+/// <reference path="../portable.d.ts" />
+/**
+ * Built-ins defined in the jq language, compiled once per process (see
+ * `compile_jq.ts`). These are jq 1.6's own definitions from its
+ * `builtin.jq` (jq is MIT licensed, Copyright (C) 2012 Stephen Dolan),
+ * kept verbatim so their edge cases match; the frequently used built-ins
+ * are native (`jq_builtins.ts`) for speed.
+ */
+
+/** jq 1.6 definitions of the less common built-ins. */
+export const JQ_PRELUDE: string = `
+def combinations:
+    if length == 0 then [] else
+        .[0][] as $x
+          | (.[1:] | combinations) as $y
+          | [$x] + $y
+    end;
+def combinations(n):
+    . as $dot
+      | [range(n) | $dot]
+      | combinations;
+def bsearch(target):
+  if length == 0 then -1
+  elif length == 1 then
+     if target == .[0] then 0 elif target < .[0] then -1 else -2 end
+  else . as $in
+    | [0, length-1, null]
+    | until( .[0] > .[1] ;
+             if .[2] != null then (.[1] = -1)
+             else
+               ( ( (.[1] + .[0]) / 2 ) | floor ) as $mid
+               | $in[$mid] as $monkey
+               | if $monkey == target  then (.[2] = $mid)
+                 elif .[0] == .[1]     then (.[1] = -1)
+                 elif $monkey < target then (.[0] = ($mid + 1))
+                 else (.[1] = ($mid - 1))
+                 end
+             end )
+    | if .[2] == null then
+         if $in[ .[0] ] < target then (-2 -.[0])
+         else (-1 -.[0])
+         end
+      else .[2]
+      end
+  end;
+def INDEX(stream; idx_expr):
+  reduce stream as $row ({};
+    .[$row|idx_expr|
+      if type != "string" then tojson
+      else .
+      end] |= $row);
+def INDEX(idx_expr): INDEX(.[]; idx_expr);
+def JOIN($idx; idx_expr):
+  [.[] | [., $idx[idx_expr]]];
+def JOIN($idx; stream; idx_expr):
+  stream | [., $idx[idx_expr]];
+def JOIN($idx; stream; idx_expr; join_expr):
+  stream | [., $idx[idx_expr]] | join_expr;
+def IN(s): reduce (first(select(. == s)) | true) as $v (false; if . or $v then true else false end);
+def IN(src; s): reduce (src|IN(s)) as $v (false; if . or $v then true else false end);
+def truncate_stream(stream):
+  . as $n | null | stream | . as $input | if (.[0]|length) > $n then setpath([0];$input[0][$n:]) else empty end;
+def fromstream(i):
+  foreach i as $item (
+    [null,false,null,false];
+    if ($item[0]|length) == 0 then [null,false,.[2],.[3]]
+    elif ($item|length) == 1 and ($item[0]|length) < 2 then [null,false,.[0],.[1]]
+    else . end |
+    . as $state |
+    if ($item|length) > 1 and ($item[0]|length) > 0 then
+      [.[0]|setpath(($item|.[0]); ($item|.[1])),
+      true,
+      $state[2],
+      $state[3]]
+    else .
+    end;
+    if ($item[0]|length) == 1 and ($item|length == 1) and .[3] then .[2] else empty end,
+    if ($item[0]|length) == 0 then $item[1] else empty end
+    );
+def tostream:
+  {string:true,number:true,boolean:true,null:true} as $leaf_types |
+  . as $dot |
+  if $leaf_types[$dot|type] or length==0 then [[],$dot]
+  else
+    keys_unsorted as $keys |
+    $keys[-1] as $last|
+    ((
+      $keys[] | . as $key |
+      $dot[$key] | . as $dot |
+      tostream|.[0]|=[$key]+.),
+     [[$last]])
+  end;
+.
+`;
