@@ -21,9 +21,6 @@ declare type u16 = number;
 declare type u32 = number;
 declare type f64 = number;
 
-/** 0 when running as JavaScript (native build), 1 in a wasm32 build. */
-declare const ASC_TARGET: i32;
-
 /** Truncates to a signed 32-bit integer (`x | 0`). */
 declare function i32(value: f64): i32;
 /** Truncates to an unsigned 32-bit integer (`x >>> 0`). */

@@ -23,6 +23,19 @@ export class HandlerOutput {
   detailsJson: string = "";
 }
 
+/** The host's caps on a failure's message and code (UTF-16 code units; see plugins/io). */
+export const FAILURE_MESSAGE_MAX: i32 = 4096;
+export const FAILURE_CODE_MAX: i32 = 100;
+
+/** At most `max` code units of `text`, never ending in half a surrogate pair. */
+export function cutText(text: string, max: i32): string {
+  if (text.length <= max) return text;
+  let end = max;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return text.substring(0, end);
+}
+
 function failed(code: string, message: string): HandlerOutput {
   const out = new HandlerOutput();
   out.error = new HandlerError(code, message, false, null);
@@ -46,7 +59,13 @@ export function runHandler(handle: Handler, envelopeText: string): HandlerOutput
   const out = new HandlerOutput();
   const error = result.error;
   if (error != null) {
-    out.error = error;
+    // Cut here, not only at the wasm boundary, so both builds report the same text.
+    out.error = new HandlerError(
+      cutText(error.code, FAILURE_CODE_MAX),
+      cutText(error.message, FAILURE_MESSAGE_MAX),
+      error.retryable,
+      error.details,
+    );
     const details = error.details;
     if (details != null) out.detailsJson = writeJson(details);
   } else {

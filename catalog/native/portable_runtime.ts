@@ -9,9 +9,10 @@
 const scope = globalThis as unknown as Record<string, unknown>;
 
 // The AssemblyScript compiler installs the same builtins when it loads (with
-// the same semantics), so each name is set only when missing: compiling and
-// running native code in one process then works in either order.
-scope.ASC_TARGET ??= 0;
+// the same semantics), but only if `ASC_TARGET` is not defined yet: so this
+// never defines it (core code does not read it), sets each other name only
+// when missing, and compiling and running native code then work in one
+// process in either order.
 scope.i32 ??= (value: number) => value | 0;
 scope.u32 ??= (value: number) => value >>> 0;
 scope.u8 ??= (value: number) => value & 0xff;
