@@ -33,6 +33,6 @@ export function builtinPlugins(options: BuiltinPluginsOptions = {}): CapabilityP
     logPlugin(),
     timePlugin(),
     secretsPlugin(options.secrets ? { source: options.secrets } : {}),
-    httpPlugin(options.http),
+    httpPlugin({ secrets: options.secrets, ...options.http }),
   ] as CapabilityPlugin[];
 }

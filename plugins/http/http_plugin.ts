@@ -4,7 +4,9 @@
  * against allow/deny patterns, the resolved addresses against the private
  * ranges) and sends it with `fetch`; the broker half resolves host names and
  * keeps the per-handler rate limit and concurrency cap, so those hold across
- * every sandbox process. See docs/capabilities/http.md.
+ * every sandbox process. `${secrets.NAME}` placeholders in a request are
+ * filled in on the host side (secret_placeholders.ts), so the guest never
+ * holds the values. See docs/capabilities/http.md.
  *
  * @module
  */
@@ -15,12 +17,14 @@ import type {
   StepInfo,
 } from "../../src/capability/capability_plugin.ts";
 import { GuestFault, WasmBrokerError } from "../../src/errors.ts";
+import { DEFAULT_SECRET_ENV_PREFIX, envSecretSource, type SecretSource } from "../secrets/mod.ts";
 import { checkHeaders } from "./header_policy.ts";
 import { type ExchangeResult, performExchange } from "./http_exchange.ts";
 import { type HttpPolicy, HttpPolicySchema } from "./http_policy_schema.ts";
 import { netHosts } from "./net_hosts.ts";
 import { clip } from "./normalize_url.ts";
 import { RateLimiter, type RateLimitRule } from "./rate_limiter.ts";
+import { prepareSecretPlaceholders, StepSecrets } from "./secret_placeholders.ts";
 import { type Lookup, systemLookup } from "./system_lookup.ts";
 import { allowedMethod, checkUrl, compileHttpPolicy } from "./url_policy.ts";
 import { hostMatches } from "./url_pattern.ts";
@@ -36,6 +40,12 @@ export interface HttpPluginOptions {
   lookup?: Lookup;
   /** Milliseconds clock of the rate limiter (broker half). Defaults to `performance.now`. */
   now?: () => number;
+  /**
+   * Where the broker half reads the values of `capabilities.http.secrets`
+   * (pass the `secrets` capability's source). Defaults to the broker's
+   * environment with the prefix `WASM_BROKER_SECRET_`, like `secretsPlugin()`.
+   */
+  secrets?: SecretSource;
 }
 
 /** Extra lifetime of a rate-limit lease beyond the request timeout, for scheduling slack. */
@@ -101,6 +111,7 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 export function httpPlugin(options: HttpPluginOptions = {}): CapabilityPlugin<HttpPolicy> {
   const lookup = options.lookup ?? systemLookup;
   const limiter = new RateLimiter({ now: options.now });
+  const secretSource = options.secrets ?? envSecretSource(DEFAULT_SECRET_ENV_PREFIX);
 
   async function onBrokerCall(
     policy: HttpPolicy,
@@ -164,22 +175,44 @@ export function httpPlugin(options: HttpPluginOptions = {}): CapabilityPlugin<Ht
     defaultBudget: 1_000,
     source: { module: import.meta.url, factory: "httpPlugin" },
     netHosts,
+    prepareStep: (policy) => prepareSecretPlaceholders(policy.secrets, secretSource),
     onBrokerCall,
     instantiate(ctx) {
       const fetchFn = options.fetch ?? globalThis.fetch;
+      const secrets = new StepSecrets(ctx.policy.secrets, ctx.data);
       return {
-        request: (ptr: number, len: number) => request(ctx, fetchFn, ptr, len),
+        request: (ptr: number, len: number) => request(ctx, secrets, fetchFn, ptr, len),
       };
     },
   };
 }
 
-async function request(
+/**
+ * A view of `ctx` whose denials and failures never carry a secret value:
+ * the guest reads their messages with `http.last_error`.
+ */
+function sanitizedContext(
   ctx: CapabilityContext<HttpPolicy>,
+  secrets: StepSecrets,
+): CapabilityContext<HttpPolicy> {
+  if (!secrets.active) return ctx;
+  const view = Object.create(ctx) as CapabilityContext<HttpPolicy> & {
+    deny: CapabilityContext<HttpPolicy>["deny"];
+    fail: CapabilityContext<HttpPolicy>["fail"];
+  };
+  view.deny = (errno, code, message) => ctx.deny(errno, code, secrets.sanitize(message));
+  view.fail = (errno, code, message) => ctx.fail(errno, code, secrets.sanitize(message));
+  return view;
+}
+
+async function request(
+  guestCtx: CapabilityContext<HttpPolicy>,
+  secrets: StepSecrets,
   fetchFn: typeof fetch,
   ptr: number,
   len: number,
 ): Promise<number> {
+  const ctx = sanitizedContext(guestCtx, secrets);
   const compiled = compileHttpPolicy(ctx.policy);
   const { policy } = compiled;
   const size = len >>> 0;
@@ -202,6 +235,14 @@ async function request(
       'expected UTF-8 JSON {"method"?: string, "url": string, "headers"?: {name: value}, "body"?: string, "body_base64"?: string}',
     );
   }
+  // `${secrets.NAME}` placeholders are filled in before any check, so every check sees what is sent.
+  const substituted = secrets.substitute(parsed);
+  if (!substituted.ok) {
+    return substituted.kind === "deny"
+      ? ctx.deny(substituted.errno, substituted.code, substituted.message)
+      : ctx.fail(substituted.errno, substituted.code, substituted.message);
+  }
+  parsed = { ...parsed, ...substituted.request };
   const method = allowedMethod(parsed.method, compiled);
   if (method === null) {
     return ctx.deny(
@@ -293,12 +334,17 @@ async function request(
         ? ctx.deny(result.errno, result.code, result.message)
         : ctx.fail(result.errno, result.code, result.message);
     }
-    return ctx.stage(encoder.encode(JSON.stringify(result.response)));
+    const response = secrets.guardResponse(result.response, substituted.used);
+    return ctx.stage(encoder.encode(JSON.stringify(response)));
   } catch (error) {
     if (ctx.signal.aborted) {
       throw new GuestFault(
         "timeout",
-        `Cannot finish http.request to ${clip(url.target.url.href)} as the step's deadline passed`,
+        secrets.sanitize(
+          `Cannot finish http.request to ${
+            clip(url.target.url.href)
+          } as the step's deadline passed`,
+        ),
         { retryable: true },
       );
     }

@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from "zod";
+import { SecretsPolicySchema } from "../secrets/mod.ts";
 import { parseCidr } from "./address_policy.ts";
 import { clip } from "./normalize_url.ts";
 import { parseUrlPattern } from "./url_pattern.ts";
@@ -80,6 +81,7 @@ export type HttpPolicyShape = {
     z.ZodObject<{ requests: z.ZodNumber; per_ms: z.ZodNumber }, z.core.$strict>
   >;
   max_concurrent: z.ZodOptional<z.ZodNumber>;
+  secrets: (typeof SecretsPolicySchema)["shape"]["keys"];
 };
 
 /** Schema of `capabilities.http`. */
@@ -111,6 +113,11 @@ export const HttpPolicySchema: z.ZodObject<HttpPolicyShape, z.core.$strict> = z.
   }).optional(),
   /** Requests of one handler in flight at once, across all sandboxes. */
   max_concurrent: z.number().int().min(1).max(100_000).optional(),
+  /**
+   * Secret keys the host substitutes for `${secrets.NAME}` placeholders in
+   * requests (secret_placeholders.ts); the `secrets` capability's key grammar.
+   */
+  secrets: SecretsPolicySchema.shape.keys,
 });
 
 /** Parsed `http` section. */

@@ -27,6 +27,7 @@ Deno.test("HttpPolicySchema fills safe defaults: nothing allowed, GET only, no r
     timeout_ms: 10_000,
     max_response_bytes: 1024 * 1024,
     max_request_bytes: 1024 * 1024,
+    secrets: [],
   });
 });
 
