@@ -12,7 +12,7 @@
  * assumed direct, and stops being so when its body (analysed under that
  * assumption) is not.
  */
-import { AssignOp, JqFunc, JqNode, Op, PatKind } from "./jq_ast.ts";
+import { AssignOp, BinOp, JqFunc, JqNode, Op, PatKind } from "./jq_ast.ts";
 // deno-lint-ignore verbatim-module-syntax
 import { JqPattern } from "./jq_ast.ts";
 import { B } from "./jq_builtin_table.ts";
@@ -104,6 +104,7 @@ function rule(n: JqNode, mark: bool): bool {
       direct(n.a, mark);
       direct(n.c, mark);
       pattern(n.pattern, mark);
+      if (mark) n.num = reduceMode(n.c!);
       return direct(n.b, mark);
     }
     case Op.Assign: {
@@ -165,6 +166,11 @@ function builtin(id: i32, args: Array<JqNode | null>, argsDirect: bool): bool {
     case B.Limit:
     case B.While:
     case B.Path:
+    case B.Nwise:
+    case B.Sub2:
+    case B.Sub3:
+    case B.Gsub2:
+    case B.Gsub3:
       return false;
     // The filter argument runs inside (collected, or under a label that ends first).
     case B.Map:
@@ -192,4 +198,75 @@ function builtin(id: i32, args: Array<JqNode | null>, argsDirect: bool): bool {
     default:
       return argsDirect;
   }
+}
+
+/** `reduce` update shapes the evaluator runs in place (see `runReduce`). */
+export const REDUCE_GENERIC: i32 = 0;
+/** An assignment whose right side cannot see the state: `.[$x.k] = $x`, `.[$k] += 1`, `.[$k] |= f`. */
+export const REDUCE_ASSIGN: i32 = 1;
+/** `. + E` with E one output that cannot see the state: `. + [$x]`, `. + {($k): $v}`, `. + $s`. */
+export const REDUCE_ADD: i32 = 2;
+
+function reduceMode(u: JqNode): i32 {
+  if (u.op == Op.Assign) {
+    if (u.num == AssignOp.Update) return REDUCE_ASSIGN;
+    return u.b!.one && inputFree(u.b!) ? REDUCE_ASSIGN : REDUCE_GENERIC;
+  }
+  if (
+    u.op == Op.Binary && u.num == BinOp.Add && u.a!.op == Op.Identity && u.b!.one &&
+    inputFree(u.b!)
+  ) {
+    return REDUCE_ADD;
+  }
+  return REDUCE_GENERIC;
+}
+
+/** Whether `n` never reads its input (`.`), so it cannot capture a reduce state. */
+export function inputFree(n: JqNode | null): bool {
+  if (n == null) return true;
+  switch (n.op) {
+    case Op.Literal:
+    case Op.Var:
+    case Op.Break:
+      return true;
+    case Op.Pipe:
+    case Op.Try:
+    case Op.Label:
+      return inputFree(n.a);
+    case Op.Field:
+    case Op.Index:
+    case Op.Slice:
+    case Op.Neg:
+    case Op.Binary:
+    case Op.And:
+    case Op.Or:
+    case Op.Alt:
+    case Op.Comma:
+    case Op.If:
+    case Op.Array:
+    case Op.Interp:
+    case Op.Bind:
+      return inputFree(n.a) && inputFree(n.b) && inputFree(n.c) && listInputFree(n.list);
+    case Op.Reduce:
+    case Op.Foreach:
+      return inputFree(n.a) && inputFree(n.b);
+    case Op.Object: {
+      const list = n.list!;
+      for (let i = 0; i < list.length; i++) {
+        // A null value is the `{"a"}` shorthand, which reads `.a`.
+        if (list[i] == null || !inputFree(list[i])) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+function listInputFree(list: Array<JqNode | null> | null): bool {
+  if (list == null) return true;
+  for (let i = 0; i < list.length; i++) {
+    if (!inputFree(list[i])) return false;
+  }
+  return true;
 }

@@ -27,12 +27,13 @@ export function evalAssign(
   path: PathState | null,
   env: Env | null,
   k: K,
+  owner: Owner | null = null,
 ): i32 {
   if (node.num == AssignOp.Update) {
-    return modify(st, node.a!, node, input, path, env, k);
+    return modify(st, node.a!, node, input, path, env, k, owner);
   }
   // The right-hand side runs on the original input; each output is one assignment.
-  return ev(st, node.b!, input, null, env, new AssignRhsK(node, input, path, env, k));
+  return ev(st, node.b!, input, null, env, new AssignRhsK(node, input, path, env, k, owner));
 }
 
 class AssignRhsK extends K {
@@ -41,18 +42,27 @@ class AssignRhsK extends K {
   path: PathState | null;
   env: Env | null;
   k: K;
+  owner: Owner | null;
 
-  constructor(node: JqNode, input: JsonValue, path: PathState | null, env: Env | null, k: K) {
+  constructor(
+    node: JqNode,
+    input: JsonValue,
+    path: PathState | null,
+    env: Env | null,
+    k: K,
+    owner: Owner | null,
+  ) {
     super();
     this.node = node;
     this.input = input;
     this.path = path;
     this.env = env;
     this.k = k;
+    this.owner = owner;
   }
 
   override emit(st: JqState, v: JsonValue, _p: PathState | null): i32 {
-    const u = new Updater(this.node, this.input, this.env);
+    const u = new Updater(this.node, this.input, this.env, this.owner);
     u.operand = v;
     const r = ev(st, this.node.a!, this.input, rootPath(this.input), this.env, new PathStepK(u));
     if (r != OK) return r;
@@ -72,8 +82,9 @@ export function modify(
   path: PathState | null,
   env: Env | null,
   k: K,
+  owner: Owner | null = null,
 ): i32 {
-  const u = new Updater(update, input, env);
+  const u = new Updater(update, input, env, owner);
   const r = ev(st, lhs, input, rootPath(input), env, new PathStepK(u));
   if (r != OK) return r;
   return k.emit(st, u.acc, path);
@@ -90,14 +101,16 @@ class Updater {
   acc: JsonValue;
   /** The right-hand value of `=`, `op=` and `//=`. */
   operand: JsonValue = JsonValue.null();
-  owner: Owner = new Owner();
+  /** Containers this update made (shared with an enclosing `reduce` when it owns the state). */
+  owner: Owner;
   /** Whether `f` in `|=` can never swallow the `break` that ends it (no try/label, no unknown code). */
   inPlace: bool;
 
-  constructor(node: JqNode, input: JsonValue, env: Env | null) {
+  constructor(node: JqNode, input: JsonValue, env: Env | null, owner: Owner | null) {
     this.node = node;
     this.env = env;
     this.acc = input;
+    this.owner = owner != null ? owner : new Owner();
     this.inPlace = node.num != AssignOp.Update || !mayCatch(node.b!);
   }
 }

@@ -119,6 +119,12 @@ export enum B {
   Until,
   While,
   Range3,
+  MatchImpl,
+  Nwise,
+  Sub2,
+  Sub3,
+  Gsub2,
+  Gsub3,
 }
 
 /** `name/arity` of each native built-in, in {@link B} order. */
@@ -235,6 +241,12 @@ export const NATIVE_NAMES: Array<string> = [
   "until/2",
   "while/2",
   "range/3",
+  "_match_impl/3",
+  "_nwise/1",
+  "sub/2",
+  "sub/3",
+  "gsub/2",
+  "gsub/3",
 ];
 
 let nativeIndex: Map<string, i32> | null = null;

@@ -30,6 +30,8 @@ import {
   typeError2,
 } from "./jq_ops.ts";
 import { delPaths, getPath, setPath } from "./jq_paths.ts";
+import { matchImpl } from "./jq_regex_match.ts";
+import { substitute, substituteFirst } from "./jq_regex_sub.ts";
 import { appendPath, CollectK, CollectPathsK, Env, identical, K, PathState } from "./jq_runtime.ts";
 import { ERR, JqState, OK } from "./jq_state.ts";
 import { byteIndices, explodeString, fromCodePoint } from "./jq_strings.ts";
@@ -359,6 +361,10 @@ export function callBuiltin(
       return loopWhile(st, node, input, path, env, k, node.builtin == B.Until);
     case B.Limit:
     case B.Nth2:
+    case B.Sub2:
+    case B.Sub3:
+    case B.Gsub2:
+    case B.Gsub3:
       return evalArgs(st, new Call(node, input, path, env, k, false, 1), 0);
     case B.Range1:
     case B.Range2:
@@ -464,6 +470,19 @@ function applyArgs(st: JqState, c: Call): i32 {
       return limit(st, c, v[0]);
     case B.Nth2:
       return nth(st, c, v[0]);
+    case B.MatchImpl:
+      return c.emit(st, matchImpl(st, input, v[0], v[1], v[2], at));
+    case B.Nwise:
+      return nwise(st, c, v[0]);
+    case B.Sub2:
+      return substituteFirst(st, input, v[0], c.arg(1), c.env, c.path, c.k, at);
+    case B.Gsub2: {
+      const flags = JsonValue.string("g");
+      return substitute(st, input, v[0], c.arg(1), flags, flags, c.env, c.path, c.k, at);
+    }
+    case B.Sub3:
+    case B.Gsub3:
+      return substituteWithFlags(st, c, v[0]);
     default:
       return c.fail(st, "internal error: unknown built-in " + c.node.str);
   }
@@ -1578,4 +1597,53 @@ function walkInner(
     rebuilt = JsonValue.array(outs.items);
   }
   return ev(st, f, rebuilt, path, env, k);
+}
+
+/**
+ * `sub($re; s; flags)` / `gsub($re; s; flags)`: `flags` is a filter jq 1.6
+ * evaluates twice (`(flags | index("g")) as $gs | (flags | …) as $fla`);
+ * gsub passes `flags + "g"`.
+ */
+function substituteWithFlags(st: JqState, c: Call, re: JsonValue): i32 {
+  const outs = new CollectK();
+  const r = ev(st, c.arg(2), c.input, null, c.env, outs);
+  if (r != OK) return r;
+  const at = c.node.offset;
+  const flags = new Array<JsonValue>(outs.items.length);
+  for (let i = 0; i < outs.items.length; i++) {
+    if (c.node.builtin == B.Gsub3) {
+      const f = jqAdd(st, outs.items[i], JsonValue.string("g"), at);
+      if (f == null) return ERR;
+      flags[i] = f;
+    } else {
+      flags[i] = outs.items[i];
+    }
+  }
+  for (let i = 0; i < flags.length; i++) {
+    for (let j = 0; j < flags.length; j++) {
+      const sub = substitute(st, c.input, re, c.arg(1), flags[i], flags[j], c.env, c.path, c.k, at);
+      if (sub != OK) return sub;
+    }
+  }
+  return OK;
+}
+
+/** jq's `_nwise($n)`: the input (array or string) in chunks of `n`, the last one shorter. */
+function nwise(st: JqState, c: Call, n: JsonValue): i32 {
+  const input = c.input;
+  const at = c.node.offset;
+  let rest = input;
+  while (true) {
+    const len = jqLength(st, rest, at);
+    if (len == null) return ERR;
+    if (jqCompare(len, n) <= 0) return c.k.emit(st, rest, c.path);
+    const head = jqSlice(st, rest, JsonValue.number(0), n, at);
+    if (head == null) return ERR;
+    const r = c.k.emit(st, head, c.path);
+    if (r != OK) return r;
+    const tail = jqSlice(st, rest, n, JsonValue.null(), at);
+    if (tail == null) return ERR;
+    rest = tail;
+  }
+  return OK;
 }

@@ -10,8 +10,10 @@
  * `reduce`/`foreach` reset their state to null while the update runs).
  */
 import { JsonValue, Kind } from "../json_value.ts";
+import { REDUCE_ADD, REDUCE_GENERIC } from "./jq_analyze.ts";
 import { JqFunc, JqNode, JqPattern, Op, PatKind, TEXT_PART } from "./jq_ast.ts";
 import { evalAssign } from "./jq_assign.ts";
+import { Owner } from "./jq_paths.ts";
 import { callBuiltin } from "./jq_builtins.ts";
 import { applyFormat } from "./jq_formats.ts";
 import { dumpJq } from "./jq_dump.ts";
@@ -738,7 +740,70 @@ export function runReduce(
   const loop = new ReduceLoopK(node, init, env, new K(), initPath);
   const r = ev(st, node.a!, input, initPath, env, loop);
   if (r != OK) return null;
-  return loop.acc;
+  return loop.result();
+}
+
+/**
+ * One step of `reduce … (init; . + E)` where E cannot see the state: the
+ * state grows in place once this reduction owns it, and strings collect
+ * their pieces, so the whole loop is linear instead of quadratic.
+ */
+function reduceAdd(
+  st: JqState,
+  loop: ReduceLoopK,
+  acc: JsonValue,
+  update: JqNode,
+  env: Env | null,
+): i32 {
+  const e = ev1(st, update.b!, acc, env);
+  if (e == null) {
+    // An error, or no output: either way the state is left null.
+    loop.parts = null;
+    return st.err != null ? ERR : OK;
+  }
+  const owner = loop.owner!;
+  let a = acc;
+  const parts = loop.parts;
+  if (parts != null) {
+    if (e.kind == Kind.String) {
+      parts.push(e.str);
+      loop.acc = a;
+      return OK;
+    }
+    if (e.kind == Kind.Null) {
+      loop.acc = a;
+      return OK;
+    }
+    a = loop.result();
+  }
+  if (a.kind == Kind.String && e.kind == Kind.String) {
+    const pieces = new Array<string>();
+    pieces.push(a.str);
+    pieces.push(e.str);
+    loop.parts = pieces;
+    loop.acc = a;
+    return OK;
+  }
+  if (a.kind == Kind.Array && e.kind == Kind.Array && owner.has(a)) {
+    const dst = a.items!;
+    const src = e.items!;
+    for (let i = 0; i < src.length; i++) dst.push(src[i]);
+    loop.acc = a;
+    return OK;
+  }
+  if (a.kind == Kind.Object && e.kind == Kind.Object && owner.has(a)) {
+    const keys = e.keys!;
+    const vals = e.vals!;
+    for (let i = 0; i < keys.length; i++) a.set(keys[i], vals[i]);
+    loop.acc = a;
+    return OK;
+  }
+  const r = jqBinary(st, update.num, a, e, update.offset);
+  if (r == null) return ERR;
+  // Array + array and object + object are new containers nobody else holds.
+  if (a.kind == e.kind && (a.kind == Kind.Array || a.kind == Kind.Object)) owner.add(r);
+  loop.acc = r;
+  return OK;
 }
 
 class ReduceLoopK extends K {
@@ -747,6 +812,10 @@ class ReduceLoopK extends K {
   env: Env | null;
   k: K;
   initPath: PathState | null;
+  /** In-place modes: the containers this reduction made (and may change). */
+  owner: Owner | null = null;
+  /** REDUCE_ADD on strings: the pieces of the state (which `acc` then stands for). */
+  parts: Array<string> | null = null;
 
   constructor(node: JqNode, acc: JsonValue, env: Env | null, k: K, initPath: PathState | null) {
     super();
@@ -755,6 +824,24 @@ class ReduceLoopK extends K {
     this.env = env;
     this.k = k;
     this.initPath = initPath;
+    if (node.op == Op.Reduce && node.num != REDUCE_GENERIC && initPath == null) {
+      this.owner = new Owner();
+    }
+  }
+
+  /** The state, with string pieces joined. */
+  result(): JsonValue {
+    const parts = this.parts;
+    if (parts == null) return this.acc;
+    this.parts = null;
+    return JsonValue.string(parts.join(""));
+  }
+
+  /** After an error in the update: jq leaves null, and nothing is owned any more. */
+  reset(): void {
+    this.parts = null;
+    const owner = this.owner;
+    if (owner != null) owner.clear();
   }
 
   override emit(st: JqState, item: JsonValue, p: PathState | null): i32 {
@@ -778,6 +865,18 @@ class ReduceBodyK extends BoundK {
     // jq 1.6 moves the state out of its variable (LOADVN): an update that
     // produces nothing leaves null behind.
     loop.acc = JsonValue.null();
+    const owner = loop.owner;
+    if (owner != null) {
+      const update = loop.node.c!;
+      let r: i32;
+      if (loop.node.num == REDUCE_ADD) {
+        r = reduceAdd(st, loop, acc, update, env);
+      } else {
+        r = evalAssign(st, update, acc, null, env, new ReduceUpdateK(loop, env), owner);
+      }
+      if (r != OK) loop.reset();
+      return r;
+    }
     return ev(st, loop.node.c!, acc, this.path, env, new ReduceUpdateK(loop, env));
   }
 }

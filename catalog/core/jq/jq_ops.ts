@@ -10,7 +10,7 @@ import { jqCompare, jqEqual } from "./jq_compare.ts";
 import { typeErrorText } from "./jq_messages.ts";
 // deno-lint-ignore verbatim-module-syntax
 import { JqState } from "./jq_state.ts";
-import { codePointLength, codePointSlice, hasSurrogates } from "./jq_strings.ts";
+import { codePointLength, codePointSlice, hasSurrogates, unitIndexes } from "./jq_strings.ts";
 
 const INT_MAX: f64 = 2147483647;
 const INT_MIN: f64 = -2147483648;
@@ -124,12 +124,27 @@ export function jqSlice(
   }
   if (t.kind == Kind.String) {
     const s = t.str;
-    const b = sliceBounds(hasSurrogates(s) ? codePointLength(s) : s.length, from, to);
+    if (s.length < 64) {
+      const b = sliceBounds(hasSurrogates(s) ? codePointLength(s) : s.length, from, to);
+      if (!b.ok) {
+        st.fail("Start and end indices of an string slice must be numbers", at);
+        return null;
+      }
+      return JsonValue.string(codePointSlice(s, b.start, b.end));
+    }
+    if (st.sliced !== t) {
+      st.sliced = t;
+      st.slicedUnits = hasSurrogates(s) ? unitIndexes(s) : null;
+      st.slicedLength = st.slicedUnits == null ? s.length : st.slicedUnits!.length - 1;
+    }
+    const b = sliceBounds(st.slicedLength, from, to);
     if (!b.ok) {
       st.fail("Start and end indices of an string slice must be numbers", at);
       return null;
     }
-    return JsonValue.string(codePointSlice(s, b.start, b.end));
+    const units = st.slicedUnits;
+    if (units == null) return JsonValue.string(s.substring(b.start, b.end));
+    return JsonValue.string(s.substring(units[b.start], units[b.end]));
   }
   st.fail("Cannot index " + t.typeName() + " with object", at);
   return null;

@@ -28,6 +28,13 @@ export class JqState {
   labels: i32 = 0;
   /** Current nesting of evaluations (guards the native stack). */
   depth: i32 = 0;
+  /**
+   * The last long string sliced, with its code point → UTF-16 index map
+   * (null when it has no surrogates): `$s[a:b]` in a loop stays linear.
+   */
+  sliced: JsonValue | null = null;
+  slicedUnits: Array<i32> | null = null;
+  slicedLength: i32 = 0;
 
   /**
    * Enters one level of a recursive built-in (`..`, `walk`): false, with an

@@ -52,6 +52,22 @@ export function unitIndex(s: string, cp: i32): i32 {
   return i;
 }
 
+/** The UTF-16 index of every code point of `s`, and `s.length` at the end. */
+export function unitIndexes(s: string): Array<i32> {
+  const out = new Array<i32>();
+  const len = s.length;
+  for (let i = 0; i < len; i++) {
+    out.push(i);
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < len) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+  }
+  out.push(len);
+  return out;
+}
+
 /** Code points `[start, end)` of `s` (clamped). */
 export function codePointSlice(s: string, start: i32, end: i32): string {
   if (!hasSurrogates(s)) return s.substring(start, end);
