@@ -1645,5 +1645,4 @@ function nwise(st: JqState, c: Call, n: JsonValue): i32 {
     if (tail == null) return ERR;
     rest = tail;
   }
-  return OK;
 }

@@ -321,7 +321,6 @@ export class RxMatcher {
         break;
       }
     }
-    return -1;
   }
 
   /** A look-around at `pos`: 0 when it holds, -1 when not, -2 at the retry limit. */

@@ -134,7 +134,6 @@ export function substitute(
     }
     if (level == n) return OK;
   }
-  return OK;
 }
 
 /** `reduce (.captures[] | select(.name != null) | {(.name): .string}) as $p ({}; . + $p)`. */
