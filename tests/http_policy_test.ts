@@ -593,6 +593,32 @@ Deno.test("http.request times out a slow response and a stalled body at timeout_
   });
 });
 
+Deno.test("http.request honours a shorter timeout_ms from the guest, capped by the policy", async () => {
+  await withServers(1, async (server) => {
+    const runtime = newRuntime();
+    const http = {
+      allow: [`http://127.0.0.1:${server.port}`],
+      timeout_ms: 60_000,
+      allow_private_addresses: LOOPBACK,
+    };
+    const shorter = expectDenied(
+      await fetchAs(runtime, http, { url: server.url("/slow"), timeout_ms: 250 }),
+      "timeout",
+      -6,
+    );
+    assert.match(shorter, /timeout_ms 250/);
+    const capped = expectDenied(
+      await fetchAs(runtime, { ...http, timeout_ms: 250 }, {
+        url: server.url("/slow"),
+        timeout_ms: 60_000,
+      }),
+      "timeout",
+      -6,
+    );
+    assert.match(capped, /timeout_ms 250/);
+  });
+});
+
 Deno.test("http.request never outlives the step's deadline", async () => {
   await withServers(1, async (server) => {
     const runtime = newRuntime();

@@ -131,6 +131,8 @@ export class RequestPlan {
       .set("headers", headers);
     const body = this.body;
     if (body != null) request.set("body", JsonValue.string(body));
+    // The capability applies min(this, its policy's timeout_ms).
+    request.set("timeout_ms", JsonValue.number(this.timeoutMs));
     return writeJson(request);
   }
 }

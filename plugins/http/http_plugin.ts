@@ -59,6 +59,8 @@ const RequestSchema = z.strictObject({
   headers: z.record(z.string(), z.unknown()).optional(),
   body: z.string().optional(),
   body_base64: z.string().optional(),
+  /** The guest's own deadline for this request; the policy's `timeout_ms` still caps it. */
+  timeout_ms: z.number().int().min(1).max(15 * 60 * 1000).optional(),
 });
 
 const AcquireAnswer = z.union([
@@ -299,10 +301,11 @@ async function request(
   // One deadline for the whole exchange: the policy's timeout or the step's, whichever is first.
   const controller = new AbortController();
   let timedOut = false;
+  const timeoutMs = Math.min(policy.timeout_ms, parsed.timeout_ms ?? policy.timeout_ms);
   const timer = setTimeout(() => {
     timedOut = true;
     controller.abort(new DOMException("request timed out", "TimeoutError"));
-  }, policy.timeout_ms);
+  }, timeoutMs);
   const onStepAbort = () => controller.abort(ctx.signal.reason);
   if (ctx.signal.aborted) onStepAbort();
   else ctx.signal.addEventListener("abort", onStepAbort, { once: true });
@@ -354,7 +357,7 @@ async function request(
         "timeout",
         `Cannot finish request to ${
           clip(url.target.url.href)
-        } as it took longer than timeout_ms ${policy.timeout_ms}`,
+        } as it took longer than timeout_ms ${timeoutMs}`,
       );
     }
     if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
