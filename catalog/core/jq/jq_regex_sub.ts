@@ -108,7 +108,8 @@ export function substitute(
   const pick = new Array<i32>(n);
   for (let i = 0; i < n; i++) pick[i] = 0;
   const parts = new Array<string>();
-  while (true) {
+  let more = true;
+  while (more) {
     // jq adds from the last match back: the first bad replacement there is the error.
     for (let i = n - 1; i >= 0; i--) {
       const v = outs[i][pick[i]];
@@ -132,8 +133,9 @@ export function substitute(
       pick[level] = 0;
       level++;
     }
-    if (level == n) return OK;
+    more = level < n;
   }
+  return OK;
 }
 
 /** `reduce (.captures[] | select(.name != null) | {(.name): .string}) as $p ({}; . + $p)`. */
