@@ -11,6 +11,7 @@
 import { JsonValue, Kind } from "../json_value.ts";
 import { escapePointerToken, formatPointer, parsePointer, pointerGet } from "../json_pointer.ts";
 import { FORMAT_NONE, formatIdOf } from "./schema_format.ts";
+import { compileRegex, SchemaRegex } from "./schema_regex.ts";
 import {
   GROUP_ARRAY,
   GROUP_NONE,
@@ -711,20 +712,32 @@ class SchemaCompiler {
     if (node.minLength == -2) return false;
     const p = value.get("pattern");
     if (p != null) {
-      if (!p.isString()) {
-        this.invalid(node.path + "/pattern", "be a regular expression string", p);
-        return false;
-      }
+      node.pattern = this.regex(node.path + "/pattern", p);
+      if (node.pattern == null) return false;
+    }
+    node.hasStringRules = node.maxLength >= 0 || node.minLength >= 0 || p != null ||
+      value.has("format");
+    return true;
+  }
+
+  /** Compiles a regular expression keyword value (ECMAScript, `u` flag, as ajv does). */
+  regex(path: string, v: JsonValue): SchemaRegex | null {
+    if (!v.isString()) {
+      this.invalid(path, "be a regular expression string", v);
+      return null;
+    }
+    const r = compileRegex(v.str);
+    if (r.regex != null) return r.regex;
+    if (r.unsupported) {
       this.fail(
         SCHEMA_UNSUPPORTED,
-        node.path + "/pattern",
-        node.path + "/pattern needs a regular expression engine, which this validator " +
-          "does not have yet: current value is " + describeValue(p),
+        path,
+        path + " uses " + r.error! + ": current value is " + describeValue(v),
       );
-      return false;
+    } else {
+      this.invalid(path, "be a valid regular expression (ECMAScript, u flag): " + r.error!, v);
     }
-    node.hasStringRules = node.maxLength >= 0 || node.minLength >= 0 || value.has("format");
-    return true;
+    return null;
   }
 
   readArrayKeywords(node: SchemaNode, value: JsonValue, base: string, depth: i32): bool {
@@ -824,16 +837,23 @@ class SchemaCompiler {
         this.invalid(path + "/patternProperties", "be an object of schemas", patterns);
         return false;
       }
-      if (patterns.size() > 0) {
-        const first = patterns.keys![0];
-        this.fail(
-          SCHEMA_UNSUPPORTED,
-          path + "/patternProperties",
-          path + "/patternProperties needs a regular expression engine, which this validator " +
-            'does not have yet: current value is "' + first + '"',
-        );
-        return false;
+      const keys = patterns.keys!;
+      const vals = patterns.vals!;
+      const nodes = new Array<SchemaNode>();
+      const regexes = new Array<SchemaRegex>();
+      for (let i = 0; i < keys.length; i++) {
+        const where = path + "/patternProperties/" +
+          encodeUriComponent(escapePointerToken(keys[i]));
+        const re = this.regex(where, JsonValue.string(keys[i]));
+        if (re == null) return false;
+        const n = this.grandchild(node, vals[i], "patternProperties", keys[i], base, depth);
+        if (n == null) return false;
+        regexes.push(re);
+        nodes.push(n);
       }
+      node.patternKeys = keys.slice(0);
+      node.patternNodes = nodes;
+      node.patternRegexes = regexes;
     }
     if (!this.readDependencies(node, value, base, depth)) return false;
     const depReq = value.get("dependentRequired");
@@ -957,7 +977,7 @@ class SchemaCompiler {
     if (node.formatId != FORMAT_NONE) return true;
     if (node.hasMaximum || node.hasMinimum || node.hasExclusiveMaximum) return true;
     if (node.hasExclusiveMinimum || node.multipleOf > 0) return true;
-    if (node.maxLength >= 0 || node.minLength >= 0) return true;
+    if (node.maxLength >= 0 || node.minLength >= 0 || node.pattern != null) return true;
     if (node.hasArrayRules || node.hasObjectRules) return true;
     return false;
   }

@@ -5,6 +5,7 @@
  * never looks at schema JSON again. Portable AssemblyScript.
  */
 import { JsonValue, Kind } from "../json_value.ts";
+import { SchemaRegex } from "./schema_regex.ts";
 
 /** Type bits for `type`. */
 export const TYPE_NULL: i32 = 1;
@@ -144,6 +145,7 @@ export class SchemaNode {
   hasStringRules: bool = false;
   maxLength: f64 = -1;
   minLength: f64 = -1;
+  pattern: SchemaRegex | null = null;
   format: string = "";
   /** Format checked as an assertion (see schema_format.ts), or 0 for an annotation only. */
   formatId: i32 = 0;
@@ -168,6 +170,9 @@ export class SchemaNode {
   propertyKeys: Array<string> | null = null;
   propertyNodes: Array<SchemaNode> | null = null;
   propertyIndex: Map<string, i32> | null = null;
+  patternKeys: Array<string> | null = null;
+  patternNodes: Array<SchemaNode> | null = null;
+  patternRegexes: Array<SchemaRegex> | null = null;
   /** `dependencies` (draft 2019 and earlier, still applied by ajv's 2020 mode). */
   dependencyKeys: Array<string> | null = null;
   dependencyRequired: Array<Array<string> | null> | null = null;
@@ -188,6 +193,18 @@ export class SchemaNode {
     this.pointer = pointer;
     this.resource = resource;
     this.source = source;
+  }
+
+  /** Whether `additionalProperties` applies to `key`: neither named nor matched by a pattern. */
+  isAdditional(key: string): bool {
+    if (this.hasProperty(key)) return false;
+    const regexes = this.patternRegexes;
+    if (regexes != null) {
+      for (let i = 0; i < regexes.length; i++) {
+        if (regexes[i].test(key)) return false;
+      }
+    }
+    return true;
   }
 
   /** Whether `key` is named in `properties`. */

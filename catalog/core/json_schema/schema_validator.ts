@@ -620,6 +620,12 @@ export class SchemaValidator {
         if (this.stop(mark)) return;
       }
     }
+    const pattern = node.pattern;
+    if (pattern != null && !pattern.test(s)) {
+      if (this.quiet > 0) this.failures++;
+      else this.fail(node, "pattern", 'must match pattern "' + pattern.source + '"');
+      if (this.stop(mark)) return;
+    }
     if (node.formatId != FORMAT_NONE && !checkFormat(node.formatId, s)) {
       this.fail(node, "format", 'must match format "' + node.format + '"');
     }
@@ -917,7 +923,7 @@ export class SchemaValidator {
         } else {
           const keys = obj.keys!;
           for (let i = 0; i < keys.length; i++) {
-            if (node.hasProperty(keys[i])) continue;
+            if (!node.isAdditional(keys[i])) continue;
             if (additional.bool == 0) {
               this.fail(node, "additionalProperties", "must NOT have additional properties");
             } else this.evalProperty(additional, obj, i);
@@ -939,6 +945,20 @@ export class SchemaValidator {
         if (local != null) local.addProp(propKeys[p]);
         this.evalProperty(propNodes[p], obj, i);
         if (this.stop(mark)) return;
+      }
+    }
+    const regexes = node.patternRegexes;
+    if (regexes != null) {
+      const patternNodes = node.patternNodes!;
+      // ajv's order: pattern by pattern, then key by key.
+      for (let p = 0; p < regexes.length; p++) {
+        const keys = obj.keys!;
+        for (let i = 0; i < keys.length; i++) {
+          if (!regexes[p].test(keys[i])) continue;
+          if (local != null) local.addProp(keys[i]);
+          this.evalProperty(patternNodes[p], obj, i);
+          if (this.stop(mark)) return;
+        }
       }
     }
     const depKeys = node.dependentRequiredKeys;
@@ -1026,13 +1046,13 @@ export class SchemaValidator {
     }
   }
 
-  /** `filter_extra`: drops keys `properties` does not name (ajv's removeAdditional: true). */
+  /** `filter_extra`: drops keys neither `properties` nor `patternProperties` cover (ajv's removeAdditional: true). */
   removeExtra(node: SchemaNode, obj: JsonValue): void {
     const keys = obj.keys!;
     const vals = obj.vals!;
     let extra = 0;
     for (let i = 0; i < keys.length; i++) {
-      if (!node.hasProperty(keys[i])) extra++;
+      if (node.isAdditional(keys[i])) extra++;
     }
     if (extra == 0) return;
     // Rebuild once (JsonValue.remove per key would be quadratic on big objects).
@@ -1040,7 +1060,7 @@ export class SchemaValidator {
     obj.vals = new Array<JsonValue>();
     obj.index = null;
     for (let i = 0; i < keys.length; i++) {
-      if (node.hasProperty(keys[i])) obj.set(keys[i], vals[i]);
+      if (!node.isAdditional(keys[i])) obj.set(keys[i], vals[i]);
     }
   }
 }

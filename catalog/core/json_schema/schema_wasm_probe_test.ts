@@ -212,6 +212,24 @@ const CASES: [unknown, unknown, number][] = [
   [{ properties: { a: { minLength: -1 } } }, null, 0],
   [{ $ref: "https://example.com/remote.json" }, null, 0],
   [{ type: "string", pattern: "^a" }, "a", 0],
+  [{ type: "string", pattern: "(?=a)" }, "a", 0],
+  [{ type: "string", pattern: "a(" }, "a", 0],
+  [
+    {
+      items: { pattern: "^(?:[a-z0-9]+\\.)*[a-z0-9]+@[a-z]+\\.[a-z]{2,}$" },
+      prefixItems: [{ pattern: "\\b\\d{2}\\b" }, { pattern: "^\\u{1F600}.$" }],
+    },
+    ["x 12 y", "\u{1F600}é", "a.b@example.com", "bad@", "\uD800"],
+    0,
+  ],
+  [{
+    patternProperties: { "^x-": { type: "string" }, "\\d$": { maximum: 5 } },
+    additionalProperties: false,
+  }, {
+    "x-1": 9,
+    n2: 3,
+    other: 1,
+  }, PROBE_FILTER_EXTRA],
   [false, { "é": "\u{1F600}" }, 0],
 ];
 
@@ -222,6 +240,49 @@ Deno.test("the wasm build of the validator reports exactly what the native build
     const native = runProbe(s, i, flags);
     assert.equal(await wasmProbe(s, i, flags), native, `${s} on ${i} (flags ${flags})`);
     assert.ok(!native.includes("parseError"), native);
+  }
+});
+
+Deno.test("the wasm build matches regular expressions like the native build", async () => {
+  let seed = 7;
+  const next = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed % n;
+  };
+  const atoms = [
+    "a",
+    "b",
+    "\\d",
+    "\\w",
+    "\\s",
+    ".",
+    "[a-c]",
+    "[^a]",
+    "é",
+    "\u{1F600}",
+    "\\b",
+    "^",
+    "$",
+  ];
+  const quantifiers = ["", "", "*", "+", "?", "{1,2}", "*?"];
+  const alphabet = ["a", "b", "c", "1", " ", "é", "\u{1F600}", "\n", "\uD800"];
+  for (let i = 0; i < 150; i++) {
+    let pattern = "";
+    for (let k = 1 + next(4); k > 0; k--) {
+      const atom = atoms[next(atoms.length)];
+      const quantifiable = atom !== "\\b" && atom !== "^" && atom !== "$";
+      pattern += next(5) === 0 ? `(${atom}|${atoms[next(10)]})` : atom;
+      if (quantifiable) pattern += quantifiers[next(quantifiers.length)];
+    }
+    const strings: string[] = [];
+    for (let k = 0; k < 12; k++) {
+      let text = "";
+      for (let n = next(6); n > 0; n--) text += alphabet[next(alphabet.length)];
+      strings.push(text);
+    }
+    const schema = JSON.stringify({ items: { pattern } });
+    const instance = JSON.stringify(strings);
+    assert.equal(await wasmProbe(schema, instance, 0), runProbe(schema, instance, 0), pattern);
   }
 });
 

@@ -82,6 +82,46 @@ Deno.test("validate() counts string length in code points, not UTF-16 units", ()
   ]);
 });
 
+Deno.test("validate() applies pattern as an unanchored ECMAScript search on code points", () => {
+  cases({ pattern: "^[a-c]+\\d?$" }, ["abc", "a1", 5], [
+    ["abd", [["", "#/pattern", "pattern"]]],
+    ["", [["", "#/pattern", "pattern"]]],
+  ]);
+  cases({ pattern: "b" }, ["abc"], [["ac", [["", "#/pattern", "pattern"]]]]);
+  cases({ pattern: "^.$" }, ["\u{1F600}"], [["ab", [["", "#/pattern", "pattern"]]]]);
+  assert.equal(
+    validate(compiled({ pattern: "^a" }), fromJs("b"))[0].message,
+    'must match pattern "^a"',
+  );
+});
+
+Deno.test("validate() applies patternProperties and leaves matched keys out of additionalProperties", () => {
+  const schema = {
+    properties: { id: { type: "integer" } },
+    patternProperties: { "^x-": { type: "string" }, "\\d$": { maximum: 5 } },
+    additionalProperties: false,
+  };
+  cases(schema, [{ id: 1, "x-a": "s", n1: 3, "x-2": "t" }], [
+    [{ "x-a": 1, n9: 7, other: true }, [
+      ["", "#/additionalProperties", "additionalProperties"],
+      ["/x-a", "#/patternProperties/%5Ex-/type", "type"],
+      ["/n9", "#/patternProperties/%5Cd%24/maximum", "maximum"],
+    ]],
+    // A key can match several patterns; each applies.
+    [{ "x-9": 9 }, [
+      ["/x-9", "#/patternProperties/%5Ex-/type", "type"],
+      ["/x-9", "#/patternProperties/%5Cd%24/maximum", "maximum"],
+    ]],
+  ]);
+  cases({ patternProperties: { "^a": true }, unevaluatedProperties: false }, [{ ab: 1 }], [
+    [{ ab: 1, b: 2 }, [["", "#/unevaluatedProperties", "unevaluatedProperties"]]],
+  ]);
+  const options = new ValidateOptions();
+  options.filterExtra = true;
+  const filtered = validateWith(compiled(schema), fromJs({ id: 1, "x-a": "s", drop: 1 }), options);
+  assert.deepEqual(toJs(filtered.value), { id: 1, "x-a": "s" });
+});
+
 Deno.test("validate() checks array sizes and uniqueItems with deep equality", () => {
   cases({ maxItems: 2, minItems: 1 }, [[1], [1, 2]], [
     [[], [["", "#/minItems", "minItems"]]],
@@ -320,6 +360,26 @@ Deno.test("validate() tracks unevaluatedItems through prefixItems, items and con
     [["a", 1], [["", "#/unevaluatedItems", "unevaluatedItems"]]],
   ]);
   cases({ contains: true, unevaluatedItems: false }, [[1, "a"]], []);
+  // Through an in-place applicator, and with minContains: 0 (always valid, still annotating).
+  cases({ allOf: [{ contains: { type: "string" } }], unevaluatedItems: { type: "number" } }, [[
+    "a",
+    1,
+  ]], [
+    [["a", true], [["/1", "#/unevaluatedItems/type", "type"]]],
+  ]);
+  cases(
+    { contains: { type: "string" }, minContains: 0, unevaluatedItems: false },
+    [[], ["a", "b"]],
+    [
+      [["a", 1], [["", "#/unevaluatedItems", "unevaluatedItems"]]],
+    ],
+  );
+  // Items past where ajv stops counting (maxContains reached) still count as evaluated.
+  cases({ contains: { type: "string" }, maxContains: 5, unevaluatedItems: false }, [[
+    "a",
+    "b",
+    "c",
+  ]], []);
   cases({ unevaluatedItems: { type: "number" }, prefixItems: [{ type: "string" }] }, [["a", 1]], [
     [["a", "b"], [["/1", "#/unevaluatedItems/type", "type"]]],
   ]);
