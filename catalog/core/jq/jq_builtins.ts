@@ -915,6 +915,11 @@ function fromEntries(st: JqState, input: JsonValue, at: i32): JsonValue | null {
   return out;
 }
 
+/**
+ * `transpose`: `if . == [] then [] else . as $in | (map(length) | max) as
+ * $max | length as $length | reduce range(0; $max) as $j ([]; . + [reduce
+ * range(0;$length) as $i ([]; . + [ $in[$i][$j] ] )] ) end`.
+ */
 function transpose(st: JqState, input: JsonValue, at: i32): JsonValue | null {
   if (input.kind == Kind.Array && input.items!.length == 0) return input;
   const rows = iterable(st, input, at);
@@ -925,11 +930,16 @@ function transpose(st: JqState, input: JsonValue, at: i32): JsonValue | null {
     if (len == null) return null;
     if (i == 0 || jqCompare(len, max) >= 0) max = len;
   }
-  const width = max.kind == Kind.Number ? max.num : 0;
+  const count = jqLength(st, input, at);
+  if (count == null) return null;
+  if (max.kind != Kind.Number) {
+    st.fail("Range bounds must be numeric", at);
+    return null;
+  }
   const out = new Array<JsonValue>();
-  for (let j = 0; f64(j) < width; j++) {
+  for (let j = 0; f64(j) < max.num; j++) {
     const col = new Array<JsonValue>();
-    for (let i = 0; i < rows.length; i++) {
+    for (let i = 0; f64(i) < count.num; i++) {
       const row = jqIndex(st, input, JsonValue.number(f64(i)), at);
       if (row == null) return null;
       const cell = jqIndex(st, row, JsonValue.number(f64(j)), at);

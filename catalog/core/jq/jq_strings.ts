@@ -180,8 +180,10 @@ export function utf8Bytes(s: string): Array<i32> {
 }
 
 /**
- * Decodes UTF-8 bytes, replacing malformed sequences with U+FFFD the way
- * jq does for invalid input (one replacement per bad byte sequence).
+ * Decodes UTF-8 bytes the way jq reads invalid input (`jvp_utf8_next`):
+ * each bad sequence — a stray byte, a lead byte with too few continuation
+ * bytes (up to the end of input), an overlong or out-of-range code point —
+ * becomes one U+FFFD.
  */
 export function decodeUtf8(bytes: Array<i32>): string {
   const parts = new Array<string>();
@@ -189,51 +191,55 @@ export function decodeUtf8(bytes: Array<i32>): string {
   let i = 0;
   while (i < n) {
     const b = bytes[i];
-    let need = 0;
-    let cp = 0;
-    let min = 0;
     if (b < 0x80) {
       parts.push(String.fromCharCode(b));
       i++;
       continue;
-    } else if (b >= 0xc2 && b <= 0xdf) {
-      need = 1;
+    }
+    let length = 0;
+    let cp = 0;
+    let min = 0;
+    if (b >= 0xc0 && b <= 0xdf) {
+      length = 2;
       cp = b & 0x1f;
       min = 0x80;
     } else if (b >= 0xe0 && b <= 0xef) {
-      need = 2;
+      length = 3;
       cp = b & 0x0f;
       min = 0x800;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-      need = 3;
+    } else if (b >= 0xf0 && b <= 0xf7) {
+      length = 4;
       cp = b & 0x07;
       min = 0x10000;
-    } else {
+    }
+    if (length == 0) {
+      // A continuation byte out of place, or a byte that never starts UTF-8.
       parts.push("\ufffd");
       i++;
       continue;
     }
-    let ok = true;
-    let j = 1;
-    for (; ok && j <= need; j++) {
-      if (i + j >= n) {
-        ok = false;
-        break;
-      }
+    if (i + length > n) {
+      parts.push("\ufffd");
+      i = n;
+      continue;
+    }
+    let bad = false;
+    let used = length;
+    for (let j = 1; j < length; j++) {
       const c = bytes[i + j];
       if ((c & 0xc0) != 0x80) {
-        ok = false;
+        bad = true;
+        used = j;
         break;
       }
       cp = (cp << 6) | (c & 0x3f);
     }
-    if (!ok || cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+    if (bad || cp < min || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
       parts.push("\ufffd");
-      i += j > 1 ? j : 1;
-      continue;
+    } else {
+      parts.push(fromCodePoint(cp));
     }
-    parts.push(fromCodePoint(cp));
-    i += need + 1;
+    i += used;
   }
   return parts.join("");
 }
