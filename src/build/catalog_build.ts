@@ -98,15 +98,54 @@ async function writeIfChanged(path: string, text: string): Promise<boolean> {
   return true;
 }
 
+/** Options for {@link buildHandler}. */
+export interface BuildHandlerOptions {
+  catalogDir?: string;
+  /**
+   * Write `config_schema.json` and `config_schema.gen.ts` when they differ
+   * (default). With false, a stale file is an error instead: the check mode.
+   */
+  writeGenerated?: boolean;
+}
+
+function generatedFiles(schema: Record<string, unknown>): [string, string][] {
+  return [
+    ["config_schema.json", JSON.stringify(schema, null, 2) + "\n"],
+    ["config_schema.gen.ts", configSchemaModule(schema)],
+  ];
+}
+
+/** The generated files of a handler that differ from what its zod schema generates now. */
+export async function staleGeneratedFiles(dir: string): Promise<string[]> {
+  const schema = await configJsonSchema(dir);
+  const stale: string[] = [];
+  for (const [file, text] of generatedFiles(schema)) {
+    const current = await Deno.readTextFile(join(dir, file)).catch(() => null);
+    if (current !== text) stale.push(join(dir, file));
+  }
+  return stale;
+}
+
 /** Generates the schema files and compiles one handler. */
-export async function buildHandler(dir: string, catalogDir = CATALOG_DIR): Promise<BuiltHandler> {
+export async function buildHandler(
+  dir: string,
+  options: BuildHandlerOptions = {},
+): Promise<BuiltHandler> {
+  const catalogDir = options.catalogDir ?? CATALOG_DIR;
   const descriptor = await readDescriptor(dir);
   const configSchema = await configJsonSchema(dir);
-  await writeIfChanged(
-    join(dir, "config_schema.json"),
-    JSON.stringify(configSchema, null, 2) + "\n",
-  );
-  await writeIfChanged(join(dir, "config_schema.gen.ts"), configSchemaModule(configSchema));
+  if (options.writeGenerated === false) {
+    const stale = await staleGeneratedFiles(dir);
+    if (stale.length) {
+      throw new Error(
+        `Cannot build ${dir} as generated files are stale: ${stale.map(shortPath).join(", ")}`,
+      );
+    }
+  } else {
+    for (const [file, text] of generatedFiles(configSchema)) {
+      await writeIfChanged(join(dir, file), text);
+    }
+  }
   const result = await buildAssemblyScript(join(dir, "wasm_main.ts"), {
     lib: join(catalogDir, "wasm", "lib"),
   });
@@ -123,12 +162,12 @@ export async function buildHandler(dir: string, catalogDir = CATALOG_DIR): Promi
 
 /** Builds every handler (one at a time: the compiler is not reentrant). */
 export async function buildCatalog(
-  options: { catalogDir?: string; onBuilt?: (h: BuiltHandler) => void } = {},
+  options: BuildHandlerOptions & { onBuilt?: (h: BuiltHandler) => void } = {},
 ): Promise<BuiltHandler[]> {
   const catalogDir = options.catalogDir ?? CATALOG_DIR;
   const built: BuiltHandler[] = [];
   for (const name of await listHandlers(catalogDir)) {
-    const handler = await buildHandler(join(catalogDir, "handlers", name), catalogDir);
+    const handler = await buildHandler(join(catalogDir, "handlers", name), options);
     options.onBuilt?.(handler);
     built.push(handler);
   }

@@ -66,6 +66,8 @@ export async function main(args: string[]): Promise<number> {
   let built;
   try {
     built = await buildCatalog({
+      // --check must not repair what it checks.
+      writeGenerated: !values.check,
       onBuilt: (h) =>
         console.error(
           `built catalog.${h.name}@${h.version}: ${h.binary.length} bytes, sha256 ${h.sha256} (${
