@@ -55,8 +55,6 @@ export class JqCompileResult {
  * ```
  */
 export function compileJq(source: string, varNames: Array<string> | null = null): JqCompileResult {
-  const preludeError = loadPrelude();
-  if (preludeError != null) return new JqCompileResult(null, preludeError);
   const parsed = parseJq(source);
   if (parsed.error != null) return new JqCompileResult(null, parsed.error);
   const r = new Resolver(varNames);
@@ -97,38 +95,65 @@ function freshId(): i32 {
   return nextId++;
 }
 
-let prelude: Map<string, JqFunc> | null = null;
-let preludeFailure: JqError | null = null;
+/** The prelude's definitions by `name/arity`: source text, parsed on first use. */
+let preludeSources: Map<string, string> | null = null;
+/** Prelude definitions parsed and resolved so far. */
+const prelude: Map<string, JqFunc> = new Map<string, JqFunc>();
 
-/** Parses and resolves the jq-defined built-ins once. */
-function loadPrelude(): JqError | null {
-  if (prelude != null || preludeFailure != null) return preludeFailure;
-  const parsed = parseJq(JQ_PRELUDE);
-  if (parsed.error != null) {
-    preludeFailure = parsed.error;
-    return preludeFailure;
+/** Splits the prelude into its top-level definitions (each starts a line with `def `). */
+function preludeIndex(): Map<string, string> {
+  let index = preludeSources;
+  if (index != null) return index;
+  index = new Map<string, string>();
+  const chunks = ("\n" + JQ_PRELUDE).split("\ndef ");
+  for (let i = 1; i < chunks.length; i++) {
+    const text = "def " + chunks[i];
+    // "def name(a; b):" → name/2; "def name:" → name/0.
+    let p = 4;
+    while (p < text.length && text.charCodeAt(p) != 0x28 && text.charCodeAt(p) != 0x3a) p++;
+    const name = text.substring(4, p);
+    let arity = 0;
+    if (text.charCodeAt(p) == 0x28) {
+      arity = 1;
+      while (p < text.length && text.charCodeAt(p) != 0x29) {
+        if (text.charCodeAt(p) == 0x3b) arity++;
+        p++;
+      }
+    }
+    index.set(name + "/" + arity.toString(), text);
   }
-  const table = new Map<string, JqFunc>();
-  const funcs = new Array<JqFunc>();
-  let n: JqNode | null = parsed.node;
-  while (n != null && n.op == Op.FuncDef) {
-    const f = n.func!;
-    f.global = true;
-    table.set(f.name + "/" + f.params.length.toString(), f);
-    funcs.push(f);
-    n = n.a;
-  }
-  prelude = table;
+  preludeSources = index;
+  return index;
+}
+
+/**
+ * The jq-defined built-in `key` (`name/arity`), parsed, resolved and
+ * analysed on first use (a fresh wasm instance per step pays only for what
+ * its filter calls); null when there is none.
+ */
+function preludeFunc(key: string): JqFunc | null {
+  if (prelude.has(key)) return prelude.get(key) as JqFunc;
+  const index = preludeIndex();
+  if (!index.has(key)) return null;
+  const source = index.get(key) as string;
+  const end = source.lastIndexOf(";");
+  const parsed = parseJq(source.substring(0, end + 1) + " .");
+  if (parsed.error != null || parsed.node!.op != Op.FuncDef) return null;
+  const f = parsed.node!.func!;
+  f.global = true;
+  // Registered before its body is resolved, so it can call itself.
+  prelude.set(key, f);
   const r = new Resolver(new Array<string>());
-  for (let i = 0; i < funcs.length; i++) r.funcBody(funcs[i], null);
+  r.funcBody(f, null);
   if (r.error != null) {
-    preludeFailure = r.error;
-    prelude = null;
-    return preludeFailure;
+    prelude.delete(key);
+    return null;
   }
+  const funcs = new Array<JqFunc>();
+  funcs.push(f);
   for (let i = 0; i < r.funcs.length; i++) funcs.push(r.funcs[i]);
   analyze(null, funcs);
-  return null;
+  return f;
 }
 
 class Resolver {
@@ -316,10 +341,10 @@ class Resolver {
       }
       s = s.parent;
     }
-    const table = prelude;
     const key = name + "/" + arity.toString();
-    if (table != null && table.has(key)) {
-      n.func = table.get(key) as JqFunc;
+    const defined = preludeFunc(key);
+    if (defined != null) {
+      n.func = defined;
       return;
     }
     const id = findNative(name, arity);

@@ -18,7 +18,7 @@ import { callBuiltin } from "./jq_builtins.ts";
 import { applyFormat } from "./jq_formats.ts";
 import { dumpJq } from "./jq_dump.ts";
 import { dumpTruncated, typeErrorText } from "./jq_messages.ts";
-import { indexError, jqBinary, jqIndex, jqNegate } from "./jq_ops.ts";
+import { jqBinary, jqIndex, jqNegate } from "./jq_ops.ts";
 import {
   appendPath,
   Bind,
@@ -1125,17 +1125,6 @@ class ValueParamK extends K {
   }
 }
 
-/** Runs `node` in value mode and collects its outputs; ERR leaves the error pending. */
-export function collect(
-  st: JqState,
-  node: JqNode,
-  input: JsonValue,
-  env: Env | null,
-  out: CollectK,
-): i32 {
-  return ev(st, node, input, null, env, out);
-}
-
 /** `path(f)`: the path of each output of `f` (which must be a path expression). */
 export class PathEndK extends K {
   k: K;
@@ -1155,10 +1144,4 @@ export class PathEndK extends K {
     }
     return this.k.emit(st, p.toArray(), this.outer);
   }
-}
-
-/** Builds the error raised when `t` cannot be indexed by `k` (for built-ins). */
-export function failIndex(st: JqState, t: JsonValue, key: JsonValue, at: i32): i32 {
-  indexError(st, t, key, at);
-  return ERR;
 }

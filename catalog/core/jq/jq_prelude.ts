@@ -1,7 +1,7 @@
 /// <reference path="../portable.d.ts" />
 /**
- * Built-ins defined in the jq language, compiled once per process (see
- * `compile_jq.ts`). These are jq 1.6's own definitions from its
+ * Built-ins defined in the jq language; each definition is parsed the
+ * first time a filter calls it (see `compile_jq.ts`). These are jq 1.6's own definitions from its
  * `builtin.jq` (jq is MIT licensed, Copyright (C) 2012 Stephen Dolan),
  * kept verbatim so their edge cases match; the frequently used built-ins
  * are native (`jq_builtins.ts`) for speed.

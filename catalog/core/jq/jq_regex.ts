@@ -72,11 +72,10 @@ const C_RANGE: i32 = 0;
 const C_TABLE: i32 = 1;
 const C_NOT_TABLE: i32 = 2;
 
-/** Named character classes for `\d \w \s \h`, POSIX brackets and `\p{…}`. */
+/** Named character classes for `\d \w \s`, POSIX brackets and `\p{…}`. */
 export const K_DIGIT: i32 = 0;
 export const K_WORD: i32 = 1;
 export const K_SPACE: i32 = 2;
-export const K_HSPACE: i32 = 3;
 export const K_ALPHA: i32 = 4;
 export const K_UPPER: i32 = 5;
 export const K_LOWER: i32 = 6;
@@ -107,9 +106,6 @@ export function inClass(kind: i32, c: i32): bool {
       return inTable(WORD, c);
     case K_SPACE:
       return c < 0x80 ? (c >= 9 && c <= 13) || c == 0x20 : inTable(SPACE, c);
-    case K_HSPACE:
-      return c == 9 || c == 0x20 || c == 0xa0 || c == 0x1680 || c == 0x180e ||
-        (c >= 0x2000 && c <= 0x200a) || c == 0x202f || c == 0x205f || c == 0x3000;
     case K_ALPHA:
       return inTable(ALPHA, c);
     case K_UPPER:
