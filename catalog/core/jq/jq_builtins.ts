@@ -394,7 +394,7 @@ function applyArgs(st: JqState, c: Call): i32 {
       if (input.kind != v[0].kind) {
         return err(typeError2(st, input, v[0], "cannot have their containment checked", at));
       }
-      return c.emit(st, JsonValue.bool(jqContains(input, v[0])));
+      return containsResult(st, c, jqContains(st, input, v[0], at));
     case B.GetPath: {
       const r = getPath(st, input, v[0], at);
       if (r == null) return ERR;
@@ -486,6 +486,11 @@ function applyArgs(st: JqState, c: Call): i32 {
     default:
       return c.fail(st, "internal error: unknown built-in " + c.node.str);
   }
+}
+
+function containsResult(st: JqState, c: Call, r: bool): i32 {
+  if (st.err != null) return ERR;
+  return c.emit(st, JsonValue.bool(r));
 }
 
 function emit(st: JqState, v: JsonValue | null, path: PathState | null, k: K): i32 {
@@ -721,6 +726,19 @@ function flattenBy(
 }
 
 function flattenInto(
+  st: JqState,
+  items: Array<JsonValue>,
+  depth: JsonValue,
+  out: Array<JsonValue>,
+  at: i32,
+): bool {
+  if (!st.enter(at)) return false;
+  const r = flattenLevel(st, items, depth, out, at);
+  st.leave();
+  return r;
+}
+
+function flattenLevel(
   st: JqState,
   items: Array<JsonValue>,
   depth: JsonValue,
@@ -1070,7 +1088,9 @@ class InK extends K {
     if (v.kind != this.input.kind) {
       return err(typeError2(st, v, this.input, "cannot have their containment checked", this.at));
     }
-    return this.k.emit(st, JsonValue.bool(jqContains(v, this.input)), this.path);
+    const r = jqContains(st, v, this.input, this.at);
+    if (st.err != null) return ERR;
+    return this.k.emit(st, JsonValue.bool(r), this.path);
   }
 }
 

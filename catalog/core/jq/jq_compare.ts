@@ -5,6 +5,8 @@
  * only for NaN, which jq orders below every number (even itself).
  */
 import { compareStrings, JsonValue, Kind } from "../json_value.ts";
+// deno-lint-ignore verbatim-module-syntax
+import { JqState } from "./jq_state.ts";
 
 /**
  * jq's total order: null < false < true < numbers < strings < arrays < objects.
@@ -72,36 +74,45 @@ export function jqEqual(a: JsonValue, b: JsonValue): bool {
 /**
  * jq's `contains` on values of the same kind: substrings (up to a NUL, as
  * jq uses `strstr`), every element of `b` contained in some element of `a`,
- * every key of `b` present in `a` with a contained value.
+ * every key of `b` present in `a` with a contained value. Nesting counts
+ * against the run's depth limit: false with an error raised on `st` past it.
  */
-export function jqContains(a: JsonValue, b: JsonValue): bool {
+export function jqContains(st: JqState, a: JsonValue, b: JsonValue, at: i32): bool {
   if (a.kind != b.kind) return false;
+  if (a.kind == Kind.Object || a.kind == Kind.Array) {
+    if (!st.enter(at)) return false;
+    const r = containsIn(st, a, b, at);
+    st.leave();
+    return r;
+  }
+  if (a.kind == Kind.String) return cString(a.str).indexOf(cString(b.str)) >= 0;
+  return jqEqual(a, b);
+}
+
+function containsIn(st: JqState, a: JsonValue, b: JsonValue, at: i32): bool {
   if (a.kind == Kind.Object) {
     const keys = b.keys!;
     const vals = b.vals!;
     for (let i = 0; i < keys.length; i++) {
       const av = a.get(keys[i]);
-      if (av == null || !jqContains(av, vals[i])) return false;
+      if (av == null || !jqContains(st, av, vals[i], at)) return false;
     }
     return true;
   }
-  if (a.kind == Kind.Array) {
-    const x = a.items!;
-    const y = b.items!;
-    for (let i = 0; i < y.length; i++) {
-      let found = false;
-      for (let j = 0; j < x.length; j++) {
-        if (jqContains(x[j], y[i])) {
-          found = true;
-          break;
-        }
+  const x = a.items!;
+  const y = b.items!;
+  for (let i = 0; i < y.length; i++) {
+    let found = false;
+    for (let j = 0; j < x.length; j++) {
+      if (jqContains(st, x[j], y[i], at)) {
+        found = true;
+        break;
       }
-      if (!found) return false;
+      if (st.err != null) return false;
     }
-    return true;
+    if (!found) return false;
   }
-  if (a.kind == Kind.String) return cString(a.str).indexOf(cString(b.str)) >= 0;
-  return jqEqual(a, b);
+  return true;
 }
 
 function cString(s: string): string {

@@ -27,46 +27,65 @@ export function dumpJq(value: JsonValue): string {
   return parts.join("");
 }
 
-/** Appends jq's text for `value` to `parts`. */
+/**
+ * Appends jq's text for `value` to `parts`. Iterative (an explicit stack of
+ * open containers), so nesting depth is bounded only by memory.
+ */
 export function dumpInto(value: JsonValue, parts: Array<string>): void {
-  switch (value.kind) {
-    case Kind.Null:
-      parts.push("null");
-      break;
-    case Kind.False:
-      parts.push("false");
-      break;
-    case Kind.True:
-      parts.push("true");
-      break;
-    case Kind.Number:
-      parts.push(formatJqNumber(value.num));
-      break;
-    case Kind.String:
-      quoteInto(value.str, parts);
-      break;
-    case Kind.Array: {
-      const items = value.items!;
-      parts.push("[");
-      for (let i = 0; i < items.length; i++) {
-        if (i > 0) parts.push(",");
-        dumpInto(items[i], parts);
-      }
-      parts.push("]");
-      break;
+  const stack = new Array<JsonValue>();
+  const next = new Array<i32>();
+  let v = value;
+  while (true) {
+    // Write v (scalars whole; containers opened and pushed).
+    switch (v.kind) {
+      case Kind.Null:
+        parts.push("null");
+        break;
+      case Kind.False:
+        parts.push("false");
+        break;
+      case Kind.True:
+        parts.push("true");
+        break;
+      case Kind.Number:
+        parts.push(formatJqNumber(v.num));
+        break;
+      case Kind.String:
+        quoteInto(v.str, parts);
+        break;
+      case Kind.Array:
+        parts.push("[");
+        stack.push(v);
+        next.push(0);
+        break;
+      default:
+        parts.push("{");
+        stack.push(v);
+        next.push(0);
     }
-    default: {
-      const keys = value.keys!;
-      const vals = value.vals!;
-      parts.push("{");
-      for (let i = 0; i < keys.length; i++) {
+    // Find the next value to write, closing finished containers.
+    let found = false;
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      const i = next[next.length - 1];
+      if (i < top.size()) {
+        next[next.length - 1] = i + 1;
         if (i > 0) parts.push(",");
-        quoteInto(keys[i], parts);
-        parts.push(":");
-        dumpInto(vals[i], parts);
+        if (top.kind == Kind.Array) {
+          v = top.items![i];
+        } else {
+          quoteInto(top.keys![i], parts);
+          parts.push(":");
+          v = top.vals![i];
+        }
+        found = true;
+        break;
       }
-      parts.push("}");
+      parts.push(top.kind == Kind.Array ? "]" : "}");
+      stack.pop();
+      next.pop();
     }
+    if (!found) return;
   }
 }
 

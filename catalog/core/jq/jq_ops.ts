@@ -305,11 +305,12 @@ function jqMultiply(st: JqState, a: JsonValue, b: JsonValue, at: i32): JsonValue
     }
     return JsonValue.string(s.str.repeat(n + 1));
   }
-  if (a.kind == Kind.Object && b.kind == Kind.Object) return deepMerge(a, b);
+  if (a.kind == Kind.Object && b.kind == Kind.Object) return deepMerge(st, a, b, at);
   return typeError2(st, a, b, "cannot be multiplied", at);
 }
 
-function deepMerge(a: JsonValue, b: JsonValue): JsonValue {
+function deepMerge(st: JqState, a: JsonValue, b: JsonValue, at: i32): JsonValue | null {
+  if (!st.enter(at)) return null;
   const out = a.copy();
   const keys = b.keys!;
   const vals = b.vals!;
@@ -317,11 +318,17 @@ function deepMerge(a: JsonValue, b: JsonValue): JsonValue {
     const mine = out.get(keys[i]);
     const theirs = vals[i];
     if (mine != null && mine.kind == Kind.Object && theirs.kind == Kind.Object) {
-      out.set(keys[i], deepMerge(mine, theirs));
+      const merged = deepMerge(st, mine, theirs, at);
+      if (merged == null) {
+        st.leave();
+        return null;
+      }
+      out.set(keys[i], merged);
     } else {
       out.set(keys[i], theirs);
     }
   }
+  st.leave();
   return out;
 }
 

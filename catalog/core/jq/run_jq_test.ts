@@ -104,3 +104,28 @@ Deno.test("runJq() stops generators early for first, limit and label", () => {
   );
   assert.deepEqual(run("isempty(range(1e9))", null).outputs, [false]);
 });
+
+Deno.test("runJq() handles very deep values without exhausting the stack", () => {
+  const depth = 9990;
+  const deepArray = JSON.parse("[".repeat(depth) + "]".repeat(depth));
+  let deepObject: unknown = 1;
+  for (let i = 0; i < depth; i++) deepObject = { a: deepObject };
+  const cases: [string, unknown][] = [
+    ["tojson | length", deepArray],
+    ['"\\(.)" | length', deepArray],
+    ["flatten | length", deepArray],
+    ["contains(.)", deepArray],
+    ["[..] | length", deepArray],
+    [". * .", deepObject],
+    ["walk(.) | length", deepObject],
+    ["[paths] | length", deepObject],
+  ];
+  for (const [source, input] of cases) {
+    const r = run(source, input);
+    if (r.error !== null) {
+      assert.equal(r.error.code, "runtime", source);
+      assert.match(r.error.message, /nests deeper than 1000 levels/, source);
+    }
+  }
+  assert.deepEqual(run("tojson | length", deepArray).outputs, [2 * depth]);
+});
