@@ -44,34 +44,12 @@ export function parseJq(source: string): ParseResult {
   return new ParseResult(node, null);
 }
 
-const KEYWORDS: Array<string> = [
-  "as",
-  "def",
-  "if",
-  "then",
-  "elif",
-  "else",
-  "end",
-  "reduce",
-  "foreach",
-  "try",
-  "catch",
-  "label",
-  "import",
-  "include",
-  "module",
-  "and",
-  "or",
-  "__loc__",
-  "break",
-];
+const KEYWORDS =
+  " as def if then elif else end reduce foreach try catch label import include module and or __loc__ break ";
 
 /** Whether `name` is a jq 1.6 keyword (not usable as a function or variable name). */
 export function isKeyword(name: string): bool {
-  for (let i = 0; i < KEYWORDS.length; i++) {
-    if (KEYWORDS[i] == name) return true;
-  }
-  return false;
+  return name.indexOf(" ") < 0 && KEYWORDS.indexOf(" " + name + " ") >= 0;
 }
 
 // Binding powers (jq 1.6's %left/%right/%nonassoc order; `try` binds tighter than postfix `?`).
