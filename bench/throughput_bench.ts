@@ -112,9 +112,10 @@ async function subject(name: string, registry: CapabilityRegistry): Promise<Subj
 
 /** One step of the wasm build with the io imports wired straight to buffers. */
 export function runGuestRaw(module: WebAssembly.Module, input: Uint8Array): Uint8Array {
-  let memory: WebAssembly.Memory | undefined;
+  // Set once the instance exists; the imports read it lazily.
+  const guest: { memory?: WebAssembly.Memory } = {};
   const chunks: Uint8Array[] = [];
-  const view = (ptr: number, len: number) => new Uint8Array(memory!.buffer, ptr >>> 0, len >>> 0);
+  const view = (ptr: number, len: number) => new Uint8Array(guest.memory!.buffer, ptr >>> 0, len >>> 0);
   const instance = new WebAssembly.Instance(module, {
     env: {
       abort: () => {
@@ -134,7 +135,7 @@ export function runGuestRaw(module: WebAssembly.Module, input: Uint8Array): Uint
       },
     },
   });
-  memory = instance.exports.memory as WebAssembly.Memory;
+  guest.memory = instance.exports.memory as WebAssembly.Memory;
   (instance.exports._initialize as () => void)();
   if ((instance.exports.run as () => number)() !== 0) throw new Error("guest failed");
   return chunks.length === 1 ? chunks[0] : new Uint8Array(chunks.flatMap((c) => [...c]));
