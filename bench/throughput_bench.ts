@@ -115,7 +115,8 @@ export function runGuestRaw(module: WebAssembly.Module, input: Uint8Array): Uint
   // Set once the instance exists; the imports read it lazily.
   const guest: { memory?: WebAssembly.Memory } = {};
   const chunks: Uint8Array[] = [];
-  const view = (ptr: number, len: number) => new Uint8Array(guest.memory!.buffer, ptr >>> 0, len >>> 0);
+  const view = (ptr: number, len: number) =>
+    new Uint8Array(guest.memory!.buffer, ptr >>> 0, len >>> 0);
   const instance = new WebAssembly.Instance(module, {
     env: {
       abort: () => {
