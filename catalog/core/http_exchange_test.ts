@@ -74,6 +74,7 @@ Deno.test("planExchange() renders the URL, appends an encoded query and keeps th
       method: "GET",
       url: "https://api.example.com/items/7?fixed=1&q=a%20b%26c&a%20key=t-1#frag",
       headers: {},
+      timeout_ms: 10000,
     },
   );
   assert.equal(
@@ -103,6 +104,7 @@ Deno.test("planExchange() renders header templates and sets a content type for b
         "content-type": "application/json",
       },
       body: '{"id":7,"note":"for Ann"}',
+      timeout_ms: 10000,
     },
   );
   assert.deepEqual(
@@ -117,6 +119,7 @@ Deno.test("planExchange() renders header templates and sets a content type for b
       url: "https://x.example/",
       headers: { "Content-Type": "text/csv" },
       body: "id,name\n7,Ann\n",
+      timeout_ms: 10000,
     },
   );
   assert.equal(

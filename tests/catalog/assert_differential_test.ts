@@ -5,7 +5,12 @@
 // sandbox process under its manifest.
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { assertSameOutcome, loadHandler, runBoth } from "../support/catalog_harness.ts";
+import {
+  assertExamples,
+  assertSameOutcome,
+  loadHandler,
+  runBoth,
+} from "../support/catalog_harness.ts";
 import { createRuntime } from "../../src/create_runtime.ts";
 
 const NAME = "assert";
@@ -149,19 +154,7 @@ Deno.test("assert: the wasm and native builds agree on 500 generated envelopes a
 });
 
 Deno.test("assert: the examples give their documented outcomes in both builds", async () => {
-  const h = await loadHandler(NAME);
-  const dir = new URL(`../../catalog/handlers/${NAME}/examples/`, import.meta.url);
-  for await (const entry of Deno.readDir(dir)) {
-    const example = JSON.parse(await Deno.readTextFile(new URL(entry.name, dir)));
-    const both = await runBoth(h, example.envelope);
-    assertSameOutcome(both, entry.name);
-    if ("result" in example.expect) {
-      assert.deepEqual(both.wasm.result, example.expect.result, entry.name);
-    } else {
-      assert.equal(both.wasm.error?.details?.guest_code, example.expect.failure.code, entry.name);
-      assert.equal(both.wasm.error?.message, example.expect.failure.message, entry.name);
-    }
-  }
+  await assertExamples(await loadHandler(NAME));
 });
 
 Deno.test("assert: the built module runs in a sandbox process under its manifest, 1 MB envelopes included", async () => {

@@ -5,7 +5,12 @@
 // under its manifest.
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { assertSameOutcome, loadHandler, runBoth } from "../support/catalog_harness.ts";
+import {
+  assertExamples,
+  assertSameOutcome,
+  loadHandler,
+  runBoth,
+} from "../support/catalog_harness.ts";
 import { createRuntime } from "../../src/create_runtime.ts";
 
 const NAME = "decide";
@@ -150,14 +155,7 @@ Deno.test("decide: the wasm and native builds agree on 500 generated envelopes a
 });
 
 Deno.test("decide: the examples give their documented outcomes in both builds", async () => {
-  const h = await loadHandler(NAME);
-  const dir = new URL(`../../catalog/handlers/${NAME}/examples/`, import.meta.url);
-  for await (const entry of Deno.readDir(dir)) {
-    const example = JSON.parse(await Deno.readTextFile(new URL(entry.name, dir)));
-    const both = await runBoth(h, example.envelope);
-    assertSameOutcome(both, entry.name);
-    assert.deepEqual(both.wasm.result, example.expect.result, entry.name);
-  }
+  await assertExamples(await loadHandler(NAME));
 });
 
 Deno.test("decide: the built module runs in a sandbox process under its manifest, 1 MB envelopes included", async () => {

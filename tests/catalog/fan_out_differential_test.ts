@@ -7,7 +7,9 @@
 // install the same globals; the compiler only when they are absent), so the
 // harness comes in by dynamic import.
 await import("assemblyscript");
-const { assertSameOutcome, loadHandler, runBoth } = await import("../support/catalog_harness.ts");
+const { assertExamples, assertSameOutcome, loadHandler, runBoth } = await import(
+  "../support/catalog_harness.ts"
+);
 const { createRuntime } = await import("../../src/create_runtime.ts");
 import assert from "node:assert/strict";
 import fc from "fast-check";
@@ -145,20 +147,7 @@ Deno.test("fan_out: the wasm and native builds agree on 400 generated envelopes 
 });
 
 Deno.test("fan_out: the examples give their documented outcomes in both builds", async () => {
-  const h = await loadHandler(NAME);
-  const dir = new URL(`../../catalog/handlers/${NAME}/examples/`, import.meta.url);
-  for await (const entry of Deno.readDir(dir)) {
-    const example = JSON.parse(await Deno.readTextFile(new URL(entry.name, dir)));
-    const both = await runBoth(h, example.envelope);
-    assertSameOutcome(both, entry.name);
-    if ("result" in example.expect) {
-      assert.deepEqual(both.wasm.result, example.expect.result, entry.name);
-    } else {assert.equal(
-        both.wasm.error?.details?.guest_code,
-        example.expect.failure.code,
-        entry.name,
-      );}
-  }
+  await assertExamples(await loadHandler(NAME));
 });
 
 Deno.test("fan_out: the built module runs in a sandbox process under its manifest", async () => {

@@ -85,3 +85,25 @@ export function assertSameOutcome({ native, wasm }: BothOutcomes, label = ""): v
   assert.equal(wasm.error?.details?.guest_code, native.failure.code, label);
   assert.deepEqual(wasm.error?.details?.guest_details, native.failure.details, label);
 }
+
+/**
+ * Runs every example in `catalog/handlers/<name>/examples/` through both
+ * builds: they must agree, and give the example's documented result or
+ * failure code.
+ */
+export async function assertExamples(h: HandlerUnderTest): Promise<void> {
+  const dir = join(CATALOG_DIR, "handlers", h.name, "examples");
+  let count = 0;
+  for await (const entry of Deno.readDir(dir)) {
+    const example = JSON.parse(await Deno.readTextFile(join(dir, entry.name)));
+    const both = await runBoth(h, example.envelope);
+    assertSameOutcome(both, entry.name);
+    if ("result" in example.expect) {
+      assert.deepEqual(both.wasm.result, example.expect.result, entry.name);
+    } else {
+      assert.equal(both.wasm.error?.details?.guest_code, example.expect.failure.code, entry.name);
+    }
+    count++;
+  }
+  assert.ok(count > 0, `${h.name} has no examples`);
+}
