@@ -7,7 +7,14 @@
 // install the same globals; the compiler only when they are absent), so the
 // harness comes in by dynamic import.
 await import("assemblyscript");
-const { assertExamples, assertSameOutcome, loadHandler, runBoth } = await import(
+const {
+  assertExamples,
+  assertSameOutcome,
+  handlerJson,
+  loadHandler,
+  manifestMemoryBytes,
+  runBoth,
+} = await import(
   "../support/catalog_harness.ts"
 );
 const { createRuntime } = await import("../../src/create_runtime.ts");
@@ -152,11 +159,7 @@ Deno.test("gate: the examples give their documented outcomes in both builds", as
 
 Deno.test("gate: the built module runs in a sandbox process under its manifest", async () => {
   const h = await loadHandler(NAME);
-  const manifest = JSON.parse(
-    await Deno.readTextFile(
-      new URL(`../../catalog/handlers/${NAME}/manifest.json`, import.meta.url),
-    ),
-  );
+  const manifest = await handlerJson(NAME, "manifest.json");
   const runtime = createRuntime();
   try {
     const guest = await runtime.load(h.guest.bytes, manifest, { name: NAME });
@@ -195,7 +198,7 @@ Deno.test("gate: the built module runs in a sandbox process under its manifest",
 
 Deno.test("gate: 1 MB envelopes run under the manifest with at least 2x memory headroom", async () => {
   const h = await loadHandler(NAME);
-  const limit = await manifestMemoryBytes();
+  const limit = await manifestMemoryBytes(h);
   // Dense arrays of small numbers are the most values per byte: the worst case for memory.
   const dense = Array.from({ length: 500_000 }, (_, i) => i % 10);
   const envelopes = [
@@ -219,15 +222,3 @@ Deno.test("gate: 1 MB envelopes run under the manifest with at least 2x memory h
     );
   }
 });
-
-/** `limits.memory` of the handler's manifest, in bytes (sizes like "256MiB"). */
-async function manifestMemoryBytes(): Promise<number> {
-  const manifest = JSON.parse(
-    await Deno.readTextFile(
-      new URL(`../../catalog/handlers/${NAME}/manifest.json`, import.meta.url),
-    ),
-  );
-  const match = /^(\d+)MiB$/.exec(manifest.limits.memory);
-  assert.ok(match, `expected limits.memory in MiB, got ${manifest.limits.memory}`);
-  return Number(match[1]) * 1024 * 1024;
-}

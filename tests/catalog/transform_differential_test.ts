@@ -7,6 +7,8 @@ import fc from "fast-check";
 import {
   assertExamples,
   assertSameOutcome,
+  type HandlerExample,
+  handlerJson,
   loadHandler,
   runBoth,
 } from "../support/catalog_harness.ts";
@@ -247,19 +249,11 @@ Deno.test("transform: the examples give their documented outcomes in both builds
 
 Deno.test("transform: the built module runs in a sandbox process under its manifest, 1 MB envelopes included", async () => {
   const h = await loadHandler(NAME);
-  const manifest = JSON.parse(
-    await Deno.readTextFile(
-      new URL(`../../catalog/handlers/${NAME}/manifest.json`, import.meta.url),
-    ),
-  );
+  const manifest = await handlerJson(NAME, "manifest.json");
   const runtime = createRuntime();
   try {
     const guest = await runtime.load(h.guest.bytes, manifest, { name: NAME });
-    const example = JSON.parse(
-      await Deno.readTextFile(
-        new URL(`../../catalog/handlers/${NAME}/examples/reshape_order.json`, import.meta.url),
-      ),
-    );
+    const example = await handlerJson<HandlerExample>(NAME, "examples/reshape_order.json");
     const outcome = await runtime.execute(guest, example.envelope);
     assert.equal(outcome.status, "completed", JSON.stringify(outcome.error));
     assert.deepEqual(outcome.result, example.expect.result);

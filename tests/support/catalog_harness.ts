@@ -107,3 +107,24 @@ export async function assertExamples(h: HandlerUnderTest): Promise<void> {
   }
   assert.ok(count > 0, `${h.name} has no examples`);
 }
+
+/** A handler's example file: an envelope and its documented outcome. */
+export interface HandlerExample {
+  description?: string;
+  envelope: unknown;
+  expect: { result?: unknown; failure?: { code: string } };
+}
+
+/** A JSON file of a handler, e.g. `manifest.json` or `examples/x.json`, parsed. */
+export async function handlerJson<T = Record<string, unknown>>(
+  name: string,
+  file: string,
+): Promise<T> {
+  return JSON.parse(await Deno.readTextFile(join(CATALOG_DIR, "handlers", name, file)));
+}
+
+/** `limits.memory` of a handler's manifest, in bytes (as the runtime parses it). */
+export async function manifestMemoryBytes(h: HandlerUnderTest): Promise<number> {
+  const manifest = h.runtime.parseManifest(await handlerJson(h.name, "manifest.json"));
+  return manifest.limits.memory * 65536;
+}
