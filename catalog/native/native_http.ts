@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { joinedHeaders, readCappedBody } from "../../plugins/http/read_capped_body.ts";
 import "./portable_runtime.ts";
 import {
   beginHttpStep,
@@ -127,38 +128,10 @@ async function readResponse(response: Response, href: string): Promise<string> {
         clip(href)
       } as its body (${seen}) exceeds max_response_bytes ${cap}`,
     );
-  const declared = response.headers.get("content-length");
-  if (
-    declared !== null && !response.headers.has("content-encoding") && Number(declared) > cap
-  ) {
-    response.body?.cancel().catch(() => {});
-    return tooLarge(`${declared} bytes declared`);
-  }
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  if (response.body) {
-    const reader = response.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > cap) {
-        reader.cancel().catch(() => {});
-        return tooLarge(`more than ${cap} bytes`);
-      }
-      chunks.push(value);
-    }
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  const headers: Record<string, string> = {};
-  response.headers.forEach((value, name) => {
-    headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
-  });
+  const body = await readCappedBody(response, cap);
+  if (!body.ok) return tooLarge(body.seen);
+  const bytes = body.bytes;
+  const headers = joinedHeaders(response);
   const out: Record<string, unknown> = { status: response.status, headers };
   try {
     out.body = utf8.decode(bytes);

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { joinedHeaders, readCappedBody } from "./read_capped_body.ts";
 import type { HostErrnoName } from "../../src/capability/capability_plugin.ts";
 import { checkAddress } from "./address_policy.ts";
 import { clip, type NormalizedUrl } from "./normalize_url.ts";
@@ -229,40 +230,10 @@ async function readResponse(
         clip(target.url.href)
       } as its body (${seen}) exceeds max_response_bytes ${cap}`,
     );
-  const declared = response.headers.get("content-length");
-  // Only an unencoded body's length is known up front; decoded bodies are counted below.
-  if (
-    declared !== null && !response.headers.has("content-encoding") && Number(declared) > cap
-  ) {
-    response.body?.cancel().catch(() => {});
-    return tooLarge(`${declared} bytes declared`);
-  }
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  if (response.body) {
-    const reader = response.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > cap) {
-        // Drop the connection now; the rest of the body is never read.
-        reader.cancel().catch(() => {});
-        return tooLarge(`more than ${cap} bytes`);
-      }
-      chunks.push(value);
-    }
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  const headers: Record<string, string> = {};
-  response.headers.forEach((value, name) => {
-    headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
-  });
+  const body = await readCappedBody(response, cap);
+  if (!body.ok) return tooLarge(body.seen);
+  const bytes = body.bytes;
+  const headers = joinedHeaders(response);
   const result: GuestResponse = { status: response.status, headers, url: target.url.href };
   try {
     result.body = utf8.decode(bytes);
