@@ -39,6 +39,13 @@ export type SafeParseManifestResult =
   | { success: false; error: ManifestError };
 
 const schemaCache = new WeakMap<CapabilityRegistry, z.ZodType<Manifest>>();
+/** Manifests this module produced: only these skip validation in `Runtime.load`. */
+const parsedManifests = new WeakSet<object>();
+
+/** True when `value` came out of {@link parseManifest} / {@link safeParseManifest}. */
+export function isParsedManifest(value: unknown): value is Manifest {
+  return typeof value === "object" && value !== null && parsedManifests.has(value);
+}
 
 /** The zod schema of a manifest for the capabilities in `registry`. */
 export function manifestSchema(registry: CapabilityRegistry): z.ZodType<Manifest> {
@@ -113,6 +120,7 @@ export function safeParseManifest(
     }
   }
   if (issues.length) return { success: false, error: new ManifestError(issues, options.source) };
+  parsedManifests.add(manifest);
   return { success: true, manifest };
 }
 

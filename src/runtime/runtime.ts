@@ -11,7 +11,12 @@ import type { CapabilityPlugin, StepInfo } from "../capability/capability_plugin
 import { CapabilityRegistry } from "../capability/capability_registry.ts";
 import type { VirtualClockOptions } from "../capability/step_clock.ts";
 import { WasmBrokerError } from "../errors.ts";
-import { type Manifest, manifestToJson, parseManifest } from "../manifest/manifest.ts";
+import {
+  isParsedManifest,
+  type Manifest,
+  manifestToJson,
+  parseManifest,
+} from "../manifest/manifest.ts";
 import type { GuestHandle, StepExecutor } from "./executor.ts";
 import { InProcessExecutor } from "./in_process_executor.ts";
 import { inspectGuest } from "./inspect_guest.ts";
@@ -84,7 +89,9 @@ export class Runtime {
     manifest: unknown,
     options: LoadOptions = {},
   ): Promise<LoadedGuest> {
-    const parsed = isParsed(manifest) ? manifest : this.parseManifest(manifest, options.source);
+    const parsed = isParsedManifest(manifest)
+      ? manifest
+      : this.parseManifest(manifest, options.source);
     inspectGuest(bytes, parsed, this.registry);
     const digest = await sha256Hex(bytes);
     return {
@@ -147,12 +154,6 @@ export class Runtime {
   close(): Promise<void> {
     return this.executor.close();
   }
-}
-
-function isParsed(manifest: unknown): manifest is Manifest {
-  const limits = (manifest as Manifest | null)?.limits;
-  return typeof limits?.memory === "number" && typeof limits?.log?.line_bytes === "number" &&
-    typeof (manifest as Manifest).capabilities === "object";
 }
 
 /**

@@ -453,3 +453,17 @@ Deno.test("Runtime.execute() scrubs a secret the same way when the guest runs in
     await runtime.close();
   }
 });
+
+const IO_ONLY = wat(`(module
+  (import "io" "input_len" (func (result i32)))
+  (memory (export "memory") 1)
+  (func (export "run") (result i32) (i32.const 0)))`);
+
+Deno.test("Runtime.load() validates a raw manifest even when it looks parsed", async () => {
+  const runtime = new Runtime({ plugins: [ioPlugin(), logPlugin()] });
+  // memory: 256 is 256 bytes here (below one page), not 256 pages.
+  const lookalike = { capabilities: { io: {} }, limits: { memory: 256, log: { line_bytes: 100 } } };
+  await assert.rejects(() => runtime.load(IO_ONLY, lookalike), { code: "manifest_invalid" });
+  const parsed = runtime.parseManifest({ capabilities: { io: {} } });
+  assert.equal((await runtime.load(IO_ONLY, parsed)).manifest, parsed);
+});
