@@ -45,8 +45,8 @@ const PATTERNS: [RegExp, TrapKind][] = [
 export function isTrap(error: unknown): boolean {
   return error instanceof WebAssembly.RuntimeError ||
     (error instanceof RangeError && /call stack size/i.test(error.message)) ||
-    (error instanceof WebAssembly.RuntimeError === false && error instanceof Error &&
-      error.constructor.name === "SuspendError");
+    // JSPI's SuspendError (a suspending import called outside a promising export).
+    (error instanceof Error && error.constructor.name === "SuspendError");
 }
 
 /** Classifies a trap; unknown messages become kind `other`. */
