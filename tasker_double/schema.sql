@@ -1,0 +1,312 @@
+-- Tasker test double: the subset of Tasker's schema (tasker-core, `migrations/`) that a worker
+-- touches, plus what the orchestration simulator needs to drive it. TEST AND DEMO TOOLING, NOT
+-- PRODUCT CODE. Column names, types, NOT NULL-ness, defaults, check constraints and the
+-- most-recent unique indexes follow Tasker's flattened schema; what is left out (DLQ, audit,
+-- readiness functions, annotations, ...) is listed in tasker_double/README.md.
+--
+-- Deliberate differences from Tasker:
+-- - uuid defaults use gen_random_uuid() (built in on PostgreSQL 13+ and PGlite) where Tasker
+--   uses uuid v7 (PostgreSQL 18's uuidv7()).
+-- Faithful details that matter to a worker:
+-- - created_at/updated_at are NOT NULL WITHOUT a default (Tasker's application sets them), so a
+--   worker inserting a transition must set both, as Tasker's own worker does.
+-- - get_step_transitive_dependencies returns one row per path (UNION ALL, as Tasker's does): on a
+--   diamond the shared ancestor comes back twice. Key the rows by step name.
+--
+-- Every statement is idempotent; install_tasker_double.ts runs them in one transaction under an
+-- advisory lock. Statements are split on semicolons outside quotes, dollar quotes and comments.
+
+CREATE SCHEMA IF NOT EXISTS tasker;
+
+CREATE TABLE IF NOT EXISTS tasker.task_namespaces (
+    task_namespace_uuid uuid DEFAULT gen_random_uuid() NOT NULL PRIMARY KEY,
+    name character varying(64) NOT NULL UNIQUE,
+    description character varying(255),
+    created_at timestamp(6) without time zone NOT NULL,
+    updated_at timestamp(6) without time zone NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS tasker.dependent_systems (
+    dependent_system_uuid uuid DEFAULT gen_random_uuid() NOT NULL PRIMARY KEY,
+    name character varying(64) NOT NULL UNIQUE,
+    description character varying(255),
+    created_at timestamp(6) without time zone NOT NULL,
+    updated_at timestamp(6) without time zone NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS tasker.named_tasks (
+    named_task_uuid uuid DEFAULT gen_random_uuid() NOT NULL PRIMARY KEY,
+    task_namespace_uuid uuid NOT NULL REFERENCES tasker.task_namespaces (task_namespace_uuid),
+    name character varying(64) NOT NULL,
+    description character varying(255),
+    version character varying(16) DEFAULT '0.1.0' NOT NULL,
+    configuration jsonb DEFAULT '{}'::jsonb,
+    created_at timestamp(6) without time zone NOT NULL,
+    updated_at timestamp(6) without time zone NOT NULL,
+    CONSTRAINT named_tasks_namespace_name_version_unique UNIQUE (task_namespace_uuid, name, version)
+);
+
+CREATE TABLE IF NOT EXISTS tasker.named_steps (
+    named_step_uuid uuid DEFAULT gen_random_uuid() NOT NULL PRIMARY KEY,
+    dependent_system_uuid uuid NOT NULL REFERENCES tasker.dependent_systems (dependent_system_uuid),
+    name character varying(128) NOT NULL,
+    description character varying(255),
+    created_at timestamp(6) without time zone NOT NULL,
+    updated_at timestamp(6) without time zone NOT NULL,
+    CONSTRAINT named_steps_system_name_unique UNIQUE (dependent_system_uuid, name)
+);
+
+CREATE TABLE IF NOT EXISTS tasker.tasks (
+    task_uuid uuid DEFAULT gen_random_uuid() NOT NULL PRIMARY KEY,
+    named_task_uuid uuid NOT NULL REFERENCES tasker.named_tasks (named_task_uuid),
+    complete boolean DEFAULT false NOT NULL,
+    requested_at timestamp without time zone NOT NULL,
+    completed_at timestamp without time zone,
+    initiator character varying(128),
+    source_system character varying(128),
+    reason character varying(128),
+    bypass_steps json,
+    tags jsonb,
+    context jsonb,
+    identity_hash character varying(128) NOT NULL,
+    created_at timestamp(6) without time zone NOT NULL,
+    updated_at timestamp(6) without time zone NOT NULL,
+    priority integer DEFAULT 0 NOT NULL,
+    correlation_id uuid NOT NULL,
+    parent_correlation_id uuid
+);
+
+CREATE INDEX IF NOT EXISTS idx_tasks_correlation_id ON tasker.tasks (correlation_id);
+
+CREATE INDEX IF NOT EXISTS idx_tasks_named_task_uuid ON tasker.tasks (named_task_uuid);
+
+CREATE TABLE IF NOT EXISTS tasker.workflow_steps (
+    workflow_step_uuid uuid DEFAULT gen_random_uuid() NOT NULL PRIMARY KEY,
+    task_uuid uuid NOT NULL REFERENCES tasker.tasks (task_uuid),
+    named_step_uuid uuid NOT NULL REFERENCES tasker.named_steps (named_step_uuid),
+    retryable boolean DEFAULT true NOT NULL,
+    max_attempts integer DEFAULT 3,
+    in_process boolean DEFAULT false NOT NULL,
+    processed boolean DEFAULT false NOT NULL,
+    processed_at timestamp without time zone,
+    attempts integer,
+    last_attempted_at timestamp without time zone,
+    backoff_request_seconds integer,
+    inputs jsonb,
+    results jsonb,
+    skippable boolean DEFAULT false NOT NULL,
+    created_at timestamp(6) without time zone NOT NULL,
+    updated_at timestamp(6) without time zone NOT NULL,
+    priority integer DEFAULT 0 NOT NULL,
+    checkpoint jsonb
+);
+
+CREATE INDEX IF NOT EXISTS idx_workflow_steps_task_uuid ON tasker.workflow_steps (task_uuid);
+
+CREATE TABLE IF NOT EXISTS tasker.workflow_step_edges (
+    workflow_step_edge_uuid uuid DEFAULT gen_random_uuid() NOT NULL PRIMARY KEY,
+    from_step_uuid uuid NOT NULL REFERENCES tasker.workflow_steps (workflow_step_uuid),
+    to_step_uuid uuid NOT NULL REFERENCES tasker.workflow_steps (workflow_step_uuid),
+    name character varying NOT NULL,
+    created_at timestamp(6) without time zone NOT NULL,
+    updated_at timestamp(6) without time zone NOT NULL,
+    CONSTRAINT unique_edge_per_step_pair UNIQUE (from_step_uuid, to_step_uuid, name)
+);
+
+CREATE INDEX IF NOT EXISTS idx_workflow_step_edges_from_step
+    ON tasker.workflow_step_edges (from_step_uuid);
+
+CREATE INDEX IF NOT EXISTS idx_workflow_step_edges_to_step
+    ON tasker.workflow_step_edges (to_step_uuid);
+
+CREATE TABLE IF NOT EXISTS tasker.workflow_step_transitions (
+    workflow_step_transition_uuid uuid DEFAULT gen_random_uuid() NOT NULL PRIMARY KEY,
+    workflow_step_uuid uuid NOT NULL REFERENCES tasker.workflow_steps (workflow_step_uuid),
+    to_state character varying NOT NULL,
+    from_state character varying,
+    metadata jsonb DEFAULT '{}'::jsonb,
+    sort_key integer NOT NULL,
+    most_recent boolean DEFAULT false NOT NULL,
+    created_at timestamp(6) without time zone NOT NULL,
+    updated_at timestamp(6) without time zone NOT NULL,
+    CONSTRAINT chk_workflow_step_transitions_from_state CHECK (from_state IS NULL OR from_state IN (
+        'pending', 'enqueued', 'in_progress', 'enqueued_for_orchestration',
+        'enqueued_as_error_for_orchestration', 'waiting_for_retry', 'complete', 'error',
+        'cancelled', 'resolved_manually')),
+    CONSTRAINT chk_workflow_step_transitions_to_state CHECK (to_state IN (
+        'pending', 'enqueued', 'in_progress', 'enqueued_for_orchestration',
+        'enqueued_as_error_for_orchestration', 'waiting_for_retry', 'complete', 'error',
+        'cancelled', 'resolved_manually'))
+);
+
+-- The claim protocol rests on this index: a second "most recent" row for a step is a unique
+-- violation (23505), which a racing claimer reads as "already claimed".
+CREATE UNIQUE INDEX IF NOT EXISTS idx_workflow_step_transitions_uuid_most_recent
+    ON tasker.workflow_step_transitions (workflow_step_uuid, most_recent) WHERE most_recent = true;
+
+CREATE INDEX IF NOT EXISTS idx_workflow_step_transitions_uuid_sort_key
+    ON tasker.workflow_step_transitions (workflow_step_uuid, sort_key);
+
+CREATE TABLE IF NOT EXISTS tasker.task_transitions (
+    task_transition_uuid uuid DEFAULT gen_random_uuid() NOT NULL PRIMARY KEY,
+    task_uuid uuid NOT NULL REFERENCES tasker.tasks (task_uuid),
+    to_state character varying NOT NULL,
+    from_state character varying,
+    metadata jsonb DEFAULT '{}'::jsonb,
+    sort_key integer NOT NULL,
+    most_recent boolean DEFAULT false NOT NULL,
+    created_at timestamp(6) without time zone NOT NULL,
+    updated_at timestamp(6) without time zone NOT NULL,
+    processor_uuid uuid,
+    transition_metadata jsonb DEFAULT '{}'::jsonb,
+    CONSTRAINT chk_task_transitions_from_state CHECK (from_state IS NULL OR from_state IN (
+        'pending', 'initializing', 'enqueuing_steps', 'steps_in_process', 'evaluating_results',
+        'waiting_for_dependencies', 'waiting_for_retry', 'blocked_by_failures', 'complete',
+        'error', 'cancelled', 'resolved_manually')),
+    CONSTRAINT chk_task_transitions_to_state CHECK (to_state IN (
+        'pending', 'initializing', 'enqueuing_steps', 'steps_in_process', 'evaluating_results',
+        'waiting_for_dependencies', 'waiting_for_retry', 'blocked_by_failures', 'complete',
+        'error', 'cancelled', 'resolved_manually'))
+);
+
+CREATE UNIQUE INDEX IF NOT EXISTS idx_task_transitions_uuid_most_recent
+    ON tasker.task_transitions (task_uuid, most_recent) WHERE most_recent = true;
+
+CREATE INDEX IF NOT EXISTS idx_task_transitions_uuid_sort_key
+    ON tasker.task_transitions (task_uuid, sort_key);
+
+-- Queue name → notification namespace, as Tasker's extract_queue_namespace does:
+-- orchestration* → orchestration, worker_<ns>_queue → <ns>, <ns>_queue → <ns>, else default.
+CREATE OR REPLACE FUNCTION tasker.extract_queue_namespace(queue_name text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF queue_name ~ '^orchestration' THEN
+        RETURN 'orchestration';
+    END IF;
+    IF queue_name ~ '^worker_.*_queue$' THEN
+        RETURN COALESCE((regexp_match(queue_name, '^worker_(.+?)_queue$'))[1], 'worker');
+    END IF;
+    IF queue_name ~ '^[a-zA-Z][a-zA-Z0-9_]*_queue$' THEN
+        RETURN COALESCE((regexp_match(queue_name, '^([a-zA-Z][a-zA-Z0-9_]*)_queue$'))[1], 'default');
+    END IF;
+    RETURN 'default';
+END;
+$$;
+
+-- pgmq.send plus pg_notify in the sender's transaction (listeners see the notification only when
+-- it commits). Payloads: `message_with_payload` (with the message) when the message's JSON text is
+-- under 7000 characters, else `message_ready` with `payload_omitted`; both go to
+-- `pgmq_message_ready.<namespace>` and to the global `pgmq_message_ready`.
+CREATE OR REPLACE FUNCTION tasker.pgmq_send_with_notify(
+    queue_name text,
+    message jsonb,
+    delay_seconds integer DEFAULT 0
+) RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_msg_id bigint;
+    v_namespace text;
+    v_payload text;
+    v_namespace_channel text;
+    v_global_channel text := 'pgmq_message_ready';
+BEGIN
+    SELECT pgmq.send(queue_name, message, delay_seconds) INTO v_msg_id;
+
+    v_namespace := tasker.extract_queue_namespace(queue_name);
+    v_namespace_channel := 'pgmq_message_ready.' || v_namespace;
+
+    IF length(message::text) < 7000 THEN
+        v_payload := json_build_object(
+            'event_type', 'message_with_payload',
+            'msg_id', v_msg_id,
+            'queue_name', queue_name,
+            'namespace', v_namespace,
+            'message', message,
+            'ready_at', now()::timestamptz,
+            'delay_seconds', delay_seconds
+        )::text;
+    ELSE
+        v_payload := json_build_object(
+            'event_type', 'message_ready',
+            'msg_id', v_msg_id,
+            'queue_name', queue_name,
+            'namespace', v_namespace,
+            'ready_at', now()::timestamptz,
+            'delay_seconds', delay_seconds,
+            'payload_omitted', true
+        )::text;
+    END IF;
+
+    -- pg_notify's limit is ~8000 bytes; the 7000 threshold leaves room for the wrapper, and this
+    -- guards against multi-byte text that is longer in bytes than in characters.
+    IF octet_length(v_payload) > 7800 THEN
+        v_payload := json_build_object(
+            'event_type', 'message_ready',
+            'msg_id', v_msg_id,
+            'queue_name', queue_name,
+            'namespace', v_namespace,
+            'ready_at', now()::timestamptz,
+            'payload_omitted', true,
+            'truncated', true
+        )::text;
+    END IF;
+
+    PERFORM pg_notify(v_namespace_channel, v_payload);
+    IF v_namespace_channel <> v_global_channel THEN
+        PERFORM pg_notify(v_global_channel, v_payload);
+    END IF;
+
+    RETURN v_msg_id;
+END;
+$$;
+
+-- Every ancestor of a step through workflow_step_edges, nearest first. One row per path, like
+-- Tasker's (UNION ALL, recursion capped at distance 50): a diamond's shared ancestor appears
+-- once for each path to it.
+CREATE OR REPLACE FUNCTION tasker.get_step_transitive_dependencies(target_step_uuid uuid)
+RETURNS TABLE(
+    workflow_step_uuid uuid,
+    task_uuid uuid,
+    named_step_uuid uuid,
+    step_name character varying,
+    results jsonb,
+    processed boolean,
+    distance integer
+)
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    RETURN QUERY
+    WITH RECURSIVE transitive_deps AS (
+        SELECT ws.workflow_step_uuid, ws.task_uuid, ws.named_step_uuid, ns.name AS step_name,
+               ws.results, ws.processed, 1 AS distance
+        FROM tasker.workflow_step_edges wse
+        JOIN tasker.workflow_steps ws ON ws.workflow_step_uuid = wse.from_step_uuid
+        JOIN tasker.named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
+        WHERE wse.to_step_uuid = target_step_uuid
+
+        UNION ALL
+
+        SELECT ws.workflow_step_uuid, ws.task_uuid, ws.named_step_uuid, ns.name AS step_name,
+               ws.results, ws.processed, td.distance + 1
+        FROM transitive_deps td
+        JOIN tasker.workflow_step_edges wse ON wse.to_step_uuid = td.workflow_step_uuid
+        JOIN tasker.workflow_steps ws ON ws.workflow_step_uuid = wse.from_step_uuid
+        JOIN tasker.named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
+        WHERE td.distance < 50
+    )
+    SELECT td.workflow_step_uuid, td.task_uuid, td.named_step_uuid, td.step_name,
+           td.results, td.processed, td.distance
+    FROM transitive_deps td
+    ORDER BY td.distance ASC, td.workflow_step_uuid ASC;
+END;
+$$;
+
+SELECT pgmq.create('orchestration_step_results');
+
+SELECT pgmq.create('orchestration_task_requests');
+
+SELECT pgmq.create('orchestration_task_finalizations');
