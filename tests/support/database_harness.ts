@@ -1,0 +1,230 @@
+/**
+ * One way for every integration test to get a database with pgmq and the
+ * Tasker test double's schema installed, on whatever this machine offers:
+ *
+ * - `DATABASE_URL` set → a fresh database (`wb_test_<random>`) created on that
+ *   server for each call, dropped by `close()`;
+ * - else PostgreSQL binaries installed → a throwaway cluster (temp dir, free
+ *   port), one per test process shared by its calls (a fresh database per
+ *   call), stopped when the process exits;
+ * - else PGlite in this process (no URL: a subprocess cannot reach it).
+ *
+ * `kind: "postgres"` insists on a real server (guard such tests with
+ * `ignore: !canStartPostgres()`), `kind: "pglite"` on PGlite.
+ * `controllable: true` starts a dedicated throwaway cluster the test may
+ * stop, start and restart (guard with `ignore: !canStartCluster()`).
+ *
+ * @example
+ * ```ts ignore
+ * import { startTestDatabase } from "./database_harness.ts";
+ * const db = await startTestDatabase();
+ * try {
+ *   await db.client.query("SELECT pgmq.create('worker_catalog_queue')");
+ * } finally {
+ *   await db.close();
+ * }
+ * ```
+ *
+ * @module
+ */
+import { PGlite } from "@electric-sql/pglite";
+import { pgmq } from "@electric-sql/pglite-pgmq";
+import { createPgliteClient } from "../../src/db/pglite_client.ts";
+import { installPgmq } from "../../src/db/pgmq_install.ts";
+import { connectPostgres } from "../../src/db/postgres_client.ts";
+import type { SqlClient, SqlExecutor } from "../../src/db/sql_client.ts";
+import { canStartCluster, ThrowawayCluster } from "./throwaway_postgres.ts";
+
+export { canStartCluster } from "./throwaway_postgres.ts";
+
+/** A database for one test. */
+export interface TestDatabase {
+  /** Connected to a fresh database with pgmq + the Tasker double schema installed. */
+  client: SqlClient;
+  /** A postgres URL (absent for PGlite): lets a broker subprocess connect. */
+  url?: string;
+  kind: "postgres" | "pglite";
+  /** Only for a throwaway cluster (`controllable: true`). */
+  server?: { restart(): Promise<void>; stop(): Promise<void>; start(): Promise<void> };
+  /** Drops the database / stops the cluster / closes PGlite. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Options for {@link startTestDatabase}. */
+export interface StartTestDatabaseOptions {
+  /** `"auto"` (default): a real server when one can be had, else PGlite. */
+  kind?: "postgres" | "pglite" | "auto";
+  /** A dedicated throwaway cluster with {@link TestDatabase.server}. */
+  controllable?: boolean;
+  /** Skip the Tasker double schema (pgmq only). Defaults to `false`. */
+  skipTaskerDouble?: boolean;
+  /** Pool size of the returned client (real servers). Defaults to 5. */
+  max?: number;
+}
+
+/** Whether a real PostgreSQL is available: `DATABASE_URL`, or binaries for a throwaway cluster. */
+export function canStartPostgres(): boolean {
+  return Boolean(Deno.env.get("DATABASE_URL")) || canStartCluster();
+}
+
+let sharedCluster: Promise<ThrowawayCluster> | undefined;
+
+/**
+ * Starts a database for one test; see the module doc for which one.
+ */
+export async function startTestDatabase(
+  options: StartTestDatabaseOptions = {},
+): Promise<TestDatabase> {
+  const kind = options.kind ?? "auto";
+  if (options.controllable) {
+    if (kind === "pglite") {
+      throw new TypeError(
+        "Cannot start a controllable database on PGlite: it has no server to restart",
+      );
+    }
+    if (!canStartCluster()) {
+      throw new Error(
+        "Cannot start a controllable database as no PostgreSQL binaries are installed (guard with canStartCluster())",
+      );
+    }
+    const cluster = await ThrowawayCluster.create();
+    try {
+      const db = await freshDatabase(cluster.url(), options);
+      return {
+        ...db,
+        server: {
+          restart: () => cluster.restart(),
+          stop: () => cluster.stop(),
+          start: () => cluster.start(),
+        },
+        close: async () => {
+          // The cluster goes away whole: no need to drop the database first.
+          await db.client.close().catch(() => {});
+          await cluster.destroy();
+        },
+      };
+    } catch (error) {
+      await cluster.destroy();
+      throw error;
+    }
+  }
+  if (kind === "pglite" || (kind === "auto" && !canStartPostgres())) {
+    return await startPglite(options);
+  }
+  const serverUrl = Deno.env.get("DATABASE_URL");
+  if (serverUrl) return await freshDatabase(serverUrl, options);
+  if (!canStartCluster()) {
+    throw new Error(
+      "Cannot start a real PostgreSQL as DATABASE_URL is unset and no binaries are installed (guard with canStartPostgres())",
+    );
+  }
+  sharedCluster ??= ThrowawayCluster.create().catch((error) => {
+    sharedCluster = undefined;
+    throw error;
+  });
+  const cluster = await sharedCluster;
+  if (!cluster.running) await cluster.start();
+  return await freshDatabase(cluster.url(), options);
+}
+
+/** Creates `wb_test_<random>` on the server at `serverUrl` and prepares it. */
+async function freshDatabase(
+  serverUrl: string,
+  options: StartTestDatabaseOptions,
+): Promise<TestDatabase> {
+  const name = `wb_test_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+  const admin = connectPostgres(serverUrl, { max: 1, applicationName: "wasm-broker-test-admin" });
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.close();
+  }
+  const url = withDatabase(serverUrl, name);
+  const client = connectPostgres(url, {
+    max: options.max ?? 5,
+    applicationName: "wasm-broker-test",
+  });
+  let closed: Promise<void> | undefined;
+  const close = () =>
+    closed ??= (async () => {
+      await client.close().catch(() => {});
+      await dropDatabase(serverUrl, name);
+    })();
+  try {
+    await prepare(client, options);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { client, url, kind: "postgres", close };
+}
+
+async function dropDatabase(serverUrl: string, name: string): Promise<void> {
+  const admin = connectPostgres(serverUrl, { max: 1, applicationName: "wasm-broker-test-admin" });
+  try {
+    // Subprocesses (brokers under test) may still be connected: end their sessions first.
+    await admin.query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+      [name],
+    );
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } catch {
+    // The server may be gone already (a stopped cluster); nothing left to drop then.
+  } finally {
+    await admin.close().catch(() => {});
+  }
+}
+
+async function startPglite(options: StartTestDatabaseOptions): Promise<TestDatabase> {
+  const db = await PGlite.create({ extensions: { pgmq } });
+  const client = createPgliteClient(db, { closeDatabase: true });
+  let closed: Promise<void> | undefined;
+  const close = () => closed ??= client.close();
+  try {
+    await prepare(client, options);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { client, kind: "pglite", close };
+}
+
+/** `serverUrl` with its database path replaced by `database`. */
+export function withDatabase(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.href;
+}
+
+let warnedNoDouble = false;
+
+async function prepare(client: SqlClient, options: StartTestDatabaseOptions): Promise<void> {
+  await installPgmq(client);
+  if (options.skipTaskerDouble) return;
+  const install = await loadInstallTaskerDouble();
+  if (install) {
+    await install(client);
+  } else if (!warnedNoDouble) {
+    warnedNoDouble = true;
+    console.warn(
+      "database_harness: TODO tasker_double/install_tasker_double.ts does not exist yet; databases get pgmq only",
+    );
+  }
+}
+
+type InstallTaskerDouble = (client: SqlExecutor) => Promise<void>;
+
+async function loadInstallTaskerDouble(): Promise<InstallTaskerDouble | undefined> {
+  const url = new URL("../../tasker_double/install_tasker_double.ts", import.meta.url);
+  try {
+    await Deno.stat(url);
+  } catch {
+    return undefined;
+  }
+  // A computed specifier: this file type-checks and runs before helper "double" adds the module.
+  const module = await import(url.href) as { installTaskerDouble?: InstallTaskerDouble };
+  if (typeof module.installTaskerDouble !== "function") {
+    throw new Error(`${url.pathname} does not export installTaskerDouble(client)`);
+  }
+  return module.installTaskerDouble;
+}
