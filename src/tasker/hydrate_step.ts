@@ -1,0 +1,316 @@
+/**
+ * Hydrating a step message: everything a worker needs to run the step —
+ * task, template, step row and current state, step definition, dependency
+ * results — read in ONE query.
+ *
+ * A message the worker cannot act on (unknown task or step, no definition, a
+ * step no longer claimable) comes back as `{ok: false, code, reason}` so the
+ * broker archives it as poison; only database failures throw.
+ *
+ * @module
+ */
+import type { SqlExecutor } from "../db/sql_client.ts";
+import { parseStepDefinition, type StepDefinition } from "./step_definition.ts";
+import { isUuid, type StepMessage } from "./step_message.ts";
+
+/** Tasker's step states. */
+export const STEP_STATES = [
+  "pending",
+  "enqueued",
+  "in_progress",
+  "enqueued_for_orchestration",
+  "enqueued_as_error_for_orchestration",
+  "waiting_for_retry",
+  "complete",
+  "error",
+  "cancelled",
+  "resolved_manually",
+] as const;
+
+/** A Tasker step state. */
+export type StepState = typeof STEP_STATES[number];
+
+/** States a worker may claim from: `enqueued`, and legacy `pending`. */
+export const CLAIMABLE_STATES: readonly string[] = ["enqueued", "pending"];
+
+/** True when a step in `state` may be claimed. */
+export function isClaimable(state: string): boolean {
+  return CLAIMABLE_STATES.includes(state);
+}
+
+/** Tasker's `workflow_steps.max_attempts` default, used when the row and template give none. */
+export const DEFAULT_MAX_ATTEMPTS = 3;
+
+/** Everything about one step a worker needs. */
+export interface HydratedStep {
+  task: {
+    uuid: string;
+    namedTaskUuid: string;
+    /** The task's input (`tasks.context`); null when the task has none. */
+    context: unknown;
+    correlationId: string;
+    parentCorrelationId: string | null;
+    /** `task_namespaces.name`. */
+    namespace: string;
+    /** `named_tasks.name` / `.version`: the template. */
+    name: string;
+    version: string;
+  };
+  step: {
+    uuid: string;
+    /** The step's own name (`named_steps.name`); dependents see it under this name. */
+    name: string;
+    /** `COALESCE(inputs->>'__template_step_name', named_steps.name)`: its template entry. */
+    templateStepName: string;
+    /** Attempts so far, before this worker's claim (`COALESCE(attempts, 0)`). */
+    attempts: number;
+    maxAttempts: number;
+    retryable: boolean;
+    /** `workflow_steps.inputs` (`{}` when null). */
+    inputs: Record<string, unknown>;
+    checkpoint: unknown;
+    /** The current state: the most recent transition's `to_state` (`pending` when none). */
+    state: string;
+    inProcess: boolean;
+    processed: boolean;
+  };
+  /** The template's step definition for {@link HydratedStep.step.templateStepName}. */
+  definition: StepDefinition;
+  /**
+   * Ancestors' full StepExecutionResults (`processed AND results IS NOT NULL`),
+   * keyed by step name; where a name appears at two distances the nearest wins.
+   */
+  dependencies: Record<string, unknown>;
+}
+
+/** Why a message could not be hydrated (stable). */
+export type HydrateFailureCode =
+  /** A message field is not a UUID (the message skipped `parseStepMessage`). */
+  | "bad_message"
+  /** No `tasks` row with the message's `task_uuid`. */
+  | "unknown_task"
+  /** No `workflow_steps` row with the message's `step_uuid`. */
+  | "unknown_step"
+  /** The step belongs to another task than the message says. */
+  | "step_task_mismatch"
+  /** The step's current state is not claimable (`state` says which it is). */
+  | "not_claimable"
+  /** The task's template (`named_tasks.configuration`) has no `steps` array, or names a step twice. */
+  | "bad_template"
+  /** The template has no step definition with the step's template name. */
+  | "no_step_definition"
+  /** The step definition is malformed (`issues` lists why). */
+  | "bad_step_definition";
+
+/** A failed hydration. */
+export interface HydrateFailure {
+  ok: false;
+  code: HydrateFailureCode;
+  /** What was wrong, for logs ("Cannot ... as ..."). */
+  reason: string;
+  /** The step's state, for `not_claimable`. */
+  state?: string;
+  /** Validation problems, for `bad_step_definition`. */
+  issues?: string[];
+}
+
+/** The result of {@link hydrateStep}. */
+export type HydrateResult = { ok: true; step: HydratedStep } | HydrateFailure;
+
+interface Row {
+  task_uuid: string | null;
+  named_task_uuid: string | null;
+  context: unknown;
+  correlation_id: string | null;
+  parent_correlation_id: string | null;
+  task_name: string | null;
+  task_version: string | null;
+  configuration: unknown;
+  namespace: string | null;
+  workflow_step_uuid: string | null;
+  step_task_uuid: string | null;
+  retryable: boolean | null;
+  max_attempts: number | null;
+  attempts: number | null;
+  in_process: boolean | null;
+  processed: boolean | null;
+  inputs: unknown;
+  checkpoint: unknown;
+  step_name: string | null;
+  template_step_name: string | null;
+  state: string | null;
+  dependency_results: Record<string, unknown> | null;
+}
+
+// One round trip. The keys come from a one-row subselect so a missing task or
+// step still yields a row (with NULLs) and the failure can be named. The
+// dependency walk runs only for a claimable step of the right task: the
+// condition refers to no column of the function, so PostgreSQL evaluates it
+// once and skips the walk otherwise. jsonb_object_agg keeps the last value of
+// a repeated key, hence ORDER BY distance DESC: the nearest ancestor wins.
+const HYDRATE_SQL = `
+SELECT
+  t.task_uuid, t.named_task_uuid, t.context, t.correlation_id, t.parent_correlation_id,
+  nt.name AS task_name, nt.version AS task_version, nt.configuration,
+  tn.name AS namespace,
+  ws.workflow_step_uuid, ws.task_uuid AS step_task_uuid, ws.retryable, ws.max_attempts,
+  ws.attempts, ws.in_process, ws.processed, ws.inputs, ws.checkpoint,
+  ns.name AS step_name,
+  COALESCE(ws.inputs->>'__template_step_name', ns.name) AS template_step_name,
+  cur.to_state AS state,
+  deps.results AS dependency_results
+FROM (SELECT $1::uuid AS task_uuid, $2::uuid AS step_uuid) k
+LEFT JOIN tasker.tasks t ON t.task_uuid = k.task_uuid
+LEFT JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+LEFT JOIN tasker.task_namespaces tn ON tn.task_namespace_uuid = nt.task_namespace_uuid
+LEFT JOIN tasker.workflow_steps ws ON ws.workflow_step_uuid = k.step_uuid
+LEFT JOIN tasker.named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
+LEFT JOIN LATERAL (
+  SELECT tr.to_state FROM tasker.workflow_step_transitions tr
+  WHERE tr.workflow_step_uuid = ws.workflow_step_uuid AND tr.most_recent
+) cur ON true
+LEFT JOIN LATERAL (
+  SELECT jsonb_object_agg(d.step_name, d.results ORDER BY d.distance DESC, d.step_name) AS results
+  FROM tasker.get_step_transitive_dependencies(ws.workflow_step_uuid) d
+  WHERE ws.workflow_step_uuid IS NOT NULL
+    AND ws.task_uuid = k.task_uuid
+    AND COALESCE(cur.to_state, 'pending') IN ('enqueued', 'pending')
+    AND d.processed AND d.results IS NOT NULL
+) deps ON true`;
+
+/**
+ * Reads the task, template, step (with its current state), step definition
+ * and dependency results for a step message, in one query.
+ *
+ * Failure codes, checked in this order: `bad_message`, `unknown_task`,
+ * `unknown_step`, `step_task_mismatch`, `not_claimable` (with `state`),
+ * `bad_template`, `no_step_definition`, `bad_step_definition` (with `issues`).
+ * The state is read here so a stale message is dropped before any work; the
+ * claim checks it again inside its transaction.
+ *
+ * @example
+ * ```ts ignore
+ * const hydrated = await hydrateStep(client, message);
+ * if (!hydrated.ok) log.warn("poison", { code: hydrated.code, reason: hydrated.reason });
+ * else console.log(hydrated.step.definition.handler.callable);
+ * ```
+ */
+export async function hydrateStep(
+  client: SqlExecutor,
+  message: StepMessage,
+): Promise<HydrateResult> {
+  if (!isUuid(message.task_uuid) || !isUuid(message.step_uuid)) {
+    return {
+      ok: false,
+      code: "bad_message",
+      reason: "Cannot hydrate the step as task_uuid or step_uuid is not a UUID",
+    };
+  }
+  const [row] = await client.query<Row>(HYDRATE_SQL, [message.task_uuid, message.step_uuid]);
+  if (!row || row.task_uuid === null) {
+    return fail(
+      "unknown_task",
+      `Cannot hydrate the step as task ${message.task_uuid} does not exist`,
+    );
+  }
+  if (row.workflow_step_uuid === null) {
+    return fail(
+      "unknown_step",
+      `Cannot hydrate the step as step ${message.step_uuid} does not exist`,
+    );
+  }
+  if (row.step_task_uuid !== row.task_uuid) {
+    return fail(
+      "step_task_mismatch",
+      `Cannot hydrate step ${message.step_uuid} as it belongs to task ${row.step_task_uuid}, ` +
+        `not ${message.task_uuid}`,
+    );
+  }
+  const state = row.state ?? "pending";
+  if (!isClaimable(state)) {
+    return {
+      ok: false,
+      code: "not_claimable",
+      state,
+      reason:
+        `Cannot run step ${message.step_uuid} as it is not claimable: current state is ${state}`,
+    };
+  }
+  if (row.named_task_uuid === null || row.task_name === null) {
+    return fail("bad_template", `Cannot hydrate the step as task ${row.task_uuid} has no template`);
+  }
+  const configuration = row.configuration;
+  const steps = isObject(configuration) ? configuration.steps : undefined;
+  if (!Array.isArray(steps)) {
+    return fail(
+      "bad_template",
+      `Cannot find step definitions in template ${row.namespace}/${row.task_name}@${row.task_version} ` +
+        `as its configuration has no "steps" array`,
+    );
+  }
+  const templateStepName = row.template_step_name ?? "";
+  const matches = steps.filter((s) => isObject(s) && s.name === templateStepName);
+  if (matches.length === 0) {
+    return fail(
+      "no_step_definition",
+      `Cannot find a step definition named ${JSON.stringify(templateStepName)} in template ` +
+        `${row.namespace}/${row.task_name}@${row.task_version}`,
+    );
+  }
+  if (matches.length > 1) {
+    return fail(
+      "bad_template",
+      `Cannot choose a step definition as template ${row.namespace}/${row.task_name}@` +
+        `${row.task_version} defines ${JSON.stringify(templateStepName)} ${matches.length} times`,
+    );
+  }
+  const parsed = parseStepDefinition(matches[0]);
+  if (!parsed.ok) {
+    return {
+      ok: false,
+      code: "bad_step_definition",
+      issues: parsed.issues,
+      reason: `Cannot use step definition ${JSON.stringify(templateStepName)} as it is invalid: ` +
+        parsed.issues.join("; "),
+    };
+  }
+  const definition = parsed.definition;
+  return {
+    ok: true,
+    step: {
+      task: {
+        uuid: row.task_uuid,
+        namedTaskUuid: row.named_task_uuid,
+        context: row.context ?? null,
+        correlationId: row.correlation_id ?? message.correlation_id,
+        parentCorrelationId: row.parent_correlation_id,
+        namespace: row.namespace ?? "",
+        name: row.task_name,
+        version: row.task_version ?? "",
+      },
+      step: {
+        uuid: row.workflow_step_uuid,
+        name: row.step_name ?? templateStepName,
+        templateStepName,
+        attempts: row.attempts ?? 0,
+        maxAttempts: row.max_attempts ?? definition.retry?.max_attempts ?? DEFAULT_MAX_ATTEMPTS,
+        retryable: row.retryable ?? definition.retry?.retryable ?? true,
+        inputs: isObject(row.inputs) ? row.inputs : {},
+        checkpoint: row.checkpoint ?? null,
+        state,
+        inProcess: row.in_process ?? false,
+        processed: row.processed ?? false,
+      },
+      definition,
+      dependencies: row.dependency_results ?? {},
+    },
+  };
+}
+
+function fail(code: HydrateFailureCode, reason: string): HydrateFailure {
+  return { ok: false, code, reason };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}

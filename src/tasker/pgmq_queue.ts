@@ -1,0 +1,218 @@
+/**
+ * The pgmq calls a Tasker worker makes, over any {@link SqlExecutor} (a
+ * client or a transaction). Only functions of pgmq 1.11.1 and Tasker's
+ * `tasker.pgmq_send_with_notify` are used, so the same code runs on a server
+ * with the pgmq extension, on a SQL-only install, and on PGlite.
+ *
+ * A missing queue is reported as `queue_missing` (a {@link TaskerError});
+ * other database failures are passed on unchanged (their SQLSTATE readable
+ * with `sqlState`).
+ *
+ * @module
+ */
+import { type SqlExecutor, sqlState } from "../db/sql_client.ts";
+import { TaskerError } from "./tasker_error.ts";
+
+/** One message read from a queue. */
+export interface QueueMessage {
+  msgId: number;
+  /** How many times the message was read, this read included. */
+  readCount: number;
+  enqueuedAt: Date;
+  /** When the message becomes visible again unless archived or extended. */
+  vt: Date;
+  /** The body (jsonb, parsed). */
+  message: unknown;
+}
+
+/** Options for {@link readMessages}. */
+export interface ReadMessagesOptions {
+  /** Seconds the read messages stay invisible to other readers (integer ≥ 0). */
+  vtSeconds: number;
+  /** At most this many messages (integer ≥ 1). */
+  qty: number;
+}
+
+/** A queue's size (see {@link queueDepth}). */
+export interface QueueDepth {
+  /** Every message in the queue, visible or not. */
+  total: number;
+  /** Messages a read would return now. */
+  visible: number;
+}
+
+/**
+ * Creates `queue` if it does not exist (`pgmq.create`, idempotent and safe
+ * to race: pgmq takes an advisory lock).
+ *
+ * @example
+ * ```ts ignore
+ * await createQueue(client, "worker_catalog_queue");
+ * ```
+ */
+export async function createQueue(client: SqlExecutor, queue: string): Promise<void> {
+  await client.query("SELECT pgmq.create($1::text)", [queue]);
+}
+
+/**
+ * Reads up to `qty` visible messages (`pgmq.read`), hiding them for
+ * `vtSeconds`. Oldest first.
+ *
+ * @example
+ * ```ts ignore
+ * const batch = await readMessages(client, "worker_catalog_queue", { vtSeconds: 30, qty: 20 });
+ * ```
+ */
+export async function readMessages(
+  client: SqlExecutor,
+  queue: string,
+  options: ReadMessagesOptions,
+): Promise<QueueMessage[]> {
+  checkInteger("vtSeconds", options.vtSeconds, 0);
+  checkInteger("qty", options.qty, 1);
+  const rows = await onQueue(queue, () =>
+    client.query<{
+      msg_id: number;
+      read_ct: number;
+      enqueued_at: Date;
+      vt: Date;
+      message: unknown;
+    }>(
+      "SELECT msg_id, read_ct, enqueued_at, vt, message FROM pgmq.read($1::text, $2::integer, $3::integer)",
+      [queue, options.vtSeconds, options.qty],
+    ));
+  return rows.map((r) => ({
+    msgId: Number(r.msg_id),
+    readCount: r.read_ct,
+    enqueuedAt: r.enqueued_at,
+    vt: r.vt,
+    message: r.message,
+  }));
+}
+
+/**
+ * Moves a message to the queue's archive (`pgmq.archive`). Returns whether it
+ * was there to archive (false: already archived or deleted).
+ *
+ * @example
+ * ```ts ignore
+ * const archived = await archiveMessage(client, "worker_catalog_queue", msg.msgId);
+ * ```
+ */
+export async function archiveMessage(
+  client: SqlExecutor,
+  queue: string,
+  msgId: number,
+): Promise<boolean> {
+  checkInteger("msgId", msgId, 1);
+  const [row] = await onQueue(queue, () =>
+    client.query<{ archived: boolean }>(
+      "SELECT pgmq.archive($1::text, $2::bigint) AS archived",
+      [queue, msgId],
+    ));
+  return row?.archived === true;
+}
+
+/**
+ * Makes a message invisible for `vtSeconds` from now (`pgmq.set_vt`), e.g. to
+ * keep a long step's message hidden until it is claimed. Returns the new
+ * visibility time, or null when the message is gone.
+ *
+ * @example
+ * ```ts ignore
+ * const vt = await setVisibilityTimeout(client, "worker_catalog_queue", msg.msgId, 30);
+ * ```
+ */
+export async function setVisibilityTimeout(
+  client: SqlExecutor,
+  queue: string,
+  msgId: number,
+  vtSeconds: number,
+): Promise<Date | null> {
+  checkInteger("msgId", msgId, 1);
+  checkInteger("vtSeconds", vtSeconds, 0);
+  const rows = await onQueue(queue, () =>
+    client.query<{ vt: Date }>(
+      "SELECT vt FROM pgmq.set_vt($1::text, $2::bigint, $3::integer)",
+      [queue, msgId, vtSeconds],
+    ));
+  return rows[0]?.vt ?? null;
+}
+
+/**
+ * The queue's size from `pgmq.metrics`: one aggregate over the queue table
+ * (its live messages only — archived ones are elsewhere), cheap enough for a
+ * gauge scraped every few seconds.
+ *
+ * @example
+ * ```ts ignore
+ * const { total, visible } = await queueDepth(client, "worker_catalog_queue");
+ * ```
+ */
+export async function queueDepth(client: SqlExecutor, queue: string): Promise<QueueDepth> {
+  const [row] = await onQueue(
+    queue,
+    () =>
+      client.query<{ queue_length: number; queue_visible_length: number }>(
+        "SELECT queue_length, queue_visible_length FROM pgmq.metrics($1::text)",
+        [queue],
+      ),
+  );
+  return { total: Number(row?.queue_length ?? 0), visible: Number(row?.queue_visible_length ?? 0) };
+}
+
+/** Options for {@link sendWithNotify}. */
+export interface SendOptions {
+  /** Seconds before the message becomes visible (integer ≥ 0; default 0). */
+  delaySeconds?: number;
+}
+
+/**
+ * Sends a message through Tasker's `tasker.pgmq_send_with_notify` (pgmq.send
+ * plus pg_notify on `pgmq_message_ready.<namespace>` and `pgmq_message_ready`,
+ * delivered when the surrounding transaction commits). Returns the message id.
+ *
+ * @example
+ * ```ts ignore
+ * const msgId = await sendWithNotify(tx, RESULTS_QUEUE, { task_uuid, step_uuid, correlation_id });
+ * ```
+ */
+export async function sendWithNotify(
+  client: SqlExecutor,
+  queue: string,
+  message: unknown,
+  options: SendOptions = {},
+): Promise<number> {
+  const delay = options.delaySeconds ?? 0;
+  checkInteger("delaySeconds", delay, 0);
+  const [row] = await onQueue(queue, () =>
+    client.query<{ msg_id: number }>(
+      "SELECT tasker.pgmq_send_with_notify($1::text, $2::jsonb, $3::integer) AS msg_id",
+      [queue, JSON.stringify(message), delay],
+    ));
+  return Number(row.msg_id);
+}
+
+function checkInteger(name: string, value: number, min: number): void {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(
+      `Cannot use ${name} as it is not an integer ≥ ${min}: current value is ${value}`,
+    );
+  }
+}
+
+// pgmq names its tables q_<queue>; a missing one is "undefined_table" (42P01).
+async function onQueue<T>(queue: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (sqlState(error) === "42P01") {
+      throw new TaskerError(
+        "queue_missing",
+        `Cannot use queue ${JSON.stringify(queue)} as it does not exist (create it at boot)`,
+        { details: { queue }, cause: error },
+      );
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * Reporting a step's StepExecutionResult to orchestration, in one
+ * transaction:
+ *
+ * 1. the step's current transition must be this worker's `in_progress` claim
+ *    (read inside the transaction while clearing its `most_recent`); anything
+ *    else rolls back and the report is skipped — a step whose claim was lost
+ *    never gets a second result;
+ * 2. a transition `in_progress → enqueued_for_orchestration` (success) or
+ *    `→ enqueued_as_error_for_orchestration` (failure) with event
+ *    `{"type":"EnqueueForOrchestration","data":<result>}` (or
+ *    `EnqueueAsErrorForOrchestration`) as a JSON string;
+ * 3. `workflow_steps.in_process = false, results = <result>`;
+ * 4. `tasker.pgmq_send_with_notify('orchestration_step_results',
+ *    {task_uuid, step_uuid, correlation_id}, 0)`.
+ *
+ * Steps 2–4 are one statement, so a report costs BEGIN, two statements and
+ * COMMIT.
+ *
+ * @module
+ */
+import { isUniqueViolation, type SqlClient } from "../db/sql_client.ts";
+import { RESULTS_QUEUE } from "./queue_names.ts";
+import {
+  failureResult,
+  type StepExecutionResult,
+  StepExecutionResultSchema,
+} from "./step_execution_result.ts";
+
+/** What to report. */
+export interface ReportStepInput {
+  stepUuid: string;
+  taskUuid: string;
+  correlationId: string;
+  /** This broker instance; must be the `worker_uuid` of the `in_progress` transition. */
+  workerUuid: string;
+  result: StepExecutionResult;
+  /**
+   * The claim's `sortKey` (from `claimStep`). When given, the report is
+   * skipped unless the current transition is exactly that claim — this also
+   * catches a step this same worker claimed again after losing it.
+   */
+  claimSortKey?: number;
+}
+
+/** Options for {@link reportStepResult}. */
+export interface ReportStepOptions {
+  /** The clock for the transition's `metadata.timestamp` (default: `new Date()`). */
+  now?: () => Date;
+}
+
+/** Why a report was skipped. */
+export type SkipReason =
+  /** The step is not `in_progress` (`skipped` holds its state). */
+  | "not_in_progress"
+  /** The step is `in_progress` under another claim (another worker, or a newer claim). */
+  | "claimed_by_other"
+  /** Another writer moved the step while this report ran (a unique violation). */
+  | "transition_conflict";
+
+/** The result of {@link reportStepResult}. */
+export type ReportResult = "reported" | { skipped: string; reason: SkipReason };
+
+/** Tasker's event names for the two report transitions. */
+export const REPORT_EVENTS = {
+  success: "EnqueueForOrchestration",
+  failure: "EnqueueAsErrorForOrchestration",
+} as const;
+
+class Skip {
+  constructor(readonly state: string, readonly reason: SkipReason) {}
+}
+
+/**
+ * Reports a result (see the module doc). Returns `"reported"`, or
+ * `{skipped: state, reason}` when the step is no longer this worker's
+ * `in_progress` claim (nothing written). Throws a `TypeError` for a result
+ * orchestration could not parse (it fails {@link StepExecutionResultSchema})
+ * or whose `step_uuid` is another step's, and passes database failures on.
+ *
+ * @example
+ * ```ts ignore
+ * const result = toStepExecutionResult(outcome, info);
+ * const reported = await reportStepResult(client, {
+ *   stepUuid, taskUuid, correlationId, workerUuid, result, claimSortKey: claim.sortKey,
+ * });
+ * if (reported !== "reported") log.warn("result not written", reported);
+ * ```
+ */
+export async function reportStepResult(
+  client: SqlClient,
+  input: ReportStepInput,
+  options: ReportStepOptions = {},
+): Promise<ReportResult> {
+  return await writeReport(client, input, options, false);
+}
+
+/** What to hand back (see {@link releaseStep}). */
+export interface ReleaseStepInput {
+  stepUuid: string;
+  taskUuid: string;
+  correlationId: string;
+  workerUuid: string;
+  /** The claim's `sortKey`, as for {@link reportStepResult}. */
+  claimSortKey?: number;
+  /** When the step was claimed (`metadata.started_at`; default: now). */
+  claimedAt?: Date;
+  /** Why, for `error.message` (default: the broker is shutting down). */
+  message?: string;
+}
+
+/**
+ * Hands back a step this worker claimed but never started (graceful
+ * shutdown). Tasker workers have no "unclaim", and an `in_progress` step left
+ * alone waits for task-level staleness recovery (minutes). So the step is
+ * reported as a retryable failure with code `worker_shutdown` — orchestration
+ * moves it to `waiting_for_retry` and re-enqueues it for any worker — and, in
+ * the same transaction, the attempt the claim counted is taken back
+ * (`attempts - 1`): the handler never ran, so the hand-back must not use up
+ * the step's `max_attempts`. Only for steps whose handler did not start: a
+ * started step reports its real outcome.
+ *
+ * @example
+ * ```ts ignore
+ * await releaseStep(client, { stepUuid, taskUuid, correlationId, workerUuid, claimSortKey });
+ * ```
+ */
+export async function releaseStep(
+  client: SqlClient,
+  input: ReleaseStepInput,
+  options: ReportStepOptions = {},
+): Promise<ReportResult> {
+  const now = options.now ?? (() => new Date());
+  const completedAt = now();
+  const result = failureResult({
+    stepUuid: input.stepUuid,
+    workerId: input.workerUuid,
+    startedAt: input.claimedAt ?? completedAt,
+    completedAt,
+  }, {
+    code: "worker_shutdown",
+    message: input.message ??
+      "Cannot run the step on this worker as it is shutting down; handed back before the handler started",
+    retryable: true,
+  });
+  return await writeReport(client, { ...input, result }, { now: () => completedAt }, true);
+}
+
+async function writeReport(
+  client: SqlClient,
+  input: ReportStepInput,
+  options: ReportStepOptions,
+  revertAttempt: boolean,
+): Promise<ReportResult> {
+  const parsed = StepExecutionResultSchema.safeParse(input.result);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new TypeError(
+      `Cannot report the result of step ${input.stepUuid} as orchestration could not parse it: ` +
+        `${issue.path.join(".") || "(root)"}: ${issue.message}`,
+    );
+  }
+  if (input.result.step_uuid.toLowerCase() !== input.stepUuid.toLowerCase()) {
+    throw new TypeError(
+      `Cannot report a result for step ${input.result.step_uuid} as step ${input.stepUuid}`,
+    );
+  }
+  const now = options.now ?? (() => new Date());
+  const success = input.result.success;
+  const resultJson = JSON.stringify(input.result);
+  // The event is a JSON string inside the metadata (Tasker's StepEvent,
+  // serialized), built from the same text as `results`.
+  const event = `{"type":"${
+    success ? REPORT_EVENTS.success : REPORT_EVENTS.failure
+  }","data":${resultJson}}`;
+  const metadata = JSON.stringify({
+    event,
+    timestamp: now().toISOString(),
+    worker_uuid: input.workerUuid,
+    correlation_id: input.correlationId,
+  });
+  const message = JSON.stringify({
+    task_uuid: input.taskUuid,
+    step_uuid: input.stepUuid,
+    correlation_id: input.correlationId,
+  });
+  try {
+    return await client.transaction(async (tx) => {
+      const [current] = await tx.query<
+        { to_state: string; sort_key: number; worker_uuid: string | null }
+      >(
+        `UPDATE tasker.workflow_step_transitions SET most_recent = false
+         WHERE workflow_step_uuid = $1::uuid AND most_recent
+         RETURNING to_state, sort_key, metadata->>'worker_uuid' AS worker_uuid`,
+        [input.stepUuid],
+      );
+      const state = current?.to_state ?? "pending";
+      // Throwing rolls the most_recent change back.
+      if (state !== "in_progress") throw new Skip(state, "not_in_progress");
+      if (
+        current.worker_uuid?.toLowerCase() !== input.workerUuid.toLowerCase() ||
+        (input.claimSortKey !== undefined && Number(current.sort_key) !== input.claimSortKey)
+      ) {
+        throw new Skip(state, "claimed_by_other");
+      }
+      await tx.query(
+        `WITH report AS (
+           INSERT INTO tasker.workflow_step_transitions
+             (workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent,
+              created_at, updated_at)
+           SELECT $1::uuid, $2::text, 'in_progress', $3::jsonb, COALESCE(MAX(sort_key), 0) + 1,
+                  true, now(), now()
+           FROM tasker.workflow_step_transitions WHERE workflow_step_uuid = $1::uuid
+           RETURNING workflow_step_uuid
+         ), step AS (
+           UPDATE tasker.workflow_steps ws
+           SET in_process = false, results = $4::jsonb, updated_at = now(),
+               attempts = CASE WHEN $5::boolean THEN GREATEST(COALESCE(ws.attempts, 0) - 1, 0)
+                               ELSE ws.attempts END
+           FROM report
+           WHERE ws.workflow_step_uuid = report.workflow_step_uuid
+           RETURNING ws.workflow_step_uuid
+         )
+         SELECT tasker.pgmq_send_with_notify($6::text, $7::jsonb, 0) AS msg_id FROM step`,
+        [
+          input.stepUuid,
+          success ? "enqueued_for_orchestration" : "enqueued_as_error_for_orchestration",
+          metadata,
+          resultJson,
+          revertAttempt,
+          RESULTS_QUEUE,
+          message,
+        ],
+      );
+      return "reported" as const;
+    });
+  } catch (error) {
+    if (error instanceof Skip) return { skipped: error.state, reason: error.reason };
+    if (isUniqueViolation(error)) return { skipped: "unknown", reason: "transition_conflict" };
+    throw error;
+  }
+}
