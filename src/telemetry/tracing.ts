@@ -1,0 +1,362 @@
+/**
+ * Spans for one step, through `@opentelemetry/api` (tracer `wasm-broker`).
+ * With Deno's built-in OpenTelemetry on (`OTEL_DENO=true`, see
+ * `docs/operations.md`) they are exported over OTLP; otherwise the API's
+ * no-op tracer is used and a {@link StepTrace} does almost nothing.
+ *
+ * The tree for one step:
+ *
+ * ```
+ * worker.step_execution           correlation_id, task_uuid, step_uuid, step_name, namespace
+ * ├─ worker.claim                  (phase: timed around the claim transaction)
+ * ├─ worker.compile                (derived, only when the module was compiled for this step)
+ * ├─ worker.instantiate            (derived from StepMetrics.instantiate_us)
+ * ├─ worker.run                    (derived from StepMetrics.run_ms)
+ * │  └─ wasm.host_call  × one per host function the guest called (capability, function, count)
+ * └─ worker.report                 (phase: timed around the report transaction)
+ * ```
+ *
+ * Phases (`claim`, `report`, anything else the broker wraps) are measured
+ * where they run. Compile, instantiate and run happen inside a sandbox
+ * process, which reports only durations; their spans are laid out backwards
+ * from the moment the outcome came back, and carry `wasm.timing = "derived"`.
+ * The sandbox does not time individual host calls, so a `wasm.host_call`
+ * span stands for all calls to one function and spans the whole run; its
+ * `wasm.host_call.count` says how many there were.
+ *
+ * Every attribute value and status message goes through
+ * {@link redactAttributes} with the step's secrets first.
+ *
+ * @module
+ */
+import {
+  type Attributes,
+  type AttributeValue,
+  type Context,
+  context,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Tracer,
+} from "@opentelemetry/api";
+import { WasmBrokerError } from "../errors.ts";
+import { createSecretScanner, REDACTED, type SecretScanner } from "../runtime/secret_scan.ts";
+import type { StepOutcome } from "../runtime/step_outcome.ts";
+
+/** The tracer name (the span's instrumentation scope). */
+export const TRACER_NAME = "wasm-broker";
+
+/** A value callers may pass as an attribute; `undefined`/`null` are dropped. */
+export type AttributeInput = AttributeValue | undefined | null;
+
+/** Tasker's attributes on `worker.step_execution`, plus any extras. */
+export interface StepSpanAttributes {
+  correlation_id: string;
+  task_uuid: string;
+  step_uuid: string;
+  step_name: string;
+  namespace: string;
+  [key: string]: AttributeInput;
+}
+
+/** The secrets to redact: values, or a scanner built from them. */
+export type SecretsInput = readonly string[] | SecretScanner;
+
+/** Options for {@link startStepTrace}. */
+export interface StepTraceOptions {
+  /** Values never to export (the step's resolved secrets). */
+  secrets?: SecretsInput;
+  /** Default: `trace.getTracer("wasm-broker")` (Deno's provider when OTel is on, else no-op). */
+  tracer?: Tracer;
+  /** Parent context. Default: the active one. */
+  parent?: Context;
+}
+
+/** A coded failure to put on a span. */
+export interface SpanError {
+  /** Broker error code (`trap`, `timeout`, ...) or broker-side code (`db_error`, ...). */
+  code: string;
+  message?: string;
+  /** Tasker's error type, when the failure was reported to Tasker. */
+  error_type?: string;
+  retryable?: boolean;
+}
+
+/** Epoch milliseconds with sub-millisecond precision. */
+export function epochNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
+ * `attrs` with secrets redacted from every value: strings (and strings in
+ * arrays) have each occurrence, in any encoding the scanner knows, replaced
+ * by `[REDACTED]`; a number or boolean whose text is a secret becomes
+ * `"[REDACTED]"`. `undefined` and `null` values are dropped.
+ *
+ * @example
+ * ```ts
+ * import { redactAttributes } from "./tracing.ts";
+ * const attrs = redactAttributes(
+ *   { "http.url": "https://api.example/?key=s3cr3t-token", attempt: 2, skipped: undefined },
+ *   ["s3cr3t-token"],
+ * );
+ * console.assert(attrs["http.url"] === "https://api.example/?key=[REDACTED]");
+ * console.assert(attrs.attempt === 2 && !("skipped" in attrs));
+ * ```
+ */
+export function redactAttributes(
+  attrs: Readonly<Record<string, AttributeInput>>,
+  secrets: SecretsInput | undefined,
+): Attributes {
+  const scanner = toScanner(secrets);
+  const out: Attributes = {};
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null) continue;
+    out[key] = scanner ? redactValue(value, scanner) : value;
+  }
+  return out;
+}
+
+function toScanner(secrets: SecretsInput | undefined): SecretScanner | undefined {
+  if (!secrets) return undefined;
+  if (isScanner(secrets)) return secrets;
+  return secrets.some((s) => s.length > 0) ? createSecretScanner(secrets) : undefined;
+}
+
+function isScanner(secrets: SecretsInput): secrets is SecretScanner {
+  return typeof (secrets as SecretScanner).redact === "function";
+}
+
+function redactValue(value: AttributeValue, scanner: SecretScanner): AttributeValue {
+  if (typeof value === "string") return scanner.redact(value);
+  if (typeof value === "number" || typeof value === "boolean") {
+    return scanner.found(String(value)) ? REDACTED : value;
+  }
+  if (Array.isArray(value)) {
+    const items = value as unknown[];
+    if (items.some((v) => typeof v === "string")) {
+      return items.map((v) => (typeof v === "string" ? scanner.redact(v) : v)) as AttributeValue;
+    }
+    // A number array whose element is a secret: redact the whole array.
+    return items.some((v) => v !== null && v !== undefined && scanner.found(String(v)))
+      ? [REDACTED]
+      : value;
+  }
+  return value;
+}
+
+/**
+ * Starts `worker.step_execution` for one step.
+ *
+ * @example
+ * ```ts
+ * import { startStepTrace } from "./tracing.ts";
+ * const step = startStepTrace({
+ *   correlation_id: "c-1",
+ *   task_uuid: "t-1",
+ *   step_uuid: "s-1",
+ *   step_name: "validate",
+ *   namespace: "catalog",
+ * });
+ * const claimed = await step.phase("worker.claim", () => "claimed");
+ * step.end();
+ * console.assert(claimed === "claimed");
+ * ```
+ */
+export function startStepTrace(
+  attributes: StepSpanAttributes,
+  options: StepTraceOptions = {},
+): StepTrace {
+  return new StepTrace(attributes, options);
+}
+
+/** The spans of one step; see the module docs for the tree. */
+export class StepTrace {
+  /** The `worker.step_execution` span. */
+  readonly span: Span;
+  /** False when no tracer provider records (then every method is nearly free). */
+  readonly recording: boolean;
+  readonly #tracer: Tracer;
+  readonly #context: Context;
+  readonly #scanner: SecretScanner | undefined;
+  #ended = false;
+
+  constructor(attributes: StepSpanAttributes, options: StepTraceOptions = {}) {
+    this.#tracer = options.tracer ?? trace.getTracer(TRACER_NAME);
+    const parent = options.parent ?? context.active();
+    this.span = this.#tracer.startSpan(
+      "worker.step_execution",
+      { kind: SpanKind.CONSUMER },
+      parent,
+    );
+    this.recording = this.span.isRecording();
+    this.#scanner = this.recording ? toScanner(options.secrets) : undefined;
+    this.#context = trace.setSpan(parent, this.span);
+    if (this.recording) this.span.setAttributes(this.#redact(attributes));
+  }
+
+  /** The context whose active span is `worker.step_execution`. */
+  get context(): Context {
+    return this.#context;
+  }
+
+  /** Trace and span ids for log lines; `undefined` when not recording. */
+  get ids(): { trace_id: string; span_id: string } | undefined {
+    if (!this.recording) return undefined;
+    const { traceId, spanId } = this.span.spanContext();
+    return { trace_id: traceId, span_id: spanId };
+  }
+
+  /** Adds attributes to `worker.step_execution` (redacted). */
+  setAttributes(attributes: Readonly<Record<string, AttributeInput>>): void {
+    if (this.recording && !this.#ended) this.span.setAttributes(this.#redact(attributes));
+  }
+
+  /**
+   * Runs `fn` inside a child span named `name` (`worker.claim`,
+   * `worker.report`, ...), active while `fn` runs so spans Deno makes for
+   * `fetch` or database calls nest under it. A throw is recorded on the
+   * child (status error, `error.type` = the error's code) and rethrown.
+   */
+  async phase<T>(
+    name: string,
+    fn: (span: Span) => T | Promise<T>,
+    attributes: Readonly<Record<string, AttributeInput>> = {},
+  ): Promise<T> {
+    if (!this.recording) return await fn(this.span);
+    const child = this.#tracer.startSpan(
+      name,
+      { attributes: this.#redact(attributes) },
+      this.#context,
+    );
+    try {
+      return await context.with(trace.setSpan(this.#context, child), () => fn(child));
+    } catch (error) {
+      this.#markError(child, errorOf(error));
+      throw error;
+    } finally {
+      child.end();
+    }
+  }
+
+  /**
+   * Adds the spans of the part that ran in the sandbox, from the outcome's
+   * durations: `worker.compile` (when compiled for this step),
+   * `worker.instantiate`, `worker.run` and under it one `wasm.host_call`
+   * per host function called. They are placed so that the run ends at
+   * `window.end` (when the outcome came back; default now) and nothing
+   * starts before `window.start`. Nothing is added for a guest that never
+   * got instantiated.
+   */
+  recordExecution(outcome: StepOutcome, window: { start?: number; end?: number } = {}): void {
+    if (!this.recording || this.#ended) return;
+    const m = outcome.metrics;
+    if (m.instantiate_us <= 0 && m.run_ms <= 0) return;
+    const end = window.end ?? epochNow();
+    const floor = window.start ?? -Infinity;
+    const at = (t: number) => Math.max(floor, t);
+    const runStart = at(end - m.run_ms);
+    const instantiateStart = at(runStart - m.instantiate_us / 1000);
+    const derived = { "wasm.timing": "derived" };
+
+    if (m.compile_ms > 0) {
+      this.#span("worker.compile", at(instantiateStart - m.compile_ms), instantiateStart, {
+        ...derived,
+        "wasm.compile_ms": m.compile_ms,
+      });
+    }
+    this.#span("worker.instantiate", instantiateStart, runStart, {
+      ...derived,
+      "wasm.instantiate_us": m.instantiate_us,
+    });
+    const hostCallTotal = Object.values(m.host_calls).reduce((a, b) => a + b, 0);
+    const run = this.#tracer.startSpan("worker.run", {
+      startTime: runStart,
+      attributes: this.#redact({
+        ...derived,
+        "wasm.run_ms": m.run_ms,
+        "wasm.memory_high_water_bytes": m.memory_high_water_bytes,
+        "wasm.host_calls": hostCallTotal,
+        "wasm.policy_denials": m.policy_denials,
+        "wasm.status": outcome.status,
+        "wasm.error_code": outcome.error?.code,
+        "wasm.trap_kind": outcome.error?.code === "trap"
+          ? String(outcome.error.details?.trap ?? "other")
+          : undefined,
+      }),
+    }, this.#context);
+    const runContext = trace.setSpan(this.#context, run);
+    for (const [key, count] of Object.entries(m.host_calls)) {
+      if (count <= 0) continue;
+      const dot = key.indexOf(".");
+      const capability = dot < 0 ? key : key.slice(0, dot);
+      const denials = Object.entries(m.denials_by_code)
+        .filter(([k]) => k.startsWith(`${capability}.`))
+        .reduce((sum, [, n]) => sum + n, 0);
+      const call = this.#tracer.startSpan("wasm.host_call", {
+        startTime: runStart,
+        attributes: this.#redact({
+          ...derived,
+          "wasm.capability": capability,
+          "wasm.function": dot < 0 ? "" : key.slice(dot + 1),
+          "wasm.host_call.count": count,
+          "wasm.capability.denials": denials,
+        }),
+      }, runContext);
+      call.end(end);
+    }
+    if (outcome.status === "failed" && outcome.error) {
+      this.#markError(run, { code: outcome.error.code, message: outcome.error.message });
+    }
+    run.end(end);
+  }
+
+  /**
+   * Ends `worker.step_execution`, with status error when `error` is given.
+   * Later calls do nothing.
+   */
+  end(error?: SpanError): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (!this.recording) return;
+    if (error) this.#markError(this.span, error);
+    else this.span.setStatus({ code: SpanStatusCode.OK });
+    this.span.end();
+  }
+
+  #span(name: string, start: number, end: number, attributes: Record<string, AttributeInput>) {
+    const span = this.#tracer.startSpan(name, {
+      startTime: start,
+      attributes: this.#redact(attributes),
+    }, this.#context);
+    span.end(end);
+  }
+
+  #markError(span: Span, error: SpanError): void {
+    const message = error.message === undefined ? error.code : error.message;
+    span.setStatus({
+      code: SpanStatusCode.ERROR,
+      message: this.#scanner ? this.#scanner.redact(message) : message,
+    });
+    span.setAttributes(this.#redact({
+      "error.type": error.code,
+      "tasker.error_type": error.error_type,
+      "tasker.retryable": error.retryable,
+    }));
+  }
+
+  #redact(attributes: Readonly<Record<string, AttributeInput>>): Attributes {
+    return redactAttributes(attributes, this.#scanner);
+  }
+}
+
+/** The code and message of anything thrown. */
+function errorOf(error: unknown): SpanError {
+  if (error instanceof WasmBrokerError) return { code: error.code, message: error.message };
+  const code = (error as { code?: unknown })?.code;
+  return {
+    code: typeof code === "string" && code ? code : "internal",
+    message: error instanceof Error ? error.message : String(error),
+  };
+}
