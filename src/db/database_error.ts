@@ -54,3 +54,26 @@ export class DatabaseError extends Error {
     this.details = options.details ?? {};
   }
 }
+
+/** SQLSTATEs that mean "the server is going away or not accepting you yet", not "the statement is wrong". */
+const UNAVAILABLE_STATES = new Set(["57P01", "57P02", "57P03", "53300"]);
+
+/**
+ * Whether `error` means the database could not be reached (worth retrying
+ * later): a {@link DatabaseError} coded `database_unavailable`, a connection
+ * exception (SQLSTATE class 08), a shutdown or startup in progress (57P01,
+ * 57P02, 57P03) or too many connections (53300).
+ *
+ * @example
+ * ```ts
+ * import { DatabaseError, isDatabaseUnavailable } from "./database_error.ts";
+ * console.assert(isDatabaseUnavailable(new DatabaseError("database_unavailable", "down")));
+ * console.assert(isDatabaseUnavailable({ code: "57P01" }));
+ * console.assert(!isDatabaseUnavailable({ code: "23505" }));
+ * ```
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (error instanceof DatabaseError) return error.code === "database_unavailable";
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && (code.startsWith("08") || UNAVAILABLE_STATES.has(code));
+}

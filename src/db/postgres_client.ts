@@ -6,12 +6,19 @@
  * server is down queries fail (with a {@link DatabaseError} coded
  * `database_unavailable`, or the server's own SQLSTATE `57P01` for a
  * statement cut off by a shutdown) and succeed again once it is back, with
- * no restart of this process. LISTENs are kept by this module rather than by
- * postgres.js: postgres.js re-LISTENs once after a disconnect and silently
- * forgets the channel when that attempt fails (a server down for longer than
- * the connect timeout), so here a supervisor retries until every channel is
- * listened to again. Notifications sent while the connection was down are
- * lost, as with any LISTEN; callers keep a fallback poller.
+ * no restart of this process.
+ *
+ * LISTENs are kept by this module on one dedicated connection rather than by
+ * postgres.js's `sql.listen`. postgres.js does re-LISTEN after a reconnect
+ * (checked: after restarts and refused reconnects), but a `listen()` that
+ * fails once (server down, database refusing connections) leaves a rejected
+ * promise behind for that channel, and every later `listen()` on the same
+ * channel fails with it for the life of the client. Here a failed
+ * {@link PostgresClient.listen} leaves nothing behind, and after a lost
+ * connection a supervisor re-LISTENs every channel, retrying with backoff
+ * until it succeeds or the client closes. Notifications sent while the
+ * connection was down are lost, as with any LISTEN: callers keep a fallback
+ * poller.
  *
  * @module
  */
