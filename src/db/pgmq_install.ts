@@ -266,7 +266,12 @@ export function readTar(tar: Uint8Array): Map<string, Uint8Array> {
   };
   let offset = 0;
   let longName: string | undefined;
-  while (offset + 512 <= tar.length) {
+  while (offset < tar.length) {
+    if (offset + 512 > tar.length) {
+      throw new RangeError(
+        `Cannot read tar entry at offset ${offset} as the archive ends inside its header`,
+      );
+    }
     const header = tar.subarray(offset, offset + 512);
     if (header.every((b) => b === 0)) break;
     const sizeField = text(offset + 124, 12).trim();

@@ -58,6 +58,8 @@ export interface StartTestDatabaseOptions {
   controllable?: boolean;
   /** Skip the Tasker double schema (pgmq only). Defaults to `false`. */
   skipTaskerDouble?: boolean;
+  /** An empty database: neither pgmq nor the Tasker double (for tests of the installers). */
+  bare?: boolean;
   /** Pool size of the returned client (real servers). Defaults to 5. */
   max?: number;
 }
@@ -199,6 +201,7 @@ export function withDatabase(serverUrl: string, database: string): string {
 let warnedNoDouble = false;
 
 async function prepare(client: SqlClient, options: StartTestDatabaseOptions): Promise<void> {
+  if (options.bare) return;
   await installPgmq(client);
   if (options.skipTaskerDouble) return;
   const install = await loadInstallTaskerDouble();
