@@ -1,0 +1,228 @@
+import assert from "node:assert/strict";
+import type { SqlClient } from "../db/sql_client.ts";
+import {
+  createFixtureTask,
+  stepRow,
+  testOnEveryDatabase,
+  transitionsOf,
+} from "./_tasker_fixture.ts";
+import { type ClaimResult, claimStep, START_EVENT } from "./claim_step.ts";
+import { STEP_STATES } from "./hydrate_step.ts";
+
+const WORKER = "0190a8b2-1c2d-7e3f-8a4b-5c6d7e8f9aff";
+const NOW = new Date("2025-03-01T10:00:00.000Z");
+
+async function oneStep(
+  client: SqlClient,
+  step: Parameters<typeof createFixtureTask>[1]["steps"][0],
+) {
+  const fixture = await createFixtureTask(client, { steps: [step] });
+  return { fixture, stepUuid: fixture.steps[step.name] };
+}
+
+function isClaimed(r: ClaimResult): boolean {
+  return typeof r === "object" && "claimed" in r;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+testOnEveryDatabase("claimStep", async (db, t) => {
+  const client = db.client;
+
+  await t.step("claims an enqueued step with the transition protocol", async () => {
+    const { fixture, stepUuid } = await oneStep(client, { name: "a" });
+    const claim = await claimStep(
+      client,
+      { stepUuid, workerUuid: WORKER, correlationId: fixture.correlationId },
+      { now: () => NOW },
+    );
+    assert.deepEqual(claim, { claimed: true, attempts: 1, sortKey: 2, fromState: "enqueued" });
+    const transitions = await transitionsOf(client, stepUuid);
+    assert.equal(transitions.length, 2);
+    assert.equal(transitions[0].to_state, "enqueued");
+    assert.equal(transitions[0].most_recent, false);
+    assert.equal(transitions[1].to_state, "in_progress");
+    assert.equal(transitions[1].from_state, "enqueued");
+    assert.equal(transitions[1].sort_key, 2);
+    assert.equal(transitions[1].most_recent, true);
+    assert.deepEqual(transitions[1].metadata, {
+      event: START_EVENT,
+      timestamp: "2025-03-01T10:00:00.000Z",
+      worker_uuid: WORKER,
+      correlation_id: fixture.correlationId,
+    });
+    // The event is a JSON string, not an object.
+    assert.equal(transitions[1].metadata.event, '{"type":"Start"}');
+    const row = await stepRow(client, stepUuid);
+    assert.equal(row.in_process, true);
+    assert.equal(row.attempts, 1);
+    assert.ok(row.last_attempted_at instanceof Date);
+  });
+
+  await t.step(
+    "claims a legacy pending step with no transition, counting on from attempts",
+    async () => {
+      const { fixture, stepUuid } = await oneStep(client, { name: "a", state: null, attempts: 2 });
+      const claim = await claimStep(client, {
+        stepUuid,
+        workerUuid: WORKER,
+        correlationId: fixture.correlationId,
+      });
+      assert.deepEqual(claim, { claimed: true, attempts: 3, sortKey: 1, fromState: "pending" });
+      const transitions = await transitionsOf(client, stepUuid);
+      assert.deepEqual(
+        transitions.map((x) => [x.to_state, x.from_state, x.most_recent]),
+        [["in_progress", "pending", true]],
+      );
+    },
+  );
+
+  await t.step("refuses every non-claimable state and writes nothing", async () => {
+    for (const state of STEP_STATES.filter((s) => s !== "enqueued" && s !== "pending")) {
+      const { fixture, stepUuid } = await oneStep(client, { name: "a", state, attempts: 1 });
+      const claim = await claimStep(client, {
+        stepUuid,
+        workerUuid: WORKER,
+        correlationId: fixture.correlationId,
+      });
+      assert.deepEqual(claim, { notClaimable: state });
+      const transitions = await transitionsOf(client, stepUuid);
+      assert.deepEqual(transitions.map((x) => [x.to_state, x.most_recent]), [[state, true]], state);
+      const row = await stepRow(client, stepUuid);
+      assert.equal(row.attempts, 1, state);
+      assert.equal(row.in_process, false, state);
+    }
+  });
+
+  await t.step("a second claim after the first sees in_progress", async () => {
+    const { fixture, stepUuid } = await oneStep(client, { name: "a" });
+    const input = { stepUuid, workerUuid: WORKER, correlationId: fixture.correlationId };
+    assert.ok(isClaimed(await claimStep(client, input)));
+    assert.deepEqual(await claimStep(client, input), { notClaimable: "in_progress" });
+    assert.equal((await stepRow(client, stepUuid)).attempts, 1);
+  });
+
+  await t.step("concurrent claims on one step: exactly one wins", async () => {
+    for (const state of ["enqueued", null] as const) {
+      const { fixture, stepUuid } = await oneStep(client, { name: "a", state });
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          claimStep(client, {
+            stepUuid,
+            workerUuid: crypto.randomUUID(),
+            correlationId: fixture.correlationId,
+          }).then((r) => [i, r] as const)),
+      );
+      const winners = results.filter(([, r]) => isClaimed(r));
+      assert.equal(winners.length, 1, JSON.stringify(results));
+      for (const [, r] of results) {
+        if (isClaimed(r)) continue;
+        assert.ok(
+          r === "already_claimed" ||
+            (typeof r === "object" && "notClaimable" in r && r.notClaimable === "in_progress"),
+          JSON.stringify(r),
+        );
+      }
+      const transitions = await transitionsOf(client, stepUuid);
+      assert.equal(transitions.filter((x) => x.to_state === "in_progress").length, 1);
+      assert.equal(transitions.filter((x) => x.most_recent).length, 1);
+      assert.equal((await stepRow(client, stepUuid)).attempts, 1);
+    }
+  });
+
+  await t.step("many steps, several claimers each: one claim per step", async () => {
+    const fixture = await createFixtureTask(client, {
+      steps: Array.from({ length: 12 }, (_, i) => ({ name: `s${i}` })),
+    });
+    const stepUuids = Object.values(fixture.steps);
+    const attempts = stepUuids.flatMap((stepUuid) =>
+      [0, 1, 2].map(() =>
+        claimStep(client, {
+          stepUuid,
+          workerUuid: crypto.randomUUID(),
+          correlationId: fixture.correlationId,
+        })
+          .then((r) => ({ stepUuid, r }))
+      )
+    );
+    const results = await Promise.all(attempts);
+    for (const stepUuid of stepUuids) {
+      const won = results.filter((x) => x.stepUuid === stepUuid && isClaimed(x.r));
+      assert.equal(won.length, 1, stepUuid);
+      const transitions = await transitionsOf(client, stepUuid);
+      assert.equal(transitions.filter((x) => x.to_state === "in_progress").length, 1);
+    }
+  });
+
+  if (db.kind === "postgres") {
+    await t.step(
+      "a claimer that loses the race on the most-recent index gets already_claimed",
+      async () => {
+        // Make the race deterministic: a rival transaction clears most_recent
+        // and keeps the row locked; claimStep blocks on it; the rival then
+        // inserts its own in_progress row and commits. claimStep's UPDATE
+        // finds no most-recent row left, its INSERT hits the unique index.
+        for (const state of ["enqueued", null] as const) {
+          const { fixture, stepUuid } = await oneStep(client, { name: "a", state });
+          let releaseRival!: () => void;
+          const rivalMayCommit = new Promise<void>((r) => (releaseRival = r));
+          let rivalHolds!: () => void;
+          const rivalHolding = new Promise<void>((r) => (rivalHolds = r));
+          const rival = client.transaction(async (tx) => {
+            await tx.query(
+              `UPDATE tasker.workflow_step_transitions SET most_recent = false
+             WHERE workflow_step_uuid = $1 AND most_recent`,
+              [stepUuid],
+            );
+            await tx.query(
+              `INSERT INTO tasker.workflow_step_transitions
+               (workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent, created_at, updated_at)
+             VALUES ($1, 'in_progress', 'enqueued', '{}'::jsonb, 99, true, now(), now())`,
+              [stepUuid],
+            );
+            rivalHolds();
+            await rivalMayCommit;
+          });
+          await rivalHolding;
+          const claim = claimStep(client, {
+            stepUuid,
+            workerUuid: WORKER,
+            correlationId: fixture.correlationId,
+          });
+          await waitFor("claimStep to block on the rival's lock", async () => {
+            const [row] = await client.query<{ n: number }>(
+              `SELECT count(*)::int AS n FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+            );
+            return row.n > 0;
+          });
+          releaseRival();
+          await rival;
+          assert.equal(await claim, "already_claimed", String(state));
+          const transitions = await transitionsOf(client, stepUuid);
+          assert.equal(transitions.filter((x) => x.most_recent).length, 1);
+          assert.equal(transitions.find((x) => x.most_recent)?.sort_key, 99);
+          const row = await stepRow(client, stepUuid);
+          assert.equal(row.attempts, null, "the losing claim changed no attempt count");
+          assert.equal(row.in_process, false);
+        }
+      },
+    );
+  }
+
+  await t.step("a missing step is a database error, not a claim", async () => {
+    await assert.rejects(
+      claimStep(client, {
+        stepUuid: crypto.randomUUID(),
+        workerUuid: WORKER,
+        correlationId: WORKER,
+      }),
+    );
+  });
+});
