@@ -194,7 +194,18 @@ async function writeReport(
          RETURNING to_state, sort_key, metadata->>'worker_uuid' AS worker_uuid`,
         [input.stepUuid],
       );
-      const state = current?.to_state ?? "pending";
+      if (!current) {
+        // No most-recent row: never transitioned, or a rival moved the step
+        // while this statement waited for its row lock. A new statement sees
+        // the rival's committed row, so the skip names the real state.
+        const [now] = await tx.query<{ to_state: string }>(
+          `SELECT to_state FROM tasker.workflow_step_transitions
+           WHERE workflow_step_uuid = $1::uuid AND most_recent`,
+          [input.stepUuid],
+        );
+        throw new Skip(now?.to_state ?? "pending", "not_in_progress");
+      }
+      const state = current.to_state;
       // Throwing rolls the most_recent change back.
       if (state !== "in_progress") throw new Skip(state, "not_in_progress");
       if (
