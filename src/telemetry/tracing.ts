@@ -243,8 +243,8 @@ export class StepTrace {
   /**
    * Adds the spans of the part that ran in the sandbox, from the outcome's
    * durations: `worker.compile` (when compiled for this step),
-   * `worker.instantiate`, `worker.run` and under it one `wasm.host_call`
-   * per host function called. They are placed so that the run ends at
+   * `worker.instantiate` (when it reported one), `worker.run` and under it
+   * one `wasm.host_call` per host function called. They are placed so that the run ends at
    * `window.end` (when the outcome came back; default now) and nothing
    * starts before `window.start`. Nothing is added for a guest that never
    * got instantiated.
@@ -266,10 +266,14 @@ export class StepTrace {
         "wasm.compile_ms": m.compile_ms,
       });
     }
-    this.#span("worker.instantiate", instantiateStart, runStart, {
-      ...derived,
-      "wasm.instantiate_us": m.instantiate_us,
-    });
+    // A step killed at its deadline may report a run time but no
+    // instantiation (the sandbox never answered): no empty span for it.
+    if (m.instantiate_us > 0) {
+      this.#span("worker.instantiate", instantiateStart, runStart, {
+        ...derived,
+        "wasm.instantiate_us": m.instantiate_us,
+      });
+    }
     const hostCallTotal = Object.values(m.host_calls).reduce((a, b) => a + b, 0);
     const run = this.#tracer.startSpan("worker.run", {
       startTime: runStart,

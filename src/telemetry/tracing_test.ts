@@ -239,6 +239,24 @@ Deno.test("recordExecution() adds nothing for a guest that was never instantiate
   assert.deepEqual(tracer.spans.map((s) => s.name), ["worker.step_execution"]);
 });
 
+Deno.test("a step killed at its deadline gets a run span but no empty instantiate span", () => {
+  const tracer = new RecordingTracer();
+  const step = startStepTrace(STEP, { tracer });
+  step.recordExecution(
+    outcome({
+      status: "failed",
+      result: null,
+      error: { code: "timeout", message: "late", retryable: true },
+      metrics: { ...emptyMetrics(), run_ms: 50 },
+    }),
+    { start: 0, end: 100 },
+  );
+  assert.deepEqual(tracer.spans.map((s) => s.name), ["worker.step_execution", "worker.run"]);
+  const run = tracer.one("worker.run");
+  assert.equal(run.startTime, 50);
+  assert.equal(run.attributes["error.type"], "timeout");
+});
+
 Deno.test("a failed run and a failed step carry status error and the error code", () => {
   const tracer = new RecordingTracer();
   const step = startStepTrace(STEP, { tracer });
