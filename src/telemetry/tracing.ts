@@ -244,10 +244,11 @@ export class StepTrace {
    * Adds the spans of the part that ran in the sandbox, from the outcome's
    * durations: `worker.compile` (when compiled for this step),
    * `worker.instantiate` (when it reported one), `worker.run` and under it
-   * one `wasm.host_call` per host function called. They are placed so that the run ends at
-   * `window.end` (when the outcome came back; default now) and nothing
-   * starts before `window.start`. Nothing is added for a guest that never
-   * got instantiated.
+   * one `wasm.host_call` per host function called. They are placed so that
+   * the run ends at `window.end` (when the outcome came back; default now)
+   * and nothing starts before `window.start`. Nothing is added when the
+   * outcome reports neither an instantiation nor a run time (a guest
+   * refused at load).
    */
   recordExecution(outcome: StepOutcome, window: { start?: number; end?: number } = {}): void {
     if (!this.recording || this.#ended) return;
