@@ -29,7 +29,7 @@ import { quoteIdentifier } from "./quote_identifier.ts";
  */
 export class SessionGate {
   #owner: object | undefined;
-  readonly #waiters: { owner: object; grant: () => void }[] = [];
+  readonly #waiters: { owner: object; granted: Promise<void>; grant: () => void }[] = [];
 
   /** The current owner, if any. */
   get owner(): object | undefined {
@@ -41,14 +41,19 @@ export class SessionGate {
     return this.#waiters.length;
   }
 
-  /** Resolves once `owner` holds the gate. */
+  /** Resolves once `owner` holds the gate (the same promise for an owner already waiting). */
   acquire(owner: object): Promise<void> {
     if (this.#owner === owner) return Promise.resolve();
     if (this.#owner === undefined && this.#waiters.length === 0) {
       this.#owner = owner;
       return Promise.resolve();
     }
-    return new Promise((grant) => this.#waiters.push({ owner, grant }));
+    const queued = this.#waiters.find((w) => w.owner === owner);
+    if (queued) return queued.granted;
+    let grant!: () => void;
+    const granted = new Promise<void>((resolve) => grant = resolve);
+    this.#waiters.push({ owner, granted, grant });
+    return granted;
   }
 
   /** Gives the gate to the next waiter; a no-op unless `owner` holds it. */
