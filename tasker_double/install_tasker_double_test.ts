@@ -2,7 +2,22 @@ import assert from "node:assert/strict";
 import { isUniqueViolation, type SqlExecutor, sqlState } from "../src/db/sql_client.ts";
 import { installTaskerDouble } from "./install_tasker_double.ts";
 import { TaskerDoubleError } from "./tasker_double_error.ts";
-import { connectSqlClient, startDoubleTestDatabase } from "./_test_database.ts";
+import { startTestDatabase } from "../tests/support/database_harness.ts";
+import { connectPostgres } from "../src/db/postgres_client.ts";
+import type { SqlClient } from "../src/db/sql_client.ts";
+
+/** A second connection to the same database when it has a URL; the same client on PGlite. */
+function secondClient(db: { url?: string; client: SqlClient }): SqlClient {
+  if (db.url) return connectPostgres(db.url, { max: 1 });
+  const c = db.client;
+  return {
+    kind: c.kind,
+    query: (text, params) => c.query(text, params),
+    transaction: (fn) => c.transaction(fn),
+    listen: (channel, onNotify) => c.listen(channel, onNotify),
+    close: async () => {},
+  };
+}
 
 const NOW = "now()";
 
@@ -57,7 +72,7 @@ async function edge(db: SqlExecutor, from: string, to: string): Promise<void> {
 }
 
 Deno.test("installTaskerDouble() creates the worker-facing schema and the orchestration queues", async () => {
-  const db = await startDoubleTestDatabase();
+  const db = await startTestDatabase();
   try {
     const tables = await db.client.query<{ table_name: string }>(
       `SELECT table_name FROM information_schema.tables WHERE table_schema = 'tasker' ORDER BY 1`,
@@ -95,8 +110,8 @@ Deno.test("installTaskerDouble() creates the worker-facing schema and the orches
 });
 
 Deno.test("installTaskerDouble() run by several connections at once installs exactly once", async () => {
-  const db = await startDoubleTestDatabase({ schema: false });
-  const others = [connectSqlClient(db.url), connectSqlClient(db.url), connectSqlClient(db.url)];
+  const db = await startTestDatabase({ skipTaskerDouble: true });
+  const others = [secondClient(db), secondClient(db), secondClient(db)];
   try {
     await Promise.all([db.client, ...others].map((c) => installTaskerDouble(c)));
     const [row] = await db.client.query<{ n: number }>(
@@ -111,7 +126,7 @@ Deno.test("installTaskerDouble() run by several connections at once installs exa
 });
 
 Deno.test("installTaskerDouble() refuses a tasker schema it did not install", async () => {
-  const db = await startDoubleTestDatabase({ schema: false });
+  const db = await startTestDatabase({ skipTaskerDouble: true });
   try {
     await db.client.query("CREATE SCHEMA tasker");
     await db.client.query("CREATE TABLE tasker.workflow_steps (workflow_step_uuid uuid)");
@@ -125,9 +140,8 @@ Deno.test("installTaskerDouble() refuses a tasker schema it did not install", as
 });
 
 Deno.test("installTaskerDouble() refuses to run before pgmq is installed", async () => {
-  const db = await startDoubleTestDatabase({ schema: false });
+  const db = await startTestDatabase({ bare: true });
   try {
-    await db.client.query("DROP SCHEMA pgmq CASCADE");
     await assert.rejects(
       () => installTaskerDouble(db.client),
       (e: unknown) => e instanceof TaskerDoubleError && e.code === "schema_conflict",
@@ -138,7 +152,7 @@ Deno.test("installTaskerDouble() refuses to run before pgmq is installed", async
 });
 
 Deno.test("a second most_recent transition for a step is a unique violation (23505)", async () => {
-  const db = await startDoubleTestDatabase();
+  const db = await startTestDatabase();
   try {
     const { steps } = await seedTask(db.client, ["only"]);
     const insert = (state: string, sortKey: number) =>
@@ -179,7 +193,7 @@ Deno.test("a second most_recent transition for a step is a unique violation (235
 });
 
 Deno.test("a second most_recent task transition is a unique violation too", async () => {
-  const db = await startDoubleTestDatabase();
+  const db = await startTestDatabase();
   try {
     const { taskUuid } = await seedTask(db.client, []);
     const insert = (sortKey: number) =>
@@ -196,7 +210,7 @@ Deno.test("a second most_recent task transition is a unique violation too", asyn
 });
 
 Deno.test("get_step_transitive_dependencies() returns every ancestor with its distance on a diamond", async () => {
-  const db = await startDoubleTestDatabase();
+  const db = await startTestDatabase();
   try {
     // root → left → sink, root → right → sink, sink → tail; "stray" is unrelated.
     const { steps } = await seedTask(db.client, ["root", "left", "right", "sink", "tail", "stray"]);
@@ -234,8 +248,8 @@ Deno.test("get_step_transitive_dependencies() returns every ancestor with its di
 });
 
 Deno.test("pgmq_send_with_notify() sends and notifies the namespace and global channels", async () => {
-  const db = await startDoubleTestDatabase();
-  const listener = connectSqlClient(db.url);
+  const db = await startTestDatabase();
+  const listener = secondClient(db);
   try {
     await db.client.query("SELECT pgmq.create('worker_catalog_queue')");
     const got: { channel: string; payload: Record<string, unknown> }[] = [];
@@ -306,8 +320,8 @@ Deno.test("pgmq_send_with_notify() sends and notifies the namespace and global c
 });
 
 Deno.test("pgmq_send_with_notify() in a rolled-back transaction neither sends nor notifies", async () => {
-  const db = await startDoubleTestDatabase();
-  const listener = connectSqlClient(db.url);
+  const db = await startTestDatabase();
+  const listener = secondClient(db);
   try {
     await db.client.query("SELECT pgmq.create('worker_catalog_queue')");
     const got: string[] = [];

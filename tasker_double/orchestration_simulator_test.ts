@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { buildResult, FakeWorker, type FakeWorkerOptions } from "./_fake_worker.ts";
-import { startDoubleTestDatabase } from "./_test_database.ts";
+import { startTestDatabase } from "../tests/support/database_harness.ts";
 import {
   OrchestrationSimulator,
   type OrchestrationSimulatorOptions,
@@ -43,8 +43,9 @@ const echo: FakeWorkerOptions["handlers"][string] = (env) => ({
 async function withSim(
   fn: (h: Harness) => Promise<void>,
   options: OrchestrationSimulatorOptions = {},
+  kind: "auto" | "pglite" = "auto",
 ): Promise<void> {
-  const db = await startDoubleTestDatabase();
+  const db = await startTestDatabase({ kind });
   const events: SimEvent[] = [];
   const sim = new OrchestrationSimulator(db.client, {
     pollMs: 20,
@@ -771,4 +772,54 @@ Deno.test("createTask refuses unknown templates and bad input; waitForTask times
       (e: unknown) => e instanceof TaskerDoubleError && e.code === "task_not_found",
     );
   });
+});
+
+Deno.test("simulator runs decisions, batches and retries on PGlite too (the embedded default)", async () => {
+  await withSim(
+    async (h) => {
+      await h.sim.registerTemplate(decisionTemplate);
+      await h.sim.registerTemplate(batchTemplate);
+      let calls = 0;
+      const w = h.worker({
+        handlers: {
+          "test.echo": (env) =>
+            env.step.name === "small" && ++calls === 1
+              ? { ok: false, code: "timeout", message: "slow", retryable: true }
+              : echo(env),
+          "test.decide": () => ({
+            ok: true,
+            result: { decision_point_outcome: { type: "create_steps", step_names: ["small"] } },
+          }),
+          "test.split": () => ({
+            ok: true,
+            result: {
+              batch_processing_outcome: {
+                type: "create_batches",
+                worker_template_name: "work",
+                worker_count: 1,
+                cursor_configs: [{
+                  batch_id: "001",
+                  start_cursor: 0,
+                  end_cursor: 1,
+                  batch_size: 1,
+                }],
+                total_items: 1,
+              },
+            },
+          }),
+        },
+      });
+      const route = await h.sim.createTask({ name: "route", context: {} });
+      const batch = await h.sim.createTask({ name: "batch", context: {} });
+      const r1 = await h.finish(route.taskUuid, [w]);
+      const r2 = await h.finish(batch.taskUuid, [w]);
+      assert.equal(r1.state, "complete");
+      assert.equal(stateOf(r1, "small").attempts, 2);
+      assert.equal(r2.state, "complete");
+      assert.deepEqual(r2.steps.map((s) => s.name), ["split", "work_001", "total", "publish"]);
+      assert.deepEqual(h.sim.violations(), []);
+    },
+    { maxRetryDelaySeconds: 0 },
+    "pglite",
+  );
 });
