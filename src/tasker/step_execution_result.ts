@@ -477,7 +477,7 @@ const encoder = new TextEncoder();
  * @example
  * ```ts
  * import { boundedContext } from "./step_execution_result.ts";
- * const out = boundedContext({ small: 1, big: "x".repeat(100) }, 64);
+ * const out = boundedContext({ small: 1, big: "x".repeat(200) }, 100);
  * console.assert(out.small === 1 && out.big === undefined);
  * console.assert((out._truncated as { dropped_keys: string[] }).dropped_keys[0] === "big");
  * ```
@@ -486,6 +486,11 @@ export function boundedContext(
   details: Record<string, unknown>,
   maxBytes: number = MAX_ERROR_CONTEXT_BYTES,
 ): Record<string, unknown> {
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 64) {
+    throw new RangeError(
+      `Cannot bound error context as maxBytes is not an integer ≥ 64: current value is ${maxBytes}`,
+    );
+  }
   let text: string;
   try {
     text = JSON.stringify(details, (_k, v) => typeof v === "bigint" ? v.toString() : v) ?? "{}";
@@ -496,7 +501,7 @@ export function boundedContext(
   const total = encoder.encode(text).length;
   if (total <= maxBytes) return safe;
   // Room for the marker itself; key names are listed up to a bound.
-  const reserve = 512;
+  const reserve = Math.min(512, Math.floor(maxBytes / 2));
   const kept: Record<string, unknown> = {};
   const dropped: string[] = [];
   let used = 2;
@@ -509,6 +514,11 @@ export function boundedContext(
       dropped.push(key.slice(0, 100));
     }
   }
-  kept._truncated = { original_bytes: total, dropped_keys: dropped.slice(0, 20) };
-  return kept;
+  const listed = dropped.slice(0, 20);
+  for (;;) {
+    const out = { ...kept, _truncated: { original_bytes: total, dropped_keys: listed } };
+    if (encoder.encode(JSON.stringify(out)).length <= maxBytes) return out;
+    if (listed.length === 0) return { _truncated: { original_bytes: total, dropped_keys: [] } };
+    listed.pop();
+  }
 }

@@ -382,6 +382,21 @@ Deno.test("boundedContext() makes details JSON-safe", () => {
   const out = boundedContext(many, 4096);
   assert.ok(new TextEncoder().encode(JSON.stringify(out)).length <= 4096);
   assert.equal((out._truncated as { dropped_keys: string[] }).dropped_keys.length, 20);
+  // Whatever the details and the bound, the output fits.
+  for (let maxBytes = 64; maxBytes < 3000; maxBytes += 37) {
+    const details: Record<string, unknown> = {};
+    for (let i = 0; i < (maxBytes % 13) + 2; i++) {
+      details[`k${"é".repeat(i % 5)}${i}`] = i % 3 === 0
+        ? "x".repeat(maxBytes / 4)
+        : { n: i, s: "y".repeat(i * 7) };
+    }
+    const bounded = boundedContext(details, maxBytes);
+    assert.ok(
+      new TextEncoder().encode(JSON.stringify(bounded)).length <= maxBytes,
+      String(maxBytes),
+    );
+  }
+  assert.throws(() => boundedContext({}, 63), RangeError);
 });
 
 Deno.test("failureResult() reports broker-side failures with the caller's retryable", () => {
