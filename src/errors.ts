@@ -60,6 +60,8 @@ export type ErrorCode =
   | "registry_locked"
   /** A guest's source failed to compile (AssemblyScript build). */
   | "build_failed"
+  /** The broker's configuration (file, environment or flags) is invalid (`details.issues`). */
+  | "config_invalid"
   /** A bug or broken invariant in the host. */
   | "internal";
 

@@ -86,6 +86,12 @@ export interface SandboxPoolOptions {
   maxFrameBytes?: number;
   /** Where process events go (stderr lines, crashes, kills). Default: `console.error`. */
   onLog?: (event: SandboxLogEvent) => void;
+  /**
+   * Called when a process ends, with why (`cause`: killed on purpose, crashed,
+   * never started; `reason`: a code such as `timeout`, `idle`, `close`,
+   * `exit`, `protocol`). For metrics: a restart is any exit but `idle`/`close`.
+   */
+  onExit?: (exit: { cause: SandboxExit["cause"]; reason: string; profile: string }) => void;
 }
 
 /** A snapshot of one process, for tests and the admin API. */
@@ -175,6 +181,7 @@ export class SandboxPool implements StepExecutor {
   readonly #stderrLogBytes: number;
   readonly #maxFrameBytes: number;
   readonly #onLog: (event: SandboxLogEvent) => void;
+  readonly #onExitHook: SandboxPoolOptions["onExit"];
   readonly #defaultProfile: SandboxProfile;
 
   #started = false;
@@ -213,6 +220,7 @@ export class SandboxPool implements StepExecutor {
     this.#launcher = setpriv ? [setpriv, "--pdeathsig", "KILL", "--no-new-privs", "--"] : [];
     this.#env = { ...inheritedEnv(), NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", ...options.env };
     this.#onLog = options.onLog ?? defaultLog;
+    this.#onExitHook = options.onExit;
     this.#defaultProfile = sandboxProfile([], this.#registry);
   }
 
@@ -701,6 +709,15 @@ export class SandboxPool implements StepExecutor {
 
   #onExit(process: SandboxProcess<StepRecord>, exit: SandboxExit): void {
     this.#unreaped.delete(process);
+    try {
+      this.#onExitHook?.({
+        cause: exit.cause,
+        reason: exit.reason,
+        profile: process.profile.key,
+      });
+    } catch {
+      // An observer must not break process bookkeeping.
+    }
     const index = this.#processes.indexOf(process);
     if (index >= 0) this.#processes.splice(index, 1);
     const lost = [...process.steps.values()];

@@ -1,0 +1,505 @@
+/**
+ * The worker loop: read step messages from each namespace queue, claim the
+ * steps this broker serves, run them in sandboxes and report the results
+ * through Tasker's completion path.
+ *
+ * - Discovery: LISTEN on `pgmq_message_ready.<namespace>` wakes the loop at
+ *   once; a fallback poller wakes it every `pollIntervalMs` (NOTIFY is best
+ *   effort).
+ * - Backpressure: a read asks for at most the free dispatch slots, so a
+ *   saturated broker leaves messages in the queue for other workers.
+ * - A read message stays invisible while it waits for its claim (the
+ *   visibility timeout is extended); after the claim it is archived and the
+ *   step runs. A message whose callable is not served is left alone: it
+ *   becomes visible to other workers when its visibility timeout ends.
+ * - Database outages never crash the loop: reads back off, results are kept
+ *   and their reports retried until they land.
+ * - `stop()`: stop reading, hand back messages not yet claimed, let running
+ *   steps finish within the grace period, then close the sandboxes (steps
+ *   still running fail retryable with `sandbox_crashed`, so orchestration
+ *   retries them) and report what is left.
+ *
+ * @module
+ */
+import type { SqlClient } from "../db/sql_client.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+import type { StepOutcome } from "../runtime/step_outcome.ts";
+import { claimStep } from "../tasker/claim_step.ts";
+import { type HydratedStep, hydrateStep } from "../tasker/hydrate_step.ts";
+import {
+  archiveMessage,
+  createQueue,
+  type QueueMessage,
+  readMessages,
+  setVisibilityTimeout,
+} from "../tasker/pgmq_queue.ts";
+import { namespaceQueueName, notifyChannel, RESULTS_QUEUE } from "../tasker/queue_names.ts";
+import { reportStepResult } from "../tasker/report_step.ts";
+import { buildEnvelope } from "../tasker/step_envelope.ts";
+import {
+  type StepExecutionResult,
+  toStepExecutionResult,
+} from "../tasker/step_execution_result.ts";
+import { parseStepMessage } from "../tasker/step_message.ts";
+import type { BrokerObserver, ClaimMethod, StepScope } from "./broker_observer.ts";
+import type { HandlerResolver, ServedHandler } from "./handler_resolver.ts";
+
+/** Settings of the loop (see `broker_config.ts` for their defaults). */
+export interface BrokerSettings {
+  namespaces: readonly string[];
+  concurrency: number;
+  batchSize: number;
+  visibilityTimeoutSeconds: number;
+  pollIntervalMs: number;
+  shutdownGraceMs: number;
+  workerId: string;
+  /** `metadata.worker_hostname` of results. */
+  hostname?: string;
+}
+
+/** What the loop works with. */
+export interface BrokerDeps {
+  /** The database with Tasker's tables. */
+  tasker: SqlClient;
+  /** The database with the pgmq queues (the same client unless PGMQ_DATABASE_URL is set). */
+  queue: SqlClient;
+  runtime: Runtime;
+  resolver: HandlerResolver;
+  observer: BrokerObserver;
+}
+
+/** What readiness checks and `/health` read. */
+export interface BrokerStatus {
+  state: "new" | "starting" | "running" | "stopping" | "stopped";
+  databaseOk: boolean;
+  lastDatabaseError?: string;
+  inFlight: number;
+  concurrency: number;
+}
+
+const MAX_BACKOFF_MS = 5000;
+/** How long reports of steps that finished after the grace period may take. */
+const FINAL_REPORT_MS = 15_000;
+
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The worker loop; see the module doc. */
+export class Broker {
+  readonly #deps: BrokerDeps;
+  readonly #settings: BrokerSettings;
+  readonly #queues: { namespace: string; queue: string }[];
+  #state: BrokerStatus["state"] = "new";
+  #inFlight = 0;
+  readonly #running = new Set<Promise<void>>();
+  #pumping = false;
+  #pumpAgain: ClaimMethod | null = null;
+  /** The last read filled its batch or a NOTIFY came while saturated: read again on a free slot. */
+  #backlog = false;
+  #nextQueue = 0;
+  #databaseOk = false;
+  #lastDatabaseError?: string;
+  #retryAfter = 0;
+  #backoffMs = 100;
+  #pollTimer?: ReturnType<typeof setInterval>;
+  readonly #unlisten: (() => Promise<void>)[] = [];
+  /** Aborted when the grace period ends: report retries give up waiting between tries. */
+  readonly #hardStop = new AbortController();
+  /** Aborted when stop() begins: unclaimed messages are handed back. */
+  readonly #stopping = new AbortController();
+
+  constructor(deps: BrokerDeps, settings: BrokerSettings) {
+    this.#deps = deps;
+    this.#settings = settings;
+    this.#queues = settings.namespaces.map((namespace) => ({
+      namespace,
+      queue: namespaceQueueName(namespace),
+    }));
+  }
+
+  /** A snapshot for health checks. */
+  status(): BrokerStatus {
+    return {
+      state: this.#state,
+      databaseOk: this.#databaseOk,
+      lastDatabaseError: this.#lastDatabaseError,
+      inFlight: this.#inFlight,
+      concurrency: this.#settings.concurrency,
+    };
+  }
+
+  /** The namespace queues this broker reads. */
+  queues(): readonly { namespace: string; queue: string }[] {
+    return this.#queues;
+  }
+
+  /**
+   * Creates the queues (retrying while the database is unreachable, until
+   * `signal` aborts), subscribes to notifications and starts reading.
+   */
+  async start(signal?: AbortSignal): Promise<void> {
+    if (this.#state !== "new") throw new TypeError(`Cannot start a broker that is ${this.#state}`);
+    this.#state = "starting";
+    const { queue, observer } = this.#deps;
+    for (;;) {
+      try {
+        for (const q of this.#queues) await createQueue(queue, q.queue);
+        await createQueue(queue, RESULTS_QUEUE);
+        for (const q of this.#queues) {
+          this.#unlisten.push(
+            await queue.listen(notifyChannel(q.namespace), () => this.#wake("event")),
+          );
+        }
+        this.#databaseUp("start");
+        break;
+      } catch (error) {
+        this.#databaseDown("start", error);
+        if (signal?.aborted || this.#stopping.signal.aborted) throw error;
+        await delay(this.#backoff(), signal);
+      }
+    }
+    this.#state = "running";
+    this.#pollTimer = setInterval(() => this.#wake("poll"), this.#settings.pollIntervalMs);
+    observer.lifecycle("broker.started", {
+      queues: this.#queues.map((q) => q.queue),
+      concurrency: this.#settings.concurrency,
+      worker_id: this.#settings.workerId,
+    });
+    this.#wake("poll");
+  }
+
+  /** Stops gracefully; see the module doc. Resolves when every claimed step is reported. */
+  async stop(): Promise<void> {
+    if (this.#state === "stopped" || this.#state === "stopping") return;
+    this.#state = "stopping";
+    this.#stopping.abort();
+    clearInterval(this.#pollTimer);
+    const { observer, runtime } = this.#deps;
+    observer.lifecycle("broker.stopping", { in_flight: this.#inFlight });
+    await Promise.all(this.#unlisten.splice(0).map((stop) => stop().catch(() => {})));
+    const settled = Promise.allSettled([...this.#running]);
+    const graceOver = await Promise.race([
+      settled.then(() => false),
+      delay(this.#settings.shutdownGraceMs).then(() => true),
+    ]);
+    if (graceOver) {
+      observer.lifecycle("broker.grace_expired", { in_flight: this.#inFlight });
+    }
+    // Closing the sandboxes fails steps still running with `sandbox_crashed`
+    // (retryable); their results are reported below like any other.
+    await runtime.close();
+    const reported = await Promise.race([
+      Promise.allSettled([...this.#running]).then(() => true),
+      delay(FINAL_REPORT_MS).then(() => false),
+    ]);
+    this.#hardStop.abort();
+    if (!reported) {
+      observer.lifecycle("broker.results_unreported", { in_flight: this.#inFlight });
+    }
+    this.#state = "stopped";
+    observer.lifecycle("broker.stopped");
+  }
+
+  #wake(method: ClaimMethod): void {
+    if (this.#state !== "running") return;
+    if (this.#pumping) {
+      this.#pumpAgain = this.#pumpAgain === "event" ? "event" : method;
+      return;
+    }
+    if (this.#inFlight >= this.#settings.concurrency) {
+      this.#backlog = true;
+      return;
+    }
+    if (performance.now() < this.#retryAfter) return;
+    this.#pump(method).catch((error) => this.#deps.observer.internalError("pump", error));
+  }
+
+  async #pump(method: ClaimMethod): Promise<void> {
+    this.#pumping = true;
+    try {
+      let current: ClaimMethod | null = method;
+      while (current && this.#state === "running") {
+        let readAny = false;
+        for (let i = 0; i < this.#queues.length && this.#state === "running"; i++) {
+          const free = this.#settings.concurrency - this.#inFlight;
+          if (free <= 0) {
+            this.#backlog = true;
+            return;
+          }
+          const q = this.#queues[this.#nextQueue];
+          this.#nextQueue = (this.#nextQueue + 1) % this.#queues.length;
+          const qty = Math.min(free, this.#settings.batchSize);
+          let messages: QueueMessage[];
+          try {
+            messages = await readMessages(this.#deps.queue, q.queue, {
+              vtSeconds: this.#settings.visibilityTimeoutSeconds,
+              qty,
+            });
+            this.#databaseUp("read");
+          } catch (error) {
+            this.#databaseDown("read", error);
+            this.#retryAfter = performance.now() + this.#backoff();
+            return;
+          }
+          if (messages.length === 0) continue;
+          readAny = true;
+          this.#backlog = messages.length === qty;
+          this.#deps.observer.read(q.queue, messages.length, current);
+          for (const message of messages) this.#dispatch(q.namespace, q.queue, message, current);
+        }
+        current = readAny ? current : this.#pumpAgain;
+        this.#pumpAgain = null;
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #dispatch(namespace: string, queue: string, message: QueueMessage, method: ClaimMethod): void {
+    this.#inFlight++;
+    const work = this.#process(namespace, queue, message, method)
+      .catch((error) => this.#deps.observer.internalError("process", error))
+      .finally(() => {
+        this.#inFlight--;
+        this.#running.delete(work);
+        if (this.#backlog) this.#wake("poll");
+      });
+    this.#running.add(work);
+  }
+
+  /** One message, from its body to the reported result (or the reason it was skipped). */
+  async #process(
+    namespace: string,
+    queue: string,
+    message: QueueMessage,
+    method: ClaimMethod,
+  ): Promise<void> {
+    const { observer } = this.#deps;
+    const parsed = parseStepMessage(message.message);
+    if (!parsed.ok) {
+      await this.#archive(queue, message.msgId);
+      observer.poison(queue, message.msgId, "bad_message", parsed.reason);
+      return;
+    }
+    const extension = this.#extendWhileWaiting(queue, message.msgId);
+    let handedOff = false;
+    try {
+      let hydrated;
+      try {
+        hydrated = await hydrateStep(this.#deps.tasker, parsed.message);
+        this.#databaseUp("hydrate");
+      } catch (error) {
+        // Left invisible: the message comes back after its visibility timeout.
+        this.#databaseDown("hydrate", error);
+        return;
+      }
+      if (!hydrated.ok) {
+        await this.#archive(queue, message.msgId);
+        const reason = hydrated.code === "not_claimable" ? "not_claimable" : "bad_step";
+        observer.poison(queue, message.msgId, reason, `${hydrated.code}: ${hydrated.reason}`);
+        return;
+      }
+      const step = hydrated.step;
+      const callable = step.definition.handler.callable;
+      const resolution = await this.#deps.resolver.resolve(callable);
+      if (!resolution.served) {
+        if (resolution.reason === "unavailable") {
+          observer.unavailable(callable, resolution.code, resolution.message);
+        } else {
+          observer.notServed(queue, message.msgId, callable, resolution.reason);
+        }
+        return;
+      }
+      if (this.#stopping.signal.aborted) {
+        await this.#handBack(queue, message.msgId);
+        return;
+      }
+      handedOff = true;
+      extension.stop();
+      await this.#runClaimed(namespace, queue, message, method, step, resolution.handler);
+    } finally {
+      if (!handedOff) extension.stop();
+    }
+  }
+
+  async #runClaimed(
+    namespace: string,
+    queue: string,
+    message: QueueMessage,
+    method: ClaimMethod,
+    step: HydratedStep,
+    handler: ServedHandler,
+  ): Promise<void> {
+    const { observer, tasker } = this.#deps;
+    const scope = observer.step({
+      namespace,
+      queue,
+      msgId: message.msgId,
+      taskUuid: step.task.uuid,
+      stepUuid: step.step.uuid,
+      correlationId: step.task.correlationId,
+      stepName: step.step.name,
+      callable: step.definition.handler.callable,
+    });
+    try {
+      const claimStarted = performance.now();
+      let claim;
+      try {
+        claim = await scope.phase("worker.claim", () =>
+          claimStep(tasker, {
+            stepUuid: step.step.uuid,
+            workerUuid: this.#settings.workerId,
+            correlationId: step.task.correlationId,
+          }));
+        this.#databaseUp("claim");
+      } catch (error) {
+        this.#databaseDown("claim", error);
+        return; // not claimed: the message comes back after its visibility timeout
+      }
+      if (claim === "already_claimed" || "notClaimable" in claim) {
+        await this.#archive(queue, message.msgId);
+        scope.lostClaim(claim === "already_claimed" ? "in_progress" : claim.notClaimable);
+        return;
+      }
+      scope.claimed(performance.now() - claimStarted, method);
+      await this.#archive(queue, message.msgId);
+
+      const startedAt = new Date();
+      const outcome = await this.#execute(step, claim.attempts, handler);
+      const completedAt = new Date();
+      scope.ran(outcome, handler);
+      const result = toStepExecutionResult(outcome, {
+        stepUuid: step.step.uuid,
+        workerId: this.#settings.workerId,
+        startedAt,
+        completedAt,
+        handlerVersion: `${handler.name}@${handler.version}`,
+        stepName: step.step.name,
+        stepType: step.definition.type,
+        workerHostname: this.#settings.hostname,
+      });
+      await this.#report(step, result, scope, claim.sortKey);
+    } finally {
+      scope.end();
+    }
+  }
+
+  #execute(step: HydratedStep, attempts: number, handler: ServedHandler): Promise<StepOutcome> {
+    const envelope = buildEnvelope(step, { attempts });
+    const limit = handler.guest.manifest.limits.timeout_ms;
+    const stepTimeout = step.definition.timeout_seconds;
+    const timeoutMs = stepTimeout === undefined ? limit : Math.min(limit, stepTimeout * 1000);
+    return this.#deps.runtime.execute(handler.guest, envelope, {
+      step: {
+        stepId: step.step.uuid,
+        handler: `${handler.name}@${handler.version}`,
+        correlationId: step.task.correlationId,
+      },
+      timeoutMs,
+    });
+  }
+
+  /** Writes the result; retries through database outages until it lands or the hard stop. */
+  async #report(
+    step: HydratedStep,
+    result: StepExecutionResult,
+    scope: StepScope,
+    claimSortKey: number,
+  ): Promise<void> {
+    for (let attempt = 1;; attempt++) {
+      const started = performance.now();
+      try {
+        const reported = await scope.phase(
+          "worker.report",
+          () =>
+            reportStepResult(this.#deps.tasker, {
+              stepUuid: step.step.uuid,
+              taskUuid: step.task.uuid,
+              correlationId: step.task.correlationId,
+              workerUuid: this.#settings.workerId,
+              result,
+              claimSortKey,
+            }),
+        );
+        this.#databaseUp("report");
+        if (reported === "reported") scope.reported(result, performance.now() - started);
+        else scope.reportSkipped(`${reported.skipped} (${reported.reason})`);
+        return;
+      } catch (error) {
+        this.#databaseDown("report", error);
+        scope.reportFailed(error, attempt);
+        if (this.#hardStop.signal.aborted) return;
+        await delay(
+          Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(attempt, 6)),
+          this.#hardStop.signal,
+        );
+        if (this.#hardStop.signal.aborted) return;
+      }
+    }
+  }
+
+  /** Keeps a waiting message invisible until `stop()` is called. */
+  #extendWhileWaiting(queue: string, msgId: number): { stop(): void } {
+    const vt = this.#settings.visibilityTimeoutSeconds;
+    const timer = setInterval(() => {
+      setVisibilityTimeout(this.#deps.queue, queue, msgId, vt)
+        .then(() => this.#deps.observer.visibilityExtended(queue, msgId))
+        .catch((error) => this.#databaseDown("set_vt", error));
+    }, Math.max(500, (vt * 1000) / 2));
+    return { stop: () => clearInterval(timer) };
+  }
+
+  async #archive(queue: string, msgId: number): Promise<void> {
+    try {
+      await archiveMessage(this.#deps.queue, queue, msgId);
+      this.#databaseUp("archive");
+    } catch (error) {
+      // A message left unarchived comes back; the step's state then makes it a stale message.
+      this.#databaseDown("archive", error);
+    }
+  }
+
+  async #handBack(queue: string, msgId: number): Promise<void> {
+    try {
+      await setVisibilityTimeout(this.#deps.queue, queue, msgId, 0);
+    } catch (error) {
+      this.#databaseDown("hand_back", error);
+    }
+  }
+
+  #databaseUp(operation: string): void {
+    if (!this.#databaseOk && this.#lastDatabaseError !== undefined) {
+      this.#deps.observer.databaseRecovered(operation);
+    }
+    this.#databaseOk = true;
+    this.#lastDatabaseError = undefined;
+    this.#backoffMs = 100;
+    this.#retryAfter = 0;
+  }
+
+  #databaseDown(operation: string, error: unknown): void {
+    this.#databaseOk = false;
+    this.#lastDatabaseError = `${operation}: ${messageOf(error)}`;
+    this.#deps.observer.databaseError(operation, error);
+  }
+
+  #backoff(): number {
+    const ms = this.#backoffMs;
+    this.#backoffMs = Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2);
+    return ms;
+  }
+}
