@@ -13,7 +13,7 @@
  */
 import { DatabaseError, isDatabaseUnavailable } from "./database_error.ts";
 import { readEmbeddedConnection, startEmbeddedDatabase } from "./embedded_database.ts";
-import { detectPgmq } from "./pgmq_install.ts";
+import { detectPgmq, type PgmqInstallResult } from "./pgmq_install.ts";
 import { connectPostgres } from "./postgres_client.ts";
 import type { SqlClient } from "./sql_client.ts";
 import { defaultDataDir } from "../registry/default_registry_dir.ts";
@@ -60,8 +60,12 @@ export interface OpenedDatabase {
   kind: "postgres" | "embedded";
   /** Where the data is, for logs: URLs with the password masked. */
   describe: string;
-  /** The embedded database's socket URL (for `deno task demo`, psql), when embedded. */
-  embedded?: { url?: string; dir: string; attached: boolean };
+  /**
+   * The embedded database, when embedded: its socket URL (for `deno task demo`,
+   * psql), its directory, whether this opener attached to another process's,
+   * and (when started here) what the pgmq installation found or did.
+   */
+  embedded?: { url?: string; dir: string; attached: boolean; pgmq?: PgmqInstallResult };
   /** Closes every client (and the embedded database). Idempotent. */
   close(): Promise<void>;
 }
@@ -190,7 +194,7 @@ async function openEmbedded(
     queue: embedded.client,
     kind: "embedded",
     describe,
-    embedded: { url: embedded.url, dir: embedded.dir, attached: false },
+    embedded: { url: embedded.url, dir: embedded.dir, attached: false, pgmq: embedded.pgmq },
     close: once(() => embedded.close()),
   };
 }
