@@ -60,6 +60,10 @@ export type ErrorCode =
   | "registry_locked"
   /** A guest's source failed to compile (AssemblyScript build). */
   | "build_failed"
+  /** A Tasker namespace or queue name breaks Tasker's naming rules (`details.rule`). */
+  | "queue_name_invalid"
+  /** A pgmq queue the call needs does not exist. */
+  | "queue_missing"
   /** The broker's configuration (file, environment or flags) is invalid (`details.issues`). */
   | "config_invalid"
   /** A bug or broken invariant in the host. */

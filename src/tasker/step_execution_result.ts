@@ -85,6 +85,8 @@ export const ERROR_MAPPING = {
   version_conflict: PERMANENT,
   build_failed: PERMANENT,
   config_invalid: PERMANENT,
+  queue_name_invalid: PERMANENT,
+  queue_missing: RETRYABLE,
 } as const satisfies Record<ErrorCode, ErrorMapping>;
 
 /** Every {@link ErrorCode}, in {@link ERROR_MAPPING}'s order (exhaustive by its type). */

@@ -36,9 +36,7 @@ export class TaskerError extends WasmBrokerError {
   readonly taskerCode: TaskerErrorCode;
 
   constructor(code: TaskerErrorCode, message: string, options: TaskerErrorOptions = {}) {
-    // src/errors.ts does not list these codes yet (the lead owns that file);
-    // the cast goes away once ErrorCode includes TaskerErrorCode.
-    super(code as unknown as ErrorCode, message, options);
+    super(code satisfies ErrorCode, message, options);
     this.taskerCode = code;
     this.name = "TaskerError";
   }
