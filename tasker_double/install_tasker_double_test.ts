@@ -151,6 +151,29 @@ Deno.test("installTaskerDouble() refuses to run before pgmq is installed", async
   }
 });
 
+Deno.test("tasker.uuid_generate_v7() makes version 7 UUIDs that sort in creation order", async () => {
+  const db = await startTestDatabase();
+  try {
+    const made: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const [{ id }] = await db.client.query<{ id: string }>(
+        "SELECT tasker.uuid_generate_v7() AS id",
+      );
+      made.push(id);
+    }
+    for (const id of made) {
+      assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    }
+    assert.deepEqual([...made].sort(), made);
+    assert.equal(new Set(made).size, made.length);
+    // The first 48 bits are the Unix time in milliseconds.
+    const ms = parseInt(made[0].replaceAll("-", "").slice(0, 12), 16);
+    assert.ok(Math.abs(ms - Date.now()) < 60_000, `timestamp ${ms} is not now`);
+  } finally {
+    await db.close();
+  }
+});
+
 Deno.test("a second most_recent transition for a step is a unique violation (23505)", async () => {
   const db = await startTestDatabase();
   try {

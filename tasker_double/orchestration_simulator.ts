@@ -415,7 +415,7 @@ export class OrchestrationSimulator {
             identity_hash, created_at, updated_at, priority, correlation_id)
          VALUES ($1, clock_timestamp(), $2, $3, $4, $5::jsonb, $6::jsonb,
                  md5(gen_random_uuid()::text), clock_timestamp(), clock_timestamp(), $7,
-                 COALESCE($8::uuid, gen_random_uuid()))
+                 COALESCE($8::uuid, tasker.uuid_generate_v7()))
          RETURNING task_uuid, correlation_id`,
         [
           named.id,

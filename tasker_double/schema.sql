@@ -4,9 +4,11 @@
 -- most-recent unique indexes follow Tasker's flattened schema; what is left out (DLQ, audit,
 -- readiness functions, annotations, ...) is listed in tasker_double/README.md.
 --
--- Deliberate differences from Tasker:
--- - uuid defaults use gen_random_uuid() (built in on PostgreSQL 13+ and PGlite) where Tasker
---   uses uuid v7 (PostgreSQL 18's uuidv7()).
+-- UUIDs are version 7 like Tasker's (`tasker.uuid_generate_v7()`, which Tasker maps to
+-- PostgreSQL 18's uuidv7()): here a plpgsql version built on gen_random_uuid() (PostgreSQL 13+
+-- and PGlite) with the sub-millisecond clock in rand_a, so UUIDs sort in creation order. That
+-- order is visible to workers: get_step_transitive_dependencies sorts ancestors by UUID, so the
+-- dependency results a handler sees come in step creation order, as with Tasker.
 -- Faithful details that matter to a worker:
 -- - created_at/updated_at are NOT NULL WITHOUT a default (Tasker's application sets them), so a
 --   worker inserting a transition must set both, as Tasker's own worker does.
@@ -18,8 +20,26 @@
 
 CREATE SCHEMA IF NOT EXISTS tasker;
 
+-- UUID version 7: 48-bit Unix milliseconds, then 12 bits of sub-millisecond time (monotonic
+-- within a session, as PostgreSQL 18's uuidv7() is), then random bits from gen_random_uuid().
+CREATE OR REPLACE FUNCTION tasker.uuid_generate_v7()
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    v_us bigint := floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
+    v_sub integer := (((v_us % 1000) * 4096) / 1000)::integer;
+    v_bytes bytea := uuid_send(gen_random_uuid());
+BEGIN
+    v_bytes := overlay(v_bytes PLACING substring(int8send(v_us / 1000) FROM 3) FROM 1 FOR 6);
+    v_bytes := set_byte(v_bytes, 6, 112 | (v_sub >> 8));
+    v_bytes := set_byte(v_bytes, 7, v_sub & 255);
+    RETURN encode(v_bytes, 'hex')::uuid;
+END;
+$$;
+
 CREATE TABLE IF NOT EXISTS tasker.task_namespaces (
-    task_namespace_uuid uuid DEFAULT gen_random_uuid() NOT NULL PRIMARY KEY,
+    task_namespace_uuid uuid DEFAULT tasker.uuid_generate_v7() NOT NULL PRIMARY KEY,
     name character varying(64) NOT NULL UNIQUE,
     description character varying(255),
     created_at timestamp(6) without time zone NOT NULL,
@@ -27,7 +47,7 @@ CREATE TABLE IF NOT EXISTS tasker.task_namespaces (
 );
 
 CREATE TABLE IF NOT EXISTS tasker.dependent_systems (
-    dependent_system_uuid uuid DEFAULT gen_random_uuid() NOT NULL PRIMARY KEY,
+    dependent_system_uuid uuid DEFAULT tasker.uuid_generate_v7() NOT NULL PRIMARY KEY,
     name character varying(64) NOT NULL UNIQUE,
     description character varying(255),
     created_at timestamp(6) without time zone NOT NULL,
@@ -35,7 +55,7 @@ CREATE TABLE IF NOT EXISTS tasker.dependent_systems (
 );
 
 CREATE TABLE IF NOT EXISTS tasker.named_tasks (
-    named_task_uuid uuid DEFAULT gen_random_uuid() NOT NULL PRIMARY KEY,
+    named_task_uuid uuid DEFAULT tasker.uuid_generate_v7() NOT NULL PRIMARY KEY,
     task_namespace_uuid uuid NOT NULL REFERENCES tasker.task_namespaces (task_namespace_uuid),
     name character varying(64) NOT NULL,
     description character varying(255),
@@ -47,7 +67,7 @@ CREATE TABLE IF NOT EXISTS tasker.named_tasks (
 );
 
 CREATE TABLE IF NOT EXISTS tasker.named_steps (
-    named_step_uuid uuid DEFAULT gen_random_uuid() NOT NULL PRIMARY KEY,
+    named_step_uuid uuid DEFAULT tasker.uuid_generate_v7() NOT NULL PRIMARY KEY,
     dependent_system_uuid uuid NOT NULL REFERENCES tasker.dependent_systems (dependent_system_uuid),
     name character varying(128) NOT NULL,
     description character varying(255),
@@ -57,7 +77,7 @@ CREATE TABLE IF NOT EXISTS tasker.named_steps (
 );
 
 CREATE TABLE IF NOT EXISTS tasker.tasks (
-    task_uuid uuid DEFAULT gen_random_uuid() NOT NULL PRIMARY KEY,
+    task_uuid uuid DEFAULT tasker.uuid_generate_v7() NOT NULL PRIMARY KEY,
     named_task_uuid uuid NOT NULL REFERENCES tasker.named_tasks (named_task_uuid),
     complete boolean DEFAULT false NOT NULL,
     requested_at timestamp without time zone NOT NULL,
@@ -81,7 +101,7 @@ CREATE INDEX IF NOT EXISTS idx_tasks_correlation_id ON tasker.tasks (correlation
 CREATE INDEX IF NOT EXISTS idx_tasks_named_task_uuid ON tasker.tasks (named_task_uuid);
 
 CREATE TABLE IF NOT EXISTS tasker.workflow_steps (
-    workflow_step_uuid uuid DEFAULT gen_random_uuid() NOT NULL PRIMARY KEY,
+    workflow_step_uuid uuid DEFAULT tasker.uuid_generate_v7() NOT NULL PRIMARY KEY,
     task_uuid uuid NOT NULL REFERENCES tasker.tasks (task_uuid),
     named_step_uuid uuid NOT NULL REFERENCES tasker.named_steps (named_step_uuid),
     retryable boolean DEFAULT true NOT NULL,
@@ -104,7 +124,7 @@ CREATE TABLE IF NOT EXISTS tasker.workflow_steps (
 CREATE INDEX IF NOT EXISTS idx_workflow_steps_task_uuid ON tasker.workflow_steps (task_uuid);
 
 CREATE TABLE IF NOT EXISTS tasker.workflow_step_edges (
-    workflow_step_edge_uuid uuid DEFAULT gen_random_uuid() NOT NULL PRIMARY KEY,
+    workflow_step_edge_uuid uuid DEFAULT tasker.uuid_generate_v7() NOT NULL PRIMARY KEY,
     from_step_uuid uuid NOT NULL REFERENCES tasker.workflow_steps (workflow_step_uuid),
     to_step_uuid uuid NOT NULL REFERENCES tasker.workflow_steps (workflow_step_uuid),
     name character varying NOT NULL,
@@ -120,7 +140,7 @@ CREATE INDEX IF NOT EXISTS idx_workflow_step_edges_to_step
     ON tasker.workflow_step_edges (to_step_uuid);
 
 CREATE TABLE IF NOT EXISTS tasker.workflow_step_transitions (
-    workflow_step_transition_uuid uuid DEFAULT gen_random_uuid() NOT NULL PRIMARY KEY,
+    workflow_step_transition_uuid uuid DEFAULT tasker.uuid_generate_v7() NOT NULL PRIMARY KEY,
     workflow_step_uuid uuid NOT NULL REFERENCES tasker.workflow_steps (workflow_step_uuid),
     to_state character varying NOT NULL,
     from_state character varying,
@@ -148,7 +168,7 @@ CREATE INDEX IF NOT EXISTS idx_workflow_step_transitions_uuid_sort_key
     ON tasker.workflow_step_transitions (workflow_step_uuid, sort_key);
 
 CREATE TABLE IF NOT EXISTS tasker.task_transitions (
-    task_transition_uuid uuid DEFAULT gen_random_uuid() NOT NULL PRIMARY KEY,
+    task_transition_uuid uuid DEFAULT tasker.uuid_generate_v7() NOT NULL PRIMARY KEY,
     task_uuid uuid NOT NULL REFERENCES tasker.tasks (task_uuid),
     to_state character varying NOT NULL,
     from_state character varying,
