@@ -23,6 +23,9 @@
  *   {@link CapabilityRegistry}, and the built-in plugins (`./plugins/mod.ts`).
  * - Registry: {@link FileRegistry} (versioned, digest-pinned guests),
  *   {@link parseCallable} (Tasker's `handler.callable`).
+ * - Broker (the Tasker worker behind `deno task broker`): {@link Broker},
+ *   {@link loadBrokerConfig}, {@link HandlerResolver}, {@link openDatabase},
+ *   {@link toStepExecutionResult}.
  * - Errors: {@link WasmBrokerError} and its subclasses, with stable codes.
  *
  * @module
@@ -105,3 +108,23 @@ export {
   WasmBrokerError,
   type WasmBrokerErrorOptions,
 } from "./src/errors.ts";
+export {
+  Broker,
+  type BrokerDeps,
+  type BrokerSettings,
+  type BrokerStatus,
+} from "./src/broker/broker.ts";
+export {
+  type BrokerConfig,
+  BrokerConfigSchema,
+  loadBrokerConfig,
+} from "./src/broker/broker_config.ts";
+export type { BrokerObserver, StepScope } from "./src/broker/broker_observer.ts";
+export { HandlerResolver, type ServedHandler } from "./src/broker/handler_resolver.ts";
+export { createTelemetryObserver } from "./src/broker/telemetry_observer.ts";
+export type { SqlClient, SqlExecutor } from "./src/db/sql_client.ts";
+export { openDatabase, type OpenedDatabase } from "./src/db/open_database.ts";
+export {
+  type StepExecutionResult,
+  toStepExecutionResult,
+} from "./src/tasker/step_execution_result.ts";
