@@ -36,10 +36,12 @@ export interface DemoReceiver {
  */
 export async function startDemoReceiver(options: { port: number }): Promise<DemoReceiver> {
   const hooks: ReceivedHook[] = [];
+  const listening = Promise.withResolvers<void>();
+  // Throws (Deno.errors.AddrInUse) right away when the port is taken.
   const server = Deno.serve({
     hostname: "127.0.0.1",
     port: options.port,
-    onListen: () => {},
+    onListen: () => listening.resolve(),
   }, async (req) => {
     const url = new URL(req.url);
     const customer = /^\/api\/customers\/([A-Za-z0-9-]+)$/.exec(url.pathname);
@@ -63,6 +65,7 @@ export async function startDemoReceiver(options: { port: number }): Promise<Demo
     }
     return new Response("not found", { status: 404 });
   });
+  await listening.promise;
   return {
     port: server.addr.port,
     hooks,
