@@ -1,0 +1,142 @@
+/**
+ * `deno task broker` as a process: configuration errors, the admin HTTP API
+ * (health, readiness, metrics, handlers), a step through the whole path, and
+ * a graceful stop on SIGTERM.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { OrchestrationSimulator } from "../tasker_double/orchestration_simulator.ts";
+import { canStartPostgres, startTestDatabase } from "./support/database_harness.ts";
+import { copyRegistry, eventually, spawnBroker } from "./support/broker_harness.ts";
+
+const REPO = new URL("../", import.meta.url).pathname;
+
+async function runBroker(args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", join(REPO, "src/cli/broker.ts"), ...args],
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+Deno.test("broker --help explains the options and exits 0", async () => {
+  const { code, stdout } = await runBroker(["--help"]);
+  assert.equal(code, 0);
+  for (const word of ["DATABASE_URL", "--namespace", "--concurrency", "/health/ready"]) {
+    assert.ok(stdout.includes(word), `help mentions ${word}`);
+  }
+});
+
+Deno.test("broker refuses bad configuration with exit 2, naming each field", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const config = join(dir, "broker.json");
+    await Deno.writeTextFile(
+      config,
+      JSON.stringify({ concurrency: 0, namespaces: ["bad-name"], surprise: true }),
+    );
+    const { code, stderr } = await runBroker(["--config", config], {
+      WASM_BROKER_DATA_DIR: dir,
+    });
+    assert.equal(code, 2);
+    assert.match(stderr, /concurrency/);
+    assert.match(stderr, /namespaces\[0\]/);
+    assert.match(stderr, /surprise/);
+
+    const unknownFlag = await runBroker(["--no-such-flag"]);
+    assert.equal(unknownFlag.code, 2);
+
+    await Deno.writeTextFile(
+      config,
+      JSON.stringify({
+        grants: { "catalog.notify": { capabilities: { http: { allow: ["ftp://x/"] } } } },
+      }),
+    );
+    const badGrant = await runBroker(["--config", config, "--no-catalog-publish"], {
+      WASM_BROKER_DATA_DIR: dir,
+    });
+    assert.equal(badGrant.code, 2);
+    assert.match(badGrant.stderr, /grants\["catalog\.notify"\]/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "broker serves health, handlers and metrics, runs a step and stops on SIGTERM",
+  ignore: !canStartPostgres(),
+  async fn() {
+    const db = await startTestDatabase({ kind: "postgres" });
+    const dataDir = await Deno.makeTempDir();
+    const broker = spawnBroker({
+      env: { DATABASE_URL: db.url!, WASM_BROKER_DATA_DIR: dataDir },
+      args: ["--registry", await copyRegistry(), "--no-catalog-publish"],
+    });
+    const sim = new OrchestrationSimulator(db.client, { pollMs: 50 });
+    const stopSim = new AbortController();
+    const simRunning = sim.run({ signal: stopSim.signal });
+    try {
+      const url = await broker.adminUrl;
+      assert.equal(await fetch(`${url}/health/live`).then((r) => r.body?.cancel()), undefined);
+      const ready = await eventually(async () => {
+        const response = await fetch(`${url}/health/ready`);
+        const body = await response.json();
+        return response.status === 200 ? body : undefined;
+      }, "the broker to be ready");
+      assert.equal(ready.checks.database.ok, true);
+      assert.equal(ready.checks.sandboxes.ok, true);
+
+      const handlers = await (await fetch(`${url}/v1/handlers`)).json();
+      const transform = handlers.handlers.find((h: { name: string }) =>
+        h.name === "catalog.transform"
+      );
+      assert.match(transform.digest, /^sha256:[0-9a-f]{64}$/);
+      assert.deepEqual(transform.capabilities, ["io"]);
+
+      await sim.registerTemplate({
+        name: "one",
+        namespace_name: "catalog",
+        version: "1.0.0",
+        steps: [{
+          name: "double",
+          handler: { callable: "catalog.transform", initialization: { filter: ".context.n * 2" } },
+        }],
+      });
+      const { taskUuid } = await sim.createTask({ name: "one", context: { n: 21 } });
+      const report = await sim.waitForTask(taskUuid, { timeoutMs: 60_000 });
+      assert.equal(report.state, "complete");
+      assert.equal(report.steps[0].result, 42);
+      assert.deepEqual(sim.violations(), []);
+
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      assert.match(metrics, /tasker_steps_executions_total\{[^}]*step_name="double"[^}]*\} 1/);
+      assert.match(metrics, /tasker_steps_successes_total\{[^}]*\} 1/);
+      assert.match(metrics, /tasker_queue_depth\{[^}]*queue="worker_catalog_queue"[^}]*\} \d+/);
+      assert.match(metrics, /wasm_broker_host_calls_total\{handler="catalog.transform"/);
+
+      // Every log line is JSON; step lines carry the correlation id.
+      const stepLines = broker.logs.filter((l) => l.step_uuid === report.steps[0].stepUuid);
+      assert.ok(stepLines.length > 0, "step log lines");
+      assert.ok(stepLines.every((l) => l.correlation_id === report.correlationId));
+
+      broker.child.kill("SIGTERM");
+      const status = await broker.exited;
+      assert.equal(status.code, 0);
+      assert.ok(broker.logs.some((l) => l.msg === "stopped"));
+    } finally {
+      stopSim.abort();
+      await simRunning;
+      try {
+        broker.child.kill("SIGKILL");
+      } catch {
+        // already exited
+      }
+      await broker.exited;
+      await db.close();
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
