@@ -1,0 +1,181 @@
+import assert from "node:assert/strict";
+import { canStartPostgres, startTestDatabase } from "../tests/support/database_harness.ts";
+import { main } from "./demo.ts";
+import { FakeWorker, type FakeWorkerOptions } from "./_fake_worker.ts";
+import { nativeCatalogHandlers } from "./workflows/_native_handlers.ts";
+import { DEMO_RECEIVER_PORT } from "./workflows/load_workflow.ts";
+
+interface Captured {
+  code: number;
+  out: string[];
+  err: string[];
+}
+
+/**
+ * Runs the demo against a fresh PostgreSQL database while a fake SQL worker
+ * (the catalog's native build) plays the broker.
+ */
+async function runDemo(
+  args: string[],
+  worker?: Omit<FakeWorkerOptions, "handlers"> & { handlers?: FakeWorkerOptions["handlers"] },
+): Promise<Captured> {
+  const db = await startTestDatabase({ kind: "postgres" });
+  // A free port for the receiver; the worker's fetch maps the demo port onto it.
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  const fetchFn: typeof fetch = (input, init) =>
+    fetch(String(input).replace(`:${DEMO_RECEIVER_PORT}/`, `:${port}/`), init);
+  const out: string[] = [];
+  const err: string[] = [];
+  let done = false;
+  const loop = (async () => {
+    if (!worker) return;
+    const w = new FakeWorker(db.client, { handlers: nativeCatalogHandlers(fetchFn), ...worker });
+    while (!done) {
+      const actions = await w.poll().catch(() => []);
+      if (actions.length === 0) await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  try {
+    const code = await main([...args, "--database-url", db.url!], {
+      env: () => undefined,
+      stdout: (l) => out.push(l),
+      stderr: (l) => err.push(l),
+      receiverPort: port,
+    });
+    return { code, out, err };
+  } finally {
+    done = true;
+    await loop;
+    await db.close();
+  }
+}
+
+const pg = { ignore: !canStartPostgres() };
+
+Deno.test("demo --help prints usage and exits 0; a bad workflow or flag exits 2", async () => {
+  const out: string[] = [];
+  assert.equal(await main(["--help"], { stdout: (l) => out.push(l) }), 0);
+  assert.match(out.join("\n"), /Usage: deno task demo \[workflow\]/);
+  for (const args of [["nope"], ["--timeout-ms", "0"], ["--bogus"], ["a", "b"]]) {
+    const err: string[] = [];
+    assert.equal(
+      await main(args, { stderr: (l) => err.push(l), env: () => undefined }),
+      2,
+      args.join(" "),
+    );
+    assert.match(err.join("\n"), /deno task demo --help/);
+  }
+});
+
+Deno.test("demo says how to start a broker when there is no database to attach to", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "wb_demo_" });
+  try {
+    const err: string[] = [];
+    const code = await main(["--data-dir", dataDir], {
+      env: () => undefined,
+      stderr: (l) => err.push(l),
+    });
+    assert.equal(code, 1);
+    assert.match(err.join("\n"), /no database to run on/);
+    assert.match(
+      err.join("\n"),
+      /deno task broker --config tasker_double\/workflows\/demo_broker_config\.json/,
+    );
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "demo runs order_pipeline to completion and prints every step's outcome and timing",
+  ...pg,
+  async fn() {
+    const r = await runDemo(["order_pipeline"], {});
+    assert.equal(r.code, 0, r.err.join("\n"));
+    const text = r.out.join("\n");
+    for (
+      const name of ["validate_order", "price_order", "check_totals", "route_order", "auto_approve"]
+    ) {
+      assert.match(text, new RegExp(`^${name} +complete +1/\\d`, "m"), name);
+    }
+    assert.match(text, /route_order created auto_approve \(decision\)/);
+    assert.match(text, /^task completed in \d+\.\d\d s$/m);
+  },
+});
+
+Deno.test({
+  name: "demo starts the webhook receiver for approval_notify and shows the delivery",
+  ...pg,
+  async fn() {
+    const r = await runDemo(["approval_notify"], {});
+    assert.equal(r.code, 0, r.err.join("\n"));
+    const text = r.out.join("\n");
+    assert.match(text, /^notify_requester +complete/m);
+    assert.match(text, /webhook deliveries: 1\n  POST \/hooks\/approvals .*req-42/);
+  },
+});
+
+Deno.test({
+  name: "demo exits 1 with the failing step's error code when the task fails",
+  ...pg,
+  async fn() {
+    const r = await runDemo(["order_pipeline", "--context", "context_invalid"], {});
+    assert.equal(r.code, 1);
+    assert.match(r.out.join("\n"), /^validate_order +error +1\/1 .*validation_failed$/m);
+    assert.match(r.out.join("\n"), /task ended error .*\(step_failed at validate_order\)/);
+  },
+});
+
+Deno.test({
+  name: "demo gives up with a diagnosis when no worker reads the queue",
+  ...pg,
+  async fn() {
+    const r = await runDemo(["order_pipeline", "--unclaimed-ms", "300"]);
+    assert.equal(r.code, 1);
+    assert.match(r.err.join("\n"), /no worker read its message from worker_catalog_queue/);
+  },
+});
+
+Deno.test({
+  name: "demo gives up with a diagnosis when a worker reads but does not serve the callable",
+  ...pg,
+  async fn() {
+    const r = await runDemo(["order_pipeline", "--unclaimed-ms", "300"], {
+      handlers: {},
+      vtSeconds: 0,
+    });
+    assert.equal(r.code, 1);
+    assert.match(
+      r.err.join("\n"),
+      /read \d+ time\(s\) but never claimed: the worker does not serve catalog\.validate/,
+    );
+  },
+});
+
+Deno.test({
+  name: "demo reads --context from a file and reports a bad one as a usage error",
+  ...pg,
+  async fn() {
+    const file = await Deno.makeTempFile({ suffix: ".json" });
+    try {
+      await Deno.writeTextFile(file, JSON.stringify({ customer_id: "c-3007" }));
+      const r = await runDemo(["customer_offer", "--context", file], {});
+      assert.equal(r.code, 0, r.err.join("\n"));
+      assert.match(r.out.join("\n"), /^gold_offer +complete/m);
+      await Deno.writeTextFile(file, "{not json");
+      const err: string[] = [];
+      assert.equal(
+        await main(["customer_offer", "--context", file], {
+          env: () => undefined,
+          stderr: (l) => err.push(l),
+        }),
+        2,
+      );
+      assert.match(err.join("\n"), /Cannot parse --context/);
+    } finally {
+      await Deno.remove(file);
+    }
+  },
+});
