@@ -62,7 +62,10 @@ Deno.test({
       assert.equal(opened.embedded, undefined);
       assert.ok(opened.describe.includes(":***@"), opened.describe);
       assert.ok(!opened.describe.includes("not-checked"), "no password in describe");
-      assert.ok(lines.some((l) => /pgmq 1\.11\.1 \(plain SQL\)/.test(l)), lines.join("\n"));
+      assert.ok(
+        lines.some((l) => /pgmq 1\.11\.1 \((plain SQL|extension)\)/.test(l)),
+        lines.join("\n"),
+      );
       assert.ok(!lines.join("\n").includes("not-checked"), "no password in the log");
       await ping(opened.tasker, 5_000);
       await opened.tasker.query("SELECT pgmq.create('worker_catalog_queue')");

@@ -117,15 +117,17 @@ Deno.test("installPgmqExtensionFiles writes pgmq.control and the install script 
 });
 
 Deno.test({
-  name:
-    "installPgmq installs pgmq as plain SQL on a server without the extension, then finds it present",
+  name: "installPgmq installs pgmq as plain SQL (createExtension: false), then finds it present",
   ...realServer,
   fn: async () => {
     const db = await startTestDatabase({ kind: "postgres", bare: true });
     try {
       assert.deepEqual(await detectPgmq(db.client), { installed: false });
       const lines: string[] = [];
-      const first = await installPgmq(db.client, { log: (l) => lines.push(l) });
+      const first = await installPgmq(db.client, {
+        createExtension: false,
+        log: (l) => lines.push(l),
+      });
       assert.deepEqual(first, { status: "sql_installed", version: "1.11.1" });
       assert.deepEqual(lines, ["pgmq 1.11.1 installed as plain SQL"]);
       assert.deepEqual(await detectPgmq(db.client), {
@@ -146,15 +148,47 @@ Deno.test({
 });
 
 Deno.test({
-  name: "installPgmq run by two connections at once installs once; the other finds it present",
+  name:
+    "installPgmq on a real server uses CREATE EXTENSION exactly when the server offers pgmq, else plain SQL",
+  ...realServer,
+  fn: async () => {
+    const db = await startTestDatabase({ kind: "postgres", bare: true });
+    try {
+      // CI copies pgmq's files into the share dir (db:setup --install-extension-files); a bare machine has none.
+      const offered =
+        (await db.client.query("SELECT 1 FROM pg_available_extensions WHERE name = 'pgmq'"))
+          .length > 0;
+      const result = await installPgmq(db.client);
+      assert.deepEqual(result, {
+        status: offered ? "extension_created" : "sql_installed",
+        version: "1.11.1",
+      });
+      const presence = await detectPgmq(db.client);
+      assert.deepEqual(presence, {
+        installed: true,
+        method: offered ? "extension" : "sql",
+        version: "1.11.1",
+      });
+      await assertQueueWorks(db.client);
+    } finally {
+      await db.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "installPgmq run by three connections at once installs once; the others find it present",
   ...realServer,
   fn: async () => {
     const db = await startTestDatabase({ kind: "postgres", bare: true });
     const clients = Array.from({ length: 3 }, () => connectPostgres(db.url!, { max: 1 }));
     try {
-      const results = await Promise.all(clients.map((c) => installPgmq(c)));
-      const statuses = results.map((r) => r.status).sort();
-      assert.deepEqual(statuses, ["present", "present", "sql_installed"]);
+      const results = await Promise.all(
+        clients.map((c, i) => installPgmq(c, { createExtension: i % 2 === 0 })),
+      );
+      const installed = results.filter((r) => r.status !== "present");
+      assert.equal(installed.length, 1, JSON.stringify(results));
+      assert.equal(results.filter((r) => r.status === "present").length, 2);
       assert.ok(results.every((r) => r.version === "1.11.1"));
       await assertQueueWorks(db.client);
     } finally {
@@ -176,7 +210,7 @@ Deno.test({
         version: "9.9.9",
         sql: real.sql + "\nCREATE FUNCTION pgmq.broken( RETURNS;",
       };
-      const error = await installPgmq(db.client, { bundle: broken }).then(
+      const error = await installPgmq(db.client, { bundle: broken, createExtension: false }).then(
         () => undefined,
         (e) => e,
       );
@@ -189,7 +223,10 @@ Deno.test({
       );
       assert.equal(schema.n, 0, "nothing of the failed install is left");
       // And the real bundle still installs afterwards.
-      assert.equal((await installPgmq(db.client)).status, "sql_installed");
+      assert.equal(
+        (await installPgmq(db.client, { createExtension: false })).status,
+        "sql_installed",
+      );
     } finally {
       await db.close();
     }
