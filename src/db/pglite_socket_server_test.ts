@@ -338,3 +338,32 @@ Deno.test({
       assert.match(text, /Asynchronous notification "foo" with payload "hi"/);
     }),
 });
+
+Deno.test({
+  name: "notifications cross between socket clients and the in-process client in both directions",
+  ...leaky,
+  fn: () =>
+    withServer(async ({ client, url }) => {
+      const remote = connectPostgres(url, { max: 1 });
+      try {
+        const inProcess: string[] = [];
+        const overSocket: string[] = [];
+        await client.listen("pgmq_message_ready.catalog", (p) => inProcess.push(p));
+        await remote.listen("orchestration.results", (p) => overSocket.push(p));
+        // A socket client's NOTIFY, committed inside its transaction, reaches the broker in process...
+        await remote.transaction(async (tx) => {
+          await tx.query("SELECT pg_notify('pgmq_message_ready.catalog', 'from-socket')");
+        });
+        // ...and the broker's reaches the socket client.
+        await client.query("SELECT pg_notify('orchestration.results', 'from-process')");
+        await waitFor(
+          () => inProcess.length === 1 && overSocket.length === 1,
+          "both notifications",
+        );
+        assert.deepEqual(inProcess, ["from-socket"]);
+        assert.deepEqual(overSocket, ["from-process"]);
+      } finally {
+        await remote.close();
+      }
+    }),
+});
