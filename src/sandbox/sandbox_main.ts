@@ -57,6 +57,11 @@ const EXIT_PROTOCOL = 70;
  * ```
  */
 export async function runSandbox(modules: PluginModules): Promise<void> {
+  // A terminal's Ctrl-C (and a supervisor signalling the process group) reaches
+  // sandboxes too. Their end is the broker's call — it closes stdin or kills
+  // them, and the kernel kills them with the broker (pdeathsig) — so a step
+  // keeps running while the broker stops gracefully.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => {});
   const sandbox = new Sandbox(modules);
   const decoder = new FrameDecoder();
   const buffer = new Uint8Array(256 * 1024);
