@@ -1,0 +1,793 @@
+/**
+ * A broker killed (SIGKILL) or stopped (SIGTERM) in each window of a step's
+ * life, on real PostgreSQL with real pgmq, the Tasker test double and its
+ * simulator, with `deno task broker` subprocesses.
+ *
+ * How a window is hit deterministically: either a step that is slow on
+ * purpose (`test.spin`, a guest that keeps a core busy for a fixed
+ * wall-clock time; the test waits until its sandbox burns CPU), or a lock
+ * held by the test on its own connection that makes the broker's next
+ * statement wait (the test sees the broker's backend waiting on that lock in
+ * `pg_stat_activity`, so it knows which statement the broker is in):
+ *
+ * | window                       | how the test holds the broker there                          |
+ * |------------------------------|--------------------------------------------------------------|
+ * | read, before claim           | `LOCK TABLE tasker.named_tasks` → hydration waits             |
+ * | claim transaction in flight  | `FOR UPDATE` on the step's most recent transition → claim waits |
+ * | claimed, before archive      | then `FOR UPDATE` on the queue message → `pgmq.archive` waits |
+ * | running                      | `test.spin` running in its sandbox                            |
+ * | report transaction in flight | `FOR UPDATE` on the `in_progress` transition → report waits   |
+ *
+ * What the database must show afterwards is asserted from its rows: claims
+ * (`in_progress` transitions and who wrote them), reports, `attempts`,
+ * results and the messages on both queues. See docs/broker.md, "Reliability
+ * and recovery".
+ */
+import assert from "node:assert/strict";
+import { copyRegistry } from "./support/broker_harness.ts";
+import { canStartPostgres, startTestDatabase } from "./support/database_harness.ts";
+import {
+  allDead,
+  backendAlive,
+  brokerBackendsWaiting,
+  busySandbox,
+  descendants,
+  type HeldLock,
+  holdLock,
+  killBroker,
+  onlyStep,
+  publishSpinGuest,
+  queuedMessage,
+  runSimulator,
+  sandboxPids,
+  SPIN_GUEST,
+  startBroker,
+  stepEventually,
+  type StepLedger,
+  stopBroker,
+  tail,
+  terminateBackend,
+  type TestBroker,
+} from "./support/reliability_harness.ts";
+import { eventually } from "./support/broker_harness.ts";
+import type { TestDatabase } from "./support/database_harness.ts";
+
+/** How long `test.spin` keeps its core busy: long enough to be caught running. */
+const SPIN_MS = 5000;
+/**
+ * The simulator's staleness threshold: a step `in_progress` this long is
+ * reset and re-enqueued. Well above SPIN_MS, so a live run is never reset.
+ */
+const STALE_AFTER_S = 15;
+/** Visibility timeout of the brokers in the tests that rely on it. */
+const VT_S = 4;
+
+const TRANSFORM_TEMPLATE = {
+  name: "one_transform",
+  namespace_name: "catalog",
+  version: "1.0.0",
+  steps: [{
+    name: "reshape",
+    handler: {
+      callable: "catalog.transform",
+      initialization: { filter: "{doubled: (.context.n * 2)}" },
+    },
+  }],
+};
+
+const SPIN_TEMPLATE = {
+  name: "one_spin",
+  namespace_name: "catalog",
+  version: "1.0.0",
+  steps: [{ name: "spin", handler: { callable: SPIN_GUEST } }],
+};
+
+const ignore = !canStartPostgres(); // needs a real PostgreSQL: DATABASE_URL or Debian's binaries
+
+/** Runs `fn` with a fresh database, a registry with `test.spin`, and cleanup of every broker. */
+async function withSetup(
+  fn: (env: {
+    db: TestDatabase;
+    registryDir: string;
+    brokers: TestBroker[];
+  }) => Promise<void>,
+  spinMs = SPIN_MS,
+): Promise<void> {
+  const db = await startTestDatabase({ kind: "postgres" });
+  const registryDir = await copyRegistry();
+  await publishSpinGuest(registryDir, spinMs);
+  const brokers: TestBroker[] = [];
+  try {
+    await fn({ db, registryDir, brokers });
+  } finally {
+    for (const broker of brokers) await killBroker(broker);
+    await Deno.remove(registryDir, { recursive: true }).catch(() => {});
+    await db.close();
+  }
+}
+
+/** SIGKILL; returns the descendants the broker had just before, for the pdeathsig check. */
+async function kill9(broker: TestBroker): Promise<number[]> {
+  const children = descendants(broker.child.pid);
+  broker.child.kill("SIGKILL");
+  const status = await broker.exited;
+  assert.equal(status.signal, "SIGKILL", JSON.stringify(status));
+  return children;
+}
+
+/** A clean SIGTERM stop. */
+async function stopCleanly(broker: TestBroker): Promise<void> {
+  const status = await stopBroker(broker);
+  assert.equal(status.code, 0, `exit ${JSON.stringify(status)}:\n${tail(broker.logs)}`);
+}
+
+function describe(step: StepLedger): string {
+  return JSON.stringify(step);
+}
+
+Deno.test({
+  name:
+    "SIGKILL while a step runs: its sandbox dies too, Tasker's staleness recovery re-enqueues it and another broker completes it, result written once",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withSetup(async ({ db, registryDir, brokers }) => {
+      const sim = runSimulator(db.client, { staleness: { afterSeconds: STALE_AFTER_S } });
+      try {
+        await sim.sim.registerTemplate(SPIN_TEMPLATE);
+        const a = await startBroker(db, { registryDir });
+        brokers.push(a);
+        const { taskUuid } = await sim.sim.createTask({ name: "one_spin", context: {} });
+
+        // Claimed by A, message archived, and the guest burning CPU in A's sandbox.
+        await stepEventually(
+          db.client,
+          taskUuid,
+          (s) => s.state === "in_progress" && s.claimedBy[0] === a.workerId,
+          "A to claim the step",
+        );
+        const spinning = await busySandbox(a.child.pid);
+        const before = await onlyStep(db.client, taskUuid);
+        assert.equal(before.state, "in_progress", describe(before));
+        assert.equal(await queuedMessage(db.client, before.stepUuid), undefined, "archived");
+        assert.ok(sandboxPids(a.child.pid).includes(spinning));
+
+        const orphans = await kill9(a);
+        assert.ok(orphans.includes(spinning), `descendants ${orphans} lack sandbox ${spinning}`);
+        // pdeathsig: the kernel kills the sandboxes with their broker, even the spinning one.
+        await allDead(orphans);
+
+        // A never reported: the step is still A's claim, with no result and no result message.
+        const orphaned = await onlyStep(db.client, taskUuid);
+        assert.equal(orphaned.state, "in_progress", describe(orphaned));
+        assert.deepEqual(orphaned.claimedBy, [a.workerId]);
+        assert.deepEqual(orphaned.reportedBy, []);
+        assert.equal(orphaned.resultSuccess, null);
+        assert.equal(orphaned.resultMessages, 0);
+        assert.equal(orphaned.attempts, 1);
+
+        const b = await startBroker(db, { registryDir });
+        brokers.push(b);
+        const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 180_000 });
+        assert.equal(report.state, "complete", JSON.stringify(report));
+        assert.deepEqual(report.steps[0].result, { spun: true });
+
+        const step = await onlyStep(db.client, taskUuid);
+        const where = describe(step);
+        // Claimed twice (A, then B after the staleness reset), reported once, by B.
+        assert.deepEqual(step.claimedBy, [a.workerId, b.workerId], where);
+        assert.deepEqual(step.reportedBy, [b.workerId], where);
+        assert.equal(step.resultWorker, b.workerId, where);
+        assert.equal(step.resultMessages, 1, where);
+        assert.equal(step.attempts, 2, where);
+        assert.deepEqual(step.transitions, {
+          enqueued: 2,
+          in_progress: 2,
+          error: 1, // the staleness reset: in_progress → error → pending → enqueued
+          pending: 1,
+          enqueued_for_orchestration: 1,
+          complete: 1,
+        }, where);
+        assert.equal(step.mostRecent, 1, where);
+        assert.equal(step.stepMessages, 2, where);
+        assert.deepEqual(sim.sim.violations(), []);
+        await stopCleanly(b);
+      } finally {
+        await sim.stop();
+      }
+    }),
+});
+
+Deno.test({
+  name:
+    "SIGKILL between read and claim: the extension dies with the broker, the message comes back after its visibility timeout and another broker completes it",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withSetup(async ({ db, registryDir, brokers }) => {
+      // No staleness recovery: the visibility timeout alone must bring the step back.
+      const sim = runSimulator(db.client);
+      let lock;
+      try {
+        await sim.sim.registerTemplate(TRANSFORM_TEMPLATE);
+        const { taskUuid } = await sim.sim.createTask({
+          name: "one_transform",
+          context: { n: 21 },
+        });
+        const { stepUuid } = await onlyStep(db.client, taskUuid);
+        // Hydration reads named_tasks: A will read the message, then wait here.
+        lock = await holdLock(db.url!, [{
+          text: "LOCK TABLE tasker.named_tasks IN ACCESS EXCLUSIVE MODE",
+        }]);
+        const vtArgs = ["--visibility-timeout-s", String(VT_S)];
+        const a = await startBroker(db, { registryDir, args: vtArgs });
+        brokers.push(a);
+        const [waiting] = await eventually(async () => {
+          const w = await brokerBackendsWaiting(db.client, "tasker.named_tasks");
+          return w.length ? w : undefined;
+        }, "A's hydration to wait on the lock");
+        assert.equal((await queuedMessage(db.client, stepUuid))?.readCt, 1);
+
+        // While A lives, it keeps extending the message's visibility: B, polling all along,
+        // never sees it, even after several visibility timeouts.
+        const b = await startBroker(db, { registryDir, args: vtArgs });
+        brokers.push(b);
+        await new Promise((r) => setTimeout(r, 3 * VT_S * 1000));
+        const held = await queuedMessage(db.client, stepUuid);
+        assert.equal(held?.readCt, 1, "only A read the message");
+        assert.ok(held!.invisibleForS > 0, `still invisible: ${JSON.stringify(held)}`);
+
+        const orphans = await kill9(a);
+        assert.ok(orphans.length > 0, "A had a sandbox process");
+        await allDead(orphans);
+        await lock.release();
+        // A's backend wakes up to a closed socket and ends; it wrote nothing.
+        await eventually(
+          async () => (await backendAlive(db.client, waiting.pid)) ? undefined : true,
+          "A's backend to end",
+        );
+        const untouched = await onlyStep(db.client, taskUuid);
+        assert.equal(untouched.state, "enqueued", describe(untouched));
+        assert.equal(untouched.attempts, 0);
+
+        const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 120_000 });
+        assert.equal(report.state, "complete", JSON.stringify(report));
+        assert.deepEqual(report.steps[0].result, { doubled: 42 });
+        const step = await onlyStep(db.client, taskUuid);
+        const where = describe(step);
+        assert.deepEqual(step.claimedBy, [b.workerId], where);
+        assert.deepEqual(step.reportedBy, [b.workerId], where);
+        assert.equal(step.attempts, 1, where);
+        assert.equal(step.resultMessages, 1, where);
+        // One message, read by A then (after its visibility timeout) by B.
+        assert.deepEqual(step.stepMessageReads, [2], where);
+        assert.deepEqual(step.transitions, {
+          enqueued: 1,
+          in_progress: 1,
+          enqueued_for_orchestration: 1,
+          complete: 1,
+        }, where);
+        assert.deepEqual(sim.sim.violations(), []);
+        await stopCleanly(b);
+      } finally {
+        await lock?.release();
+        await sim.stop();
+      }
+    }),
+});
+
+Deno.test({
+  name:
+    "SIGKILL before the claim committed: nothing of the claim is kept and the visibility timeout brings the step back",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withSetup(async ({ db, registryDir, brokers }) => {
+      const sim = runSimulator(db.client);
+      let lock;
+      try {
+        await sim.sim.registerTemplate(TRANSFORM_TEMPLATE);
+        const { taskUuid } = await sim.sim.createTask({ name: "one_transform", context: { n: 5 } });
+        const { stepUuid } = await onlyStep(db.client, taskUuid);
+        lock = await holdLock(db.url!, [{
+          text: `SELECT 1 FROM tasker.workflow_step_transitions
+                  WHERE workflow_step_uuid = $1 AND most_recent FOR UPDATE`,
+          params: [stepUuid],
+        }]);
+        const a = await startBroker(db, {
+          registryDir,
+          args: ["--visibility-timeout-s", String(VT_S)],
+        });
+        brokers.push(a);
+        const [waiting] = await eventually(async () => {
+          const w = await brokerBackendsWaiting(db.client, "SET most_recent = false");
+          return w.length ? w : undefined;
+        }, "A's claim to wait on the lock");
+        await kill9(a);
+        // The claim reached the server but waits on the lock; ending its backend cancels it,
+        // as if the broker had died before sending it (or the connection broke mid-claim).
+        await terminateBackend(db.client, waiting.pid);
+        await lock.release();
+        // Nothing of the claim is kept: no in_progress row, most_recent intact, attempts not counted.
+        const untouched = await onlyStep(db.client, taskUuid);
+        const where0 = describe(untouched);
+        assert.equal(untouched.state, "enqueued", where0);
+        assert.deepEqual(untouched.transitions, { enqueued: 1 }, where0);
+        assert.equal(untouched.mostRecent, 1, where0);
+        assert.equal(untouched.attempts, 0, where0);
+        assert.equal(untouched.inProcess, false, where0);
+        assert.equal((await queuedMessage(db.client, stepUuid))?.readCt, 1);
+
+        const b = await startBroker(db, { registryDir });
+        brokers.push(b);
+        const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 120_000 });
+        assert.equal(report.state, "complete", JSON.stringify(report));
+        const step = await onlyStep(db.client, taskUuid);
+        const where = describe(step);
+        assert.deepEqual(step.claimedBy, [b.workerId], where);
+        assert.deepEqual(step.reportedBy, [b.workerId], where);
+        assert.equal(step.attempts, 1, where);
+        assert.equal(step.resultMessages, 1, where);
+        assert.deepEqual(step.stepMessageReads, [2], where);
+        assert.deepEqual(sim.sim.violations(), []);
+        await stopCleanly(b);
+      } finally {
+        await lock?.release();
+        await sim.stop();
+      }
+    }),
+});
+
+Deno.test({
+  name:
+    "SIGKILL after the claim, before the archive: the returning message finds the step claimed and is archived; staleness recovery brings the step back",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withSetup(async ({ db, registryDir, brokers }) => {
+      // A fast step: the threshold can be short without resetting a live run.
+      const sim = runSimulator(db.client, { staleness: { afterSeconds: 8 } });
+      let claimLock, archiveLock;
+      try {
+        await sim.sim.registerTemplate(TRANSFORM_TEMPLATE);
+        const { taskUuid } = await sim.sim.createTask({ name: "one_transform", context: { n: 8 } });
+        const { stepUuid } = await onlyStep(db.client, taskUuid);
+        // Pause A in its claim, take the message row, then let the claim commit:
+        // A's archive then waits on the message row.
+        claimLock = await holdLock(db.url!, [{
+          text: `SELECT 1 FROM tasker.workflow_step_transitions
+                  WHERE workflow_step_uuid = $1 AND most_recent FOR UPDATE`,
+          params: [stepUuid],
+        }]);
+        const a = await startBroker(db, {
+          registryDir,
+          args: ["--visibility-timeout-s", String(VT_S)],
+        });
+        brokers.push(a);
+        await eventually(async () => {
+          const w = await brokerBackendsWaiting(db.client, "SET most_recent = false");
+          return w.length ? w : undefined;
+        }, "A's claim to wait on the lock");
+        const message = await queuedMessage(db.client, stepUuid);
+        assert.ok(message, "the message is still queued");
+        archiveLock = await holdLock(db.url!, [{
+          text: "SELECT 1 FROM pgmq.q_worker_catalog_queue WHERE msg_id = $1 FOR UPDATE",
+          params: [message.msgId],
+        }]);
+        await claimLock.release();
+        const [archiving] = await eventually(async () => {
+          const w = await brokerBackendsWaiting(db.client, "pgmq.archive");
+          return w.length ? w : undefined;
+        }, "A's archive to wait on the lock");
+        const claimed = await onlyStep(db.client, taskUuid);
+        assert.equal(claimed.state, "in_progress", describe(claimed));
+        assert.deepEqual(claimed.claimedBy, [a.workerId]);
+
+        await allDead(await kill9(a));
+        // A's archive statement already reached the server: left alone it would run (and
+        // commit, a statement on its own) as soon as the lock goes, although its client is
+        // dead. End that backend first, so the archive never happens — as when the broker
+        // dies before sending it.
+        await terminateBackend(db.client, archiving.pid);
+        await archiveLock.release();
+        assert.ok(await queuedMessage(db.client, stepUuid), "the message was not archived");
+
+        // B reads the message once its visibility timeout is over, finds the step
+        // in_progress (not claimable) and archives it without running anything.
+        const b = await startBroker(db, { registryDir });
+        brokers.push(b);
+        await b.waitForLog((l) =>
+          l.msg === "message archived without running a step" && l.reason === "not_claimable" &&
+          l.msg_id === message.msgId
+        );
+        const stuck = await onlyStep(db.client, taskUuid);
+        assert.equal(stuck.state, "in_progress", describe(stuck));
+        assert.deepEqual(stuck.claimedBy, [a.workerId], "B did not claim it from the old message");
+
+        // Only the staleness reset (a new message) brings it back.
+        const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 180_000 });
+        assert.equal(report.state, "complete", JSON.stringify(report));
+        const step = await onlyStep(db.client, taskUuid);
+        const where = describe(step);
+        assert.deepEqual(step.claimedBy, [a.workerId, b.workerId], where);
+        assert.deepEqual(step.reportedBy, [b.workerId], where);
+        assert.equal(step.attempts, 2, where);
+        assert.equal(step.resultMessages, 1, where);
+        // The first message read by A and B, the staleness reset's message read once by B.
+        assert.deepEqual(step.stepMessageReads, [2, 1], where);
+        assert.deepEqual(sim.sim.violations(), []);
+        await stopCleanly(b);
+      } finally {
+        await claimLock?.release();
+        await archiveLock?.release();
+        await sim.stop();
+      }
+    }),
+});
+
+/**
+ * Starts broker A on a spin step and pauses it in its report: the test holds
+ * the claim's transition row, so the report statement waits on it once the
+ * guest has finished. Returns A, the waiting backend's pid and the held lock.
+ */
+async function pauseInReport(
+  db: TestDatabase,
+  registryDir: string,
+  brokers: TestBroker[],
+  createTask: () => Promise<string>,
+): Promise<{ a: TestBroker; backendPid: number; lock: HeldLock; taskUuid: string }> {
+  const a = await startBroker(db, { registryDir });
+  brokers.push(a);
+  const taskUuid = await createTask();
+  const running = await stepEventually(
+    db.client,
+    taskUuid,
+    (s) => s.state === "in_progress",
+    "A to claim the step",
+  );
+  // The claim has committed; hold its transition row so the report must wait.
+  const lock = await holdLock(db.url!, [{
+    text: `SELECT 1 FROM tasker.workflow_step_transitions
+            WHERE workflow_step_uuid = $1 AND most_recent AND to_state = 'in_progress' FOR UPDATE`,
+    params: [running.stepUuid],
+  }]);
+  try {
+    const [waiting] = await eventually(
+      async () => {
+        const w = await brokerBackendsWaiting(db.client, "worker_uuid");
+        return w.length ? w : undefined;
+      },
+      "A's report to wait on the lock",
+      120_000,
+    );
+    assert.ok(a.logs.some((l) => l.msg === "step completed"), "A ran the step to its end");
+    return { a, backendPid: waiting.pid, lock, taskUuid };
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+}
+
+Deno.test({
+  name:
+    "SIGKILL before the report committed: no result, transition or result message is kept; staleness recovery reruns the step once",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withSetup(async ({ db, registryDir, brokers }) => {
+      const sim = runSimulator(db.client, { staleness: { afterSeconds: STALE_AFTER_S } });
+      let lock: HeldLock | undefined;
+      try {
+        await sim.sim.registerTemplate(SPIN_TEMPLATE);
+        const paused = await pauseInReport(db, registryDir, brokers, async () =>
+          (await sim.sim.createTask({ name: "one_spin", context: {} })).taskUuid);
+        const { a, taskUuid } = paused;
+        lock = paused.lock;
+
+        await allDead(await kill9(a));
+        // Cancel the report that waits on the lock: the broker died before it committed.
+        await terminateBackend(db.client, paused.backendPid);
+        await lock.release();
+        const orphaned = await onlyStep(db.client, taskUuid);
+        const where0 = describe(orphaned);
+        assert.equal(orphaned.state, "in_progress", where0);
+        assert.equal(orphaned.mostRecent, 1, where0);
+        assert.deepEqual(orphaned.reportedBy, [], where0);
+        assert.equal(orphaned.resultSuccess, null, where0);
+        assert.equal(orphaned.resultMessages, 0, where0);
+        assert.equal(orphaned.inProcess, true, where0);
+
+        const b = await startBroker(db, { registryDir });
+        brokers.push(b);
+        const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 180_000 });
+        assert.equal(report.state, "complete", JSON.stringify(report));
+        const step = await onlyStep(db.client, taskUuid);
+        const where = describe(step);
+        assert.deepEqual(step.claimedBy, [a.workerId, b.workerId], where);
+        assert.deepEqual(step.reportedBy, [b.workerId], where);
+        assert.equal(step.resultWorker, b.workerId, where);
+        assert.equal(step.resultMessages, 1, where);
+        assert.equal(step.attempts, 2, where);
+        assert.deepEqual(sim.sim.violations(), []);
+        await stopCleanly(b);
+      } finally {
+        await lock?.release();
+        await sim.stop();
+      }
+    }),
+});
+
+Deno.test({
+  name:
+    "SIGKILL with the report sent but not acknowledged: the report lands whole or not at all, and the step ends complete with one result",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withSetup(async ({ db, registryDir, brokers }) => {
+      const sim = runSimulator(db.client, { staleness: { afterSeconds: STALE_AFTER_S } });
+      let lock: HeldLock | undefined;
+      try {
+        await sim.sim.registerTemplate(SPIN_TEMPLATE);
+        const paused = await pauseInReport(db, registryDir, brokers, async () =>
+          (await sim.sim.createTask({ name: "one_spin", context: {} })).taskUuid);
+        const { a, taskUuid } = paused;
+        lock = paused.lock;
+
+        await allDead(await kill9(a));
+        // Left alone, the backend goes on with what A sent once the lock goes. Whether that
+        // commits depends on how the report is sent (one statement commits on its own; a
+        // transaction whose COMMIT never came is rolled back): either is correct as long as
+        // it is all or nothing.
+        await lock.release();
+        await eventually(
+          async () =>
+            (await backendAlive(db.client, paused.backendPid)) ? undefined : true,
+          "A's backend to finish",
+        );
+        const after = await onlyStep(db.client, taskUuid);
+        const where0 = describe(after);
+        assert.equal(after.mostRecent, 1, where0);
+        const landed = after.reportedBy.length > 0;
+        if (landed) {
+          assert.notEqual(after.state, "in_progress", where0);
+          assert.deepEqual(after.reportedBy, [a.workerId], where0);
+          assert.equal(after.resultWorker, a.workerId, where0);
+          assert.equal(after.resultMessages, 1, where0);
+          assert.equal(after.inProcess, false, where0);
+        } else {
+          assert.equal(after.state, "in_progress", where0);
+          assert.equal(after.resultSuccess, null, where0);
+          assert.equal(after.resultMessages, 0, where0);
+          assert.equal(after.inProcess, true, where0);
+        }
+
+        const b = await startBroker(db, { registryDir });
+        brokers.push(b);
+        const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 180_000 });
+        assert.equal(report.state, "complete", JSON.stringify(report));
+        const step = await onlyStep(db.client, taskUuid);
+        const where = describe(step);
+        // One result either way: A's when its report landed, else B's after the staleness reset.
+        const claims = landed ? [a.workerId] : [a.workerId, b.workerId];
+        assert.deepEqual(step.claimedBy, claims, where);
+        assert.deepEqual(step.reportedBy, [claims.at(-1)], where);
+        assert.equal(step.resultWorker, claims.at(-1), where);
+        assert.equal(step.resultMessages, 1, where);
+        assert.equal(step.attempts, claims.length, where);
+        assert.deepEqual(sim.sim.violations(), []);
+        await stopCleanly(b);
+      } finally {
+        await lock?.release();
+        await sim.stop();
+      }
+    }),
+});
+
+Deno.test({
+  name:
+    "a hung broker (SIGSTOP) whose step was taken over: when it resumes, its late result is refused and the step keeps one result",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withSetup(async ({ db, registryDir, brokers }) => {
+      const sim = runSimulator(db.client, { staleness: { afterSeconds: STALE_AFTER_S } });
+      try {
+        await sim.sim.registerTemplate(SPIN_TEMPLATE);
+        const a = await startBroker(db, { registryDir });
+        brokers.push(a);
+        const { taskUuid } = await sim.sim.createTask({ name: "one_spin", context: {} });
+        await stepEventually(db.client, taskUuid, (s) => s.state === "in_progress", "the claim");
+        await busySandbox(a.child.pid);
+        // Frozen, not dead: its connections stay open, its sandbox goes on spinning.
+        a.child.kill("SIGSTOP");
+        try {
+          const b = await startBroker(db, { registryDir });
+          brokers.push(b);
+          // Staleness recovery resets A's claim; B claims the step again and completes it.
+          const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 180_000 });
+          assert.equal(report.state, "complete", JSON.stringify(report));
+          const done = await onlyStep(db.client, taskUuid);
+          assert.deepEqual(done.claimedBy, [a.workerId, b.workerId], describe(done));
+          assert.deepEqual(done.reportedBy, [b.workerId], describe(done));
+          await stopCleanly(b);
+        } finally {
+          a.child.kill("SIGCONT");
+        }
+        // A wakes up with its finished step and tries to report it: refused.
+        await a.waitForLog((l) =>
+          l.msg === "result not written: the step is no longer this worker's claim"
+        );
+        await stopCleanly(a);
+        const step = await onlyStep(db.client, taskUuid);
+        const where = describe(step);
+        assert.equal(step.state, "complete", where);
+        assert.deepEqual(step.reportedBy, [step.claimedBy[1]], where);
+        assert.equal(step.resultWorker, step.claimedBy[1], where);
+        assert.equal(step.resultMessages, 1, where);
+        assert.equal(step.attempts, 2, where);
+        assert.equal(step.mostRecent, 1, where);
+        assert.deepEqual(sim.sim.violations(), []);
+      } finally {
+        await sim.stop();
+      }
+    }),
+});
+
+Deno.test({
+  name:
+    "SIGTERM while a step runs: the broker finishes it within the grace period, reports it once and exits 0",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withSetup(async ({ db, registryDir, brokers }) => {
+      const sim = runSimulator(db.client);
+      try {
+        await sim.sim.registerTemplate(SPIN_TEMPLATE);
+        const a = await startBroker(db, { registryDir });
+        brokers.push(a);
+        const { taskUuid } = await sim.sim.createTask({ name: "one_spin", context: {} });
+        await stepEventually(db.client, taskUuid, (s) => s.state === "in_progress", "the claim");
+        await busySandbox(a.child.pid);
+        const before = await onlyStep(db.client, taskUuid);
+        assert.deepEqual(before.reportedBy, [], "still running when the signal is sent");
+
+        await stopCleanly(a);
+        const stopping = a.logs.find((l) => l.msg === "broker.stopping");
+        assert.equal(stopping?.in_flight, 1, tail(a.logs));
+        assert.ok(!a.logs.some((l) => l.msg === "broker.grace_expired"), tail(a.logs));
+
+        const reported = await onlyStep(db.client, taskUuid);
+        const where = describe(reported);
+        assert.deepEqual(reported.claimedBy, [a.workerId], where);
+        assert.deepEqual(reported.reportedBy, [a.workerId], where);
+        assert.equal(reported.resultSuccess, true, where);
+        assert.equal(reported.resultMessages, 1, where);
+        assert.equal(reported.attempts, 1, where);
+        const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 60_000 });
+        assert.equal(report.state, "complete", JSON.stringify(report));
+        assert.deepEqual(report.steps[0].result, { spun: true });
+        assert.deepEqual(sim.sim.violations(), []);
+      } finally {
+        await sim.stop();
+      }
+    }),
+});
+
+Deno.test({
+  name:
+    "SIGTERM with a step that outlasts the grace period: the step fails retryable (sandbox_crashed), is reported once, orchestration re-enqueues it, exit 0",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withSetup(async ({ db, registryDir, brokers }) => {
+      const sim = runSimulator(db.client, { maxRetryDelaySeconds: 1 });
+      try {
+        await sim.sim.registerTemplate(SPIN_TEMPLATE);
+        const a = await startBroker(db, { registryDir, config: { shutdown_grace_ms: 1000 } });
+        brokers.push(a);
+        const { taskUuid } = await sim.sim.createTask({ name: "one_spin", context: {} });
+        await stepEventually(db.client, taskUuid, (s) => s.state === "in_progress", "the claim");
+        await busySandbox(a.child.pid);
+        const children = descendants(a.child.pid);
+
+        await stopCleanly(a);
+        assert.ok(a.logs.some((l) => l.msg === "broker.grace_expired"), tail(a.logs));
+        await allDead(children);
+
+        // Reported once, as a retryable failure; orchestration put it back in the queue.
+        const step = await stepEventually(
+          db.client,
+          taskUuid,
+          (s) => s.state === "enqueued",
+          "the retry to be enqueued",
+        );
+        const where = describe(step);
+        assert.deepEqual(step.claimedBy, [a.workerId], where);
+        assert.deepEqual(step.reportedBy, [a.workerId], where);
+        assert.equal(step.resultSuccess, false, where);
+        assert.equal(step.resultMessages, 1, where);
+        assert.equal(step.attempts, 1, where);
+        assert.equal(step.transitions.enqueued_as_error_for_orchestration, 1, where);
+        assert.equal(step.transitions.enqueued_for_orchestration, undefined, where);
+        assert.equal(step.stepMessages, 2, where);
+        const [failure] = await db.client.query<{ retryable: boolean; code: string }>(
+          `SELECT (results->'metadata'->>'retryable')::boolean AS retryable,
+                  results->'metadata'->'custom'->>'wasm_broker_code' AS code
+             FROM tasker.workflow_steps WHERE workflow_step_uuid = $1`,
+          [step.stepUuid],
+        );
+        assert.deepEqual(failure, { retryable: true, code: "sandbox_crashed" }, where);
+        assert.deepEqual(sim.sim.violations(), []);
+      } finally {
+        await sim.stop();
+      }
+    }, 120_000),
+});
+
+Deno.test({
+  name:
+    "SIGTERM between read and claim: the broker hands the message back at once and exits 0; another broker completes the step",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withSetup(async ({ db, registryDir, brokers }) => {
+      const sim = runSimulator(db.client);
+      let lock;
+      try {
+        await sim.sim.registerTemplate(TRANSFORM_TEMPLATE);
+        const { taskUuid } = await sim.sim.createTask({ name: "one_transform", context: { n: 1 } });
+        const { stepUuid } = await onlyStep(db.client, taskUuid);
+        lock = await holdLock(db.url!, [{
+          text: "LOCK TABLE tasker.named_tasks IN ACCESS EXCLUSIVE MODE",
+        }]);
+        // A visibility timeout far beyond the test's deadlines: only a hand-back makes the
+        // message visible again in time.
+        const a = await startBroker(db, { registryDir, args: ["--visibility-timeout-s", "600"] });
+        brokers.push(a);
+        await eventually(async () => {
+          const w = await brokerBackendsWaiting(db.client, "tasker.named_tasks");
+          return w.length ? w : undefined;
+        }, "A's hydration to wait on the lock");
+        const read = await queuedMessage(db.client, stepUuid);
+        assert.equal(read?.readCt, 1);
+        assert.ok(read!.invisibleForS > 500, JSON.stringify(read));
+
+        a.child.kill("SIGTERM");
+        await a.waitForLog((l) => l.msg === "broker.stopping");
+        await lock.release();
+        const status = await a.exited;
+        assert.equal(status.code, 0, `exit ${JSON.stringify(status)}:\n${tail(a.logs)}`);
+        const handedBack = await queuedMessage(db.client, stepUuid);
+        assert.ok(handedBack && handedBack.invisibleForS <= 0, JSON.stringify(handedBack));
+        const untouched = await onlyStep(db.client, taskUuid);
+        assert.equal(untouched.state, "enqueued", describe(untouched));
+        assert.equal(untouched.attempts, 0);
+
+        const b = await startBroker(db, { registryDir });
+        brokers.push(b);
+        const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 120_000 });
+        assert.equal(report.state, "complete", JSON.stringify(report));
+        const step = await onlyStep(db.client, taskUuid);
+        const where = describe(step);
+        assert.deepEqual(step.claimedBy, [b.workerId], where);
+        assert.deepEqual(step.reportedBy, [b.workerId], where);
+        assert.equal(step.attempts, 1, where);
+        assert.deepEqual(step.stepMessageReads, [2], where);
+        assert.deepEqual(sim.sim.violations(), []);
+        await stopCleanly(b);
+      } finally {
+        await lock?.release();
+        await sim.stop();
+      }
+    }),
+});
