@@ -10,13 +10,19 @@
  * statement wait (the test sees the broker's backend waiting on that lock in
  * `pg_stat_activity`, so it knows which statement the broker is in):
  *
- * | window                       | how the test holds the broker there                          |
- * |------------------------------|--------------------------------------------------------------|
- * | read, before claim           | `LOCK TABLE tasker.named_tasks` → hydration waits             |
- * | claim transaction in flight  | `FOR UPDATE` on the step's most recent transition → claim waits |
- * | claimed, before archive      | then `FOR UPDATE` on the queue message → `pgmq.archive` waits |
- * | running                      | `test.spin` running in its sandbox                            |
- * | report transaction in flight | `FOR UPDATE` on the `in_progress` transition → report waits   |
+ * | window                  | how the test holds the broker there                               |
+ * |-------------------------|-------------------------------------------------------------------|
+ * | read, before claim      | `LOCK TABLE tasker.named_tasks` → hydration waits                 |
+ * | claim not committed     | `FOR UPDATE` on the step's most recent transition → claim waits   |
+ * | claimed, before archive | then `FOR UPDATE` on the queue message → `pgmq.archive` waits     |
+ * | running                 | `test.spin` running in its sandbox                                |
+ * | report not committed    | `FOR UPDATE` on the `in_progress` transition → report waits       |
+ *
+ * A statement already sent when its broker dies still runs on the server
+ * once the lock goes (a lone statement then commits). For "the broker died
+ * before the statement took effect" the test ends that backend
+ * (`pg_terminate_backend`) before releasing the lock; the "report sent but
+ * not acknowledged" test leaves it alone and accepts either all or nothing.
  *
  * What the database must show afterwards is asserted from its rows: claims
  * (`in_progress` transitions and who wrote them), reports, `attempts`,
