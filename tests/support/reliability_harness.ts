@@ -32,13 +32,15 @@ export const QUEUE = "worker_catalog_queue";
 /** A broker subprocess with the worker id it writes into transitions and results. */
 export interface TestBroker extends BrokerProcess {
   workerId: string;
-  /** Its data directory (removed by {@link stopBroker}). */
+  /** Its data directory (removed by {@link stopBroker} and {@link killBroker}). */
   dataDir: string;
+  /** Directories to remove once it has exited (its data dir, a registry copy it owns). */
+  cleanup: string[];
 }
 
 /** Options for {@link startBroker}. */
 export interface StartBrokerOptions {
-  /** A registry directory (default: a fresh copy of the catalog registry). */
+  /** A registry directory (default: a fresh copy of the catalog registry, removed with the broker). */
   registryDir?: string;
   /** Extra CLI flags (`--concurrency`, `--visibility-timeout-s`, ...). */
   args?: string[];
@@ -59,9 +61,15 @@ export async function startBroker(
   if (!db.url) throw new TypeError("Cannot start a broker subprocess on a database without a URL");
   const workerId = crypto.randomUUID();
   const dataDir = await Deno.makeTempDir({ prefix: "wb-reliability-" });
+  const cleanup = [dataDir];
+  let registryDir = options.registryDir;
+  if (!registryDir) {
+    registryDir = await copyRegistry();
+    cleanup.push(registryDir);
+  }
   const args = [
     "--registry",
-    options.registryDir ?? await copyRegistry(),
+    registryDir,
     "--no-catalog-publish",
     "--worker-id",
     workerId,
@@ -79,7 +87,7 @@ export async function startBroker(
     args,
     echo: options.echo,
   });
-  const started = { ...broker, workerId, dataDir };
+  const started = { ...broker, workerId, dataDir, cleanup };
   try {
     await broker.waitForLog((l) => l.msg === "broker.started", 120_000);
   } catch (error) {
@@ -116,8 +124,12 @@ export async function stopBroker(
     await killBroker(broker);
     throw new Error(`broker ${broker.child.pid} did not exit within ${timeoutMs} ms of SIGTERM`);
   }
-  await Deno.remove(broker.dataDir, { recursive: true }).catch(() => {});
+  await removeDirs(broker);
   return status;
+}
+
+async function removeDirs(broker: TestBroker): Promise<void> {
+  for (const dir of broker.cleanup) await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
 
 /** SIGKILL (for cleanup after a failure); waits for the exit. */
@@ -128,7 +140,7 @@ export async function killBroker(broker: TestBroker): Promise<void> {
     // Already gone.
   }
   await broker.exited.catch(() => {});
-  await Deno.remove(broker.dataDir, { recursive: true }).catch(() => {});
+  await removeDirs(broker);
 }
 
 /** An orchestration simulator whose `run()` loop is going in the background. */
