@@ -1,23 +1,33 @@
 /**
- * Claiming a step with Tasker's transition protocol, in one transaction:
+ * Claiming a step with Tasker's transition protocol, in ONE statement (one
+ * round trip, its own transaction):
  *
- * 1. the current most-recent transition loses `most_recent` — its `to_state`
- *    is the step's state, read again here inside the transaction (no row:
- *    `pending`); a state that is not claimable rolls back;
- * 2. a transition to `in_progress` is inserted with the next `sort_key` and
- *    `most_recent = true`, and `workflow_steps` gets `in_process = true`,
- *    `attempts + 1`, `last_attempted_at = now()`.
+ * 1. the current most-recent transition loses `most_recent` — only when its
+ *    `to_state` is claimable (`enqueued`, legacy `pending`); no transition at
+ *    all counts as `pending`;
+ * 2. a transition to `in_progress` is inserted with the next `sort_key`
+ *    (`COALESCE(MAX(sort_key), 0) + 1`) and `most_recent = true`, and
+ *    `workflow_steps` gets `in_process = true`, `attempts + 1`,
+ *    `last_attempted_at = now()`.
  *
  * Nothing else is locked: the partial unique index on
- * `(workflow_step_uuid, most_recent) WHERE most_recent` is the arbiter. Of two
- * racing claimers the second either blocks on the first's row and then
- * inserts a second most-recent row — a unique violation, read as
- * `"already_claimed"` — or starts after the commit and sees `in_progress`.
+ * `(workflow_step_uuid, most_recent) WHERE most_recent` and the row lock on
+ * the most-recent transition are the arbiters. Of two racing claimers the
+ * second either blocks on the first's row — and, once the first commits,
+ * finds it no longer most recent: nothing is written, `"already_claimed"` —
+ * or, for a step with no transition yet, inserts a second most-recent row —
+ * a unique violation, also `"already_claimed"` — or starts after the commit
+ * and sees `in_progress` (`{notClaimable: "in_progress"}`).
+ *
+ * One statement instead of BEGIN, two statements and COMMIT: the claim costs
+ * one round trip instead of four (see docs/performance.md, "Broker end to
+ * end").
  *
  * @module
  */
-import { isUniqueViolation, type SqlClient } from "../db/sql_client.ts";
-import { isClaimable } from "./hydrate_step.ts";
+import { isUniqueViolation, type SqlExecutor, sqlState } from "../db/sql_client.ts";
+import { CLAIMABLE_STATES, isClaimable } from "./hydrate_step.ts";
+import { TaskerError } from "./tasker_error.ts";
 
 /** Which step to claim, for whom. */
 export interface ClaimStepInput {
@@ -32,6 +42,15 @@ export interface ClaimStepInput {
 export interface ClaimStepOptions {
   /** The clock for the transition's `metadata.timestamp` (default: `new Date()`). */
   now?: () => Date;
+  /**
+   * Also archive the step's message (`pgmq.archive(queue, msgId)`, the ack)
+   * in the same statement: the ack then commits exactly when the claim does,
+   * and the pair costs one round trip instead of two. Only when the queue
+   * lives in the same database as Tasker's tables (no `PGMQ_DATABASE_URL`).
+   * A claim that loses the race on the unique index rolls the archive back
+   * with it (the caller archives as usual then).
+   */
+  archive?: { queue: string; msgId: number };
 }
 
 /** A successful claim. */
@@ -43,6 +62,8 @@ export interface Claimed {
   sortKey: number;
   /** The state the step was claimed from (`enqueued` or `pending`). */
   fromState: string;
+  /** With {@link ClaimStepOptions.archive}: whether `pgmq.archive` found the message. */
+  archived?: boolean;
 }
 
 /** The result of {@link claimStep}. */
@@ -50,10 +71,6 @@ export type ClaimResult = Claimed | { notClaimable: string } | "already_claimed"
 
 /** The `event` of a claim transition: Tasker's `StepEvent::Start`, as a JSON string. */
 export const START_EVENT = JSON.stringify({ type: "Start" });
-
-class NotClaimable {
-  constructor(readonly state: string) {}
-}
 
 /**
  * Claims a step (see the module doc for the protocol). Returns
@@ -69,61 +86,118 @@ class NotClaimable {
  * ```
  */
 export async function claimStep(
-  client: SqlClient,
+  client: SqlExecutor,
   input: ClaimStepInput,
   options: ClaimStepOptions = {},
 ): Promise<ClaimResult> {
   const now = options.now ?? (() => new Date());
+  const metadata = JSON.stringify({
+    event: START_EVENT,
+    timestamp: now().toISOString(),
+    worker_uuid: input.workerUuid,
+    correlation_id: input.correlationId,
+  });
+  const archive = options.archive;
+  if (archive && (!Number.isSafeInteger(archive.msgId) || archive.msgId < 1)) {
+    throw new RangeError(
+      `Cannot archive with the claim as msgId is not an integer ≥ 1: current value is ${archive.msgId}`,
+    );
+  }
+  let row: ClaimRow | undefined;
   try {
-    return await client.transaction(async (tx) => {
-      const current = await tx.query<{ to_state: string }>(
-        `UPDATE tasker.workflow_step_transitions SET most_recent = false
-         WHERE workflow_step_uuid = $1::uuid AND most_recent
-         RETURNING to_state`,
-        [input.stepUuid],
-      );
-      const fromState = current[0]?.to_state ?? "pending";
-      // Throwing rolls the most_recent change back.
-      if (!isClaimable(fromState)) throw new NotClaimable(fromState);
-      const metadata = JSON.stringify({
-        event: START_EVENT,
-        timestamp: now().toISOString(),
-        worker_uuid: input.workerUuid,
-        correlation_id: input.correlationId,
-      });
-      const [row] = await tx.query<{ attempts: number; sort_key: number }>(
-        `WITH claim AS (
-           INSERT INTO tasker.workflow_step_transitions
-             (workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent,
-              created_at, updated_at)
-           SELECT $1::uuid, 'in_progress', $2::text, $3::jsonb, COALESCE(MAX(sort_key), 0) + 1,
-                  true, now(), now()
-           FROM tasker.workflow_step_transitions WHERE workflow_step_uuid = $1::uuid
-           RETURNING sort_key
-         )
-         UPDATE tasker.workflow_steps ws
-         SET in_process = true, attempts = COALESCE(ws.attempts, 0) + 1,
-             last_attempted_at = now(), updated_at = now()
-         FROM claim
-         WHERE ws.workflow_step_uuid = $1::uuid
-         RETURNING ws.attempts, claim.sort_key`,
-        [input.stepUuid, fromState, metadata],
-      );
-      if (!row) {
-        // The transition's foreign key makes this unreachable for a missing
-        // step; kept so a broken invariant is loud rather than a silent claim.
-        throw new Error(`Cannot claim step ${input.stepUuid} as its workflow_steps row is missing`);
-      }
-      return {
-        claimed: true,
-        attempts: Number(row.attempts),
-        sortKey: Number(row.sort_key),
-        fromState,
-      } satisfies Claimed;
-    });
+    [row] = archive
+      ? await client.query<ClaimRow>(CLAIM_AND_ARCHIVE_SQL, [
+        input.stepUuid,
+        metadata,
+        archive.queue,
+        archive.msgId,
+      ])
+      : await client.query<ClaimRow>(CLAIM_SQL, [input.stepUuid, metadata]);
   } catch (error) {
-    if (error instanceof NotClaimable) return { notClaimable: error.state };
     if (isUniqueViolation(error)) return "already_claimed";
+    if (archive && sqlState(error) === "42P01") {
+      throw new TaskerError(
+        "queue_missing",
+        `Cannot archive with the claim as queue ${JSON.stringify(archive.queue)} does not exist`,
+        { details: { queue: archive.queue }, cause: error },
+      );
+    }
     throw error;
   }
+  if (row?.attempts !== null && row?.attempts !== undefined) {
+    const claimed: Claimed = {
+      claimed: true,
+      attempts: Number(row.attempts),
+      sortKey: Number(row.sort_key),
+      fromState: row.from_state ?? "pending",
+    };
+    if (archive) claimed.archived = row.archived === true;
+    return claimed;
+  }
+  const state = row?.snapshot_state ?? null;
+  // A claimable most-recent row this statement could not take: a rival moved
+  // the step between this statement's snapshot and its row lock.
+  if (state !== null && isClaimable(state)) return "already_claimed";
+  if (state !== null) return { notClaimable: state };
+  // No transition and nothing written: the step row is missing (the
+  // transition's foreign key makes this unreachable; kept loud).
+  throw new Error(`Cannot claim step ${input.stepUuid} as its workflow_steps row is missing`);
 }
+
+interface ClaimRow {
+  attempts: number | null;
+  sort_key: number | null;
+  from_state: string | null;
+  /** The most-recent `to_state` in the statement's snapshot (null: no transition). */
+  snapshot_state: string | null;
+  archived?: boolean | null;
+}
+
+const CLAIMABLE_SQL = CLAIMABLE_STATES.map((s) => `'${s}'`).join(", ");
+
+// All sub-statements share one snapshot. `cur` flips the most-recent row only
+// if it is claimable (blocking on a rival's lock, then re-checking the row's
+// latest version); the insert runs when `cur` took a row, or when the
+// snapshot has no most-recent row at all (a step never transitioned: the
+// unique index then settles a race). `snap` tells the caller why nothing
+// was written.
+const CLAIM_CTES = `
+WITH snap AS (
+  SELECT to_state FROM tasker.workflow_step_transitions
+  WHERE workflow_step_uuid = $1::uuid AND most_recent
+), cur AS (
+  UPDATE tasker.workflow_step_transitions SET most_recent = false
+  WHERE workflow_step_uuid = $1::uuid AND most_recent AND to_state IN (${CLAIMABLE_SQL})
+  RETURNING to_state
+), claim AS (
+  INSERT INTO tasker.workflow_step_transitions
+    (workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent,
+     created_at, updated_at)
+  SELECT $1::uuid, 'in_progress', COALESCE((SELECT to_state FROM cur), 'pending'), $2::jsonb,
+         COALESCE((SELECT MAX(sort_key) FROM tasker.workflow_step_transitions
+                   WHERE workflow_step_uuid = $1::uuid), 0) + 1,
+         true, now(), now()
+  WHERE EXISTS (SELECT 1 FROM cur) OR NOT EXISTS (SELECT 1 FROM snap)
+  RETURNING sort_key, from_state
+), step AS (
+  UPDATE tasker.workflow_steps ws
+  SET in_process = true, attempts = COALESCE(ws.attempts, 0) + 1,
+      last_attempted_at = now(), updated_at = now()
+  FROM claim
+  WHERE ws.workflow_step_uuid = $1::uuid
+  RETURNING ws.attempts, claim.sort_key, claim.from_state
+)`;
+
+const CLAIM_SQL = `${CLAIM_CTES}
+SELECT step.attempts, step.sort_key, step.from_state, (SELECT to_state FROM snap) AS snapshot_state
+FROM (SELECT 1) AS one LEFT JOIN step ON true`;
+
+// The ack rides along: pgmq.archive runs once, whatever the claim found (a
+// message for a step that is not claimable is archived too, as the protocol
+// allows), and commits or rolls back with the claim.
+const CLAIM_AND_ARCHIVE_SQL = `${CLAIM_CTES}, ack AS (
+  SELECT pgmq.archive($3::text, $4::bigint) AS archived
+)
+SELECT step.attempts, step.sort_key, step.from_state, (SELECT to_state FROM snap) AS snapshot_state,
+       (SELECT archived FROM ack) AS archived
+FROM (SELECT 1) AS one LEFT JOIN step ON true`;

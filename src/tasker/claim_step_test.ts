@@ -8,6 +8,8 @@ import {
 } from "./_tasker_fixture.ts";
 import { type ClaimResult, claimStep, START_EVENT } from "./claim_step.ts";
 import { STEP_STATES } from "./hydrate_step.ts";
+import { createQueue, sendWithNotify } from "./pgmq_queue.ts";
+import { TaskerError } from "./tasker_error.ts";
 
 const WORKER = "0190a8b2-1c2d-7e3f-8a4b-5c6d7e8f9aff";
 const NOW = new Date("2025-03-01T10:00:00.000Z");
@@ -22,6 +24,25 @@ async function oneStep(
 
 function isClaimed(r: ClaimResult): boolean {
   return typeof r === "object" && "claimed" in r;
+}
+
+/** A fresh queue holding one message; `where(msgId)` says where the message is now. */
+async function queueWithMessage(client: SqlClient) {
+  const queue = `claim_ack_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+  await createQueue(client, queue);
+  const msgId = await sendWithNotify(client, queue, { hello: 1 });
+  const where = async (id = msgId) => {
+    const [q] = await client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pgmq.q_${queue} WHERE msg_id = $1`,
+      [id],
+    );
+    const [a] = await client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pgmq.a_${queue} WHERE msg_id = $1`,
+      [id],
+    );
+    return q.n === 1 ? "queue" : a.n === 1 ? "archive" : "gone";
+  };
+  return { queue, msgId, where };
 }
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000) {
@@ -214,6 +235,88 @@ testOnEveryDatabase("claimStep", async (db, t) => {
         }
       },
     );
+
+    await t.step("a claimer blocked by a rival that rolls back claims the step", async () => {
+      const { fixture, stepUuid } = await oneStep(client, { name: "a" });
+      let releaseRival!: () => void;
+      const rivalMayEnd = new Promise<void>((r) => (releaseRival = r));
+      let rivalHolds!: () => void;
+      const rivalHolding = new Promise<void>((r) => (rivalHolds = r));
+      const rival = client.transaction(async (tx) => {
+        await tx.query(
+          `UPDATE tasker.workflow_step_transitions SET most_recent = false
+           WHERE workflow_step_uuid = $1 AND most_recent`,
+          [stepUuid],
+        );
+        rivalHolds();
+        await rivalMayEnd;
+        throw new Error("rival rolls back");
+      }).catch((e) => e);
+      await rivalHolding;
+      const claim = claimStep(client, {
+        stepUuid,
+        workerUuid: WORKER,
+        correlationId: fixture.correlationId,
+      });
+      await waitFor("claimStep to block on the rival's lock", async () => {
+        const [row] = await client.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        return row.n > 0;
+      });
+      releaseRival();
+      await rival;
+      assert.deepEqual(await claim, {
+        claimed: true,
+        attempts: 1,
+        sortKey: 2,
+        fromState: "enqueued",
+      });
+      const transitions = await transitionsOf(client, stepUuid);
+      assert.equal(transitions.filter((x) => x.most_recent).length, 1);
+      assert.equal(transitions.find((x) => x.most_recent)?.to_state, "in_progress");
+    });
+
+    await t.step(
+      "with archive: a claim that loses on the unique index rolls its ack back",
+      async () => {
+        const { fixture, stepUuid } = await oneStep(client, { name: "a", state: null });
+        const { queue, msgId, where } = await queueWithMessage(client);
+        let releaseRival!: () => void;
+        const rivalMayCommit = new Promise<void>((r) => (releaseRival = r));
+        let rivalHolds!: () => void;
+        const rivalHolding = new Promise<void>((r) => (rivalHolds = r));
+        const rival = client.transaction(async (tx) => {
+          await tx.query(
+            `INSERT INTO tasker.workflow_step_transitions
+               (workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent, created_at, updated_at)
+             VALUES ($1, 'in_progress', 'pending', '{}'::jsonb, 1, true, now(), now())`,
+            [stepUuid],
+          );
+          rivalHolds();
+          await rivalMayCommit;
+        });
+        await rivalHolding;
+        const claim = claimStep(
+          client,
+          { stepUuid, workerUuid: WORKER, correlationId: fixture.correlationId },
+          { archive: { queue, msgId } },
+        );
+        await waitFor("claimStep to block on the rival's index entry", async () => {
+          const [row] = await client.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          );
+          return row.n > 0;
+        });
+        releaseRival();
+        await rival;
+        assert.equal(await claim, "already_claimed");
+        assert.equal(await where(), "queue", "the ack rolled back with the claim");
+        assert.equal((await stepRow(client, stepUuid)).attempts, null);
+      },
+    );
   }
 
   await t.step("a missing step is a database error, not a claim", async () => {
@@ -223,6 +326,82 @@ testOnEveryDatabase("claimStep", async (db, t) => {
         workerUuid: WORKER,
         correlationId: WORKER,
       }),
+    );
+  });
+  await t.step("with archive: the claim and the ack are one statement", async () => {
+    const { fixture, stepUuid } = await oneStep(client, { name: "a" });
+    const { queue, msgId, where } = await queueWithMessage(client);
+    const claim = await claimStep(
+      client,
+      { stepUuid, workerUuid: WORKER, correlationId: fixture.correlationId },
+      { now: () => NOW, archive: { queue, msgId } },
+    );
+    assert.deepEqual(claim, {
+      claimed: true,
+      attempts: 1,
+      sortKey: 2,
+      fromState: "enqueued",
+      archived: true,
+    });
+    assert.equal(await where(), "archive");
+    const transitions = await transitionsOf(client, stepUuid);
+    assert.deepEqual(transitions.map((x) => [x.to_state, x.most_recent]), [
+      ["enqueued", false],
+      ["in_progress", true],
+    ]);
+  });
+
+  await t.step("with archive: a message already gone still lets the claim through", async () => {
+    const { fixture, stepUuid } = await oneStep(client, { name: "a" });
+    const { queue, msgId, where } = await queueWithMessage(client);
+    await client.query("SELECT pgmq.archive($1::text, $2::bigint)", [queue, msgId]);
+    const claim = await claimStep(
+      client,
+      { stepUuid, workerUuid: WORKER, correlationId: fixture.correlationId },
+      { archive: { queue, msgId } },
+    );
+    assert.ok(isClaimed(claim));
+    assert.equal((claim as { archived?: boolean }).archived, false);
+    assert.equal(await where(), "archive");
+  });
+
+  await t.step("with archive: a stale message is archived and nothing else written", async () => {
+    const { fixture, stepUuid } = await oneStep(client, { name: "a", state: "complete" });
+    const { queue, msgId, where } = await queueWithMessage(client);
+    const claim = await claimStep(
+      client,
+      { stepUuid, workerUuid: WORKER, correlationId: fixture.correlationId },
+      { archive: { queue, msgId } },
+    );
+    assert.deepEqual(claim, { notClaimable: "complete" });
+    assert.equal(await where(), "archive");
+    assert.deepEqual(
+      (await transitionsOf(client, stepUuid)).map((x) => [x.to_state, x.most_recent]),
+      [["complete", true]],
+    );
+  });
+
+  await t.step("with archive: a missing queue fails the claim and writes nothing", async () => {
+    const { fixture, stepUuid } = await oneStep(client, { name: "a" });
+    const error = await claimStep(
+      client,
+      { stepUuid, workerUuid: WORKER, correlationId: fixture.correlationId },
+      { archive: { queue: "no_such_queue_here", msgId: 1 } },
+    ).then(() => undefined, (e) => e);
+    assert.ok(error instanceof TaskerError, String(error));
+    assert.equal(error.code, "queue_missing");
+    assert.deepEqual(
+      (await transitionsOf(client, stepUuid)).map((x) => [x.to_state, x.most_recent]),
+      [["enqueued", true]],
+    );
+    assert.equal((await stepRow(client, stepUuid)).attempts, null);
+    await assert.rejects(
+      claimStep(
+        client,
+        { stepUuid, workerUuid: WORKER, correlationId: fixture.correlationId },
+        { archive: { queue: "no_such_queue_here", msgId: 0 } },
+      ),
+      RangeError,
     );
   });
 });

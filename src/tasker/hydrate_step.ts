@@ -144,11 +144,14 @@ interface Row {
 
 // One round trip. The keys come from a one-row subselect so a missing task or
 // step still yields a row (with NULLs) and the failure can be named. The
-// dependency walk runs only for a claimable step of the right task: the
-// condition refers to no column of the function, so PostgreSQL evaluates it
-// once and skips the walk otherwise. jsonb_object_agg keeps the last value of
+// dependency walk runs only for a claimable step of the right task that has
+// a parent (an edge into it): the condition refers to no column of the
+// function, so PostgreSQL evaluates it once and skips the walk otherwise — a
+// root step costs one index probe instead of a plpgsql call whose recursive
+// query is planned again on every call. jsonb_object_agg keeps the last value of
 // a repeated key, hence ORDER BY distance DESC: the nearest ancestor wins.
-const HYDRATE_SQL = `
+function hydrateSql(keys: string, orderBy = ""): string {
+  return `
 SELECT
   t.task_uuid, t.named_task_uuid, t.context, t.correlation_id, t.parent_correlation_id,
   nt.name AS task_name, nt.version AS task_version, nt.configuration,
@@ -159,7 +162,7 @@ SELECT
   COALESCE(ws.inputs->>'__template_step_name', ns.name) AS template_step_name,
   cur.to_state AS state,
   deps.results AS dependency_results
-FROM (SELECT $1::uuid AS task_uuid, $2::uuid AS step_uuid) k
+FROM ${keys}
 LEFT JOIN tasker.tasks t ON t.task_uuid = k.task_uuid
 LEFT JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
 LEFT JOIN tasker.task_namespaces tn ON tn.task_namespace_uuid = nt.task_namespace_uuid
@@ -175,8 +178,19 @@ LEFT JOIN LATERAL (
   WHERE ws.workflow_step_uuid IS NOT NULL
     AND ws.task_uuid = k.task_uuid
     AND COALESCE(cur.to_state, 'pending') IN ('enqueued', 'pending')
+    AND EXISTS (SELECT 1 FROM tasker.workflow_step_edges e
+                WHERE e.to_step_uuid = ws.workflow_step_uuid)
     AND d.processed AND d.results IS NOT NULL
-) deps ON true`;
+) deps ON true${orderBy}`;
+}
+
+const HYDRATE_SQL = hydrateSql("(SELECT $1::uuid AS task_uuid, $2::uuid AS step_uuid) k");
+
+// One row per key, in the order given: `$1`/`$2` are uuid[] literals of equal length.
+const HYDRATE_MANY_SQL = hydrateSql(
+  "unnest($1::text::uuid[], $2::text::uuid[]) WITH ORDINALITY AS k(task_uuid, step_uuid, ord)",
+  "\nORDER BY k.ord",
+);
 
 /**
  * Reads the task, template, step (with its current state), step definition
@@ -207,6 +221,46 @@ export async function hydrateStep(
     };
   }
   const [row] = await client.query<Row>(HYDRATE_SQL, [message.task_uuid, message.step_uuid]);
+  return fromRow(row, message);
+}
+
+/**
+ * {@link hydrateStep} for several messages in ONE query (e.g. every message
+ * of a read): the results come in the order of `messages`, each exactly what
+ * `hydrateStep` returns for that message alone.
+ *
+ * @example
+ * ```ts ignore
+ * const hydrated = await hydrateSteps(client, messages.map((m) => m.message));
+ * for (const [i, h] of hydrated.entries()) if (!h.ok) log.warn("poison", { msg: messages[i].msgId });
+ * ```
+ */
+export async function hydrateSteps(
+  client: SqlExecutor,
+  messages: readonly StepMessage[],
+): Promise<HydrateResult[]> {
+  const results: HydrateResult[] = new Array(messages.length);
+  const queried: number[] = [];
+  for (const [i, message] of messages.entries()) {
+    if (!isUuid(message.task_uuid) || !isUuid(message.step_uuid)) {
+      results[i] = {
+        ok: false,
+        code: "bad_message",
+        reason: "Cannot hydrate the step as task_uuid or step_uuid is not a UUID",
+      };
+    } else {
+      queried.push(i);
+    }
+  }
+  if (queried.length === 0) return results;
+  const list = (key: "task_uuid" | "step_uuid") =>
+    `{${queried.map((i) => messages[i][key]).join(",")}}`;
+  const rows = await client.query<Row>(HYDRATE_MANY_SQL, [list("task_uuid"), list("step_uuid")]);
+  for (const [n, i] of queried.entries()) results[i] = fromRow(rows[n], messages[i]);
+  return results;
+}
+
+function fromRow(row: Row | undefined, message: StepMessage): HydrateResult {
   if (!row || row.task_uuid === null) {
     return fail(
       "unknown_task",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createFixtureTask, testOnEveryDatabase } from "./_tasker_fixture.ts";
-import { hydrateStep, STEP_STATES } from "./hydrate_step.ts";
+import { hydrateStep, hydrateSteps, STEP_STATES } from "./hydrate_step.ts";
 import type { StepMessage } from "./step_message.ts";
 
 function messageFor(
@@ -271,5 +271,62 @@ testOnEveryDatabase("hydrateStep", async (db, t) => {
     });
     const r = await hydrateStep(client, messageFor(fixture, fixture.steps.a));
     assert.equal(!r.ok && r.code, "not_claimable");
+  });
+
+  await t.step("hydrateSteps() answers a batch in one query, as hydrateStep() would", async () => {
+    const fixture = await createFixtureTask(client, {
+      context: { n: 1 },
+      steps: [
+        { name: "load", state: "complete", processed: true, results: stored({ rows: 2 }) },
+        { name: "use", dependsOn: ["load"], inputs: { k: "v" } },
+        { name: "done", state: "complete" },
+        { name: "other" },
+      ],
+    });
+    const other = await createFixtureTask(client, { context: { n: 2 }, steps: [{ name: "x" }] });
+    const messages: StepMessage[] = [
+      messageFor(fixture, fixture.steps.use),
+      messageFor(other, other.steps.x),
+      { ...messageFor(fixture, fixture.steps.use), step_uuid: "not-a-uuid" },
+      messageFor(fixture, fixture.steps.done),
+      messageFor(fixture, crypto.randomUUID()),
+      { ...messageFor(fixture, fixture.steps.other), task_uuid: crypto.randomUUID() },
+      messageFor(fixture, other.steps.x),
+      messageFor(fixture, fixture.steps.use),
+    ];
+    let queries = 0;
+    const counting = {
+      query: <Row>(text: string, params?: readonly unknown[]) => {
+        queries++;
+        return client.query<Row>(text, params);
+      },
+    };
+    const batch = await hydrateSteps(counting, messages);
+    assert.equal(queries, 1);
+    const alone = [];
+    for (const m of messages) alone.push(await hydrateStep(client, m));
+    assert.deepEqual(batch, alone);
+    assert.deepEqual(
+      batch.map((r) => r.ok ? "ok" : r.code),
+      [
+        "ok",
+        "ok",
+        "bad_message",
+        "not_claimable",
+        "unknown_step",
+        "unknown_task",
+        "step_task_mismatch",
+        "ok",
+      ],
+    );
+    assert.ok(batch[0].ok && batch[1].ok);
+    assert.deepEqual((batch[0].step.dependencies.load as { result: unknown }).result, { rows: 2 });
+    assert.deepEqual(batch[0].step.task.context, { n: 1 });
+    assert.deepEqual(batch[1].step.task.context, { n: 2 });
+    assert.deepEqual(await hydrateSteps(counting, []), []);
+    assert.equal(queries, 1, "an empty batch sends nothing");
+    const onlyBad = await hydrateSteps(counting, [{ ...messages[0], task_uuid: "x" }]);
+    assert.equal(!onlyBad[0].ok && onlyBad[0].code, "bad_message");
+    assert.equal(queries, 1, "a batch of malformed messages sends nothing");
   });
 });

@@ -1,11 +1,12 @@
 /**
- * Reporting a step's StepExecutionResult to orchestration, in one
- * transaction:
+ * Reporting a step's StepExecutionResult to orchestration, in ONE statement
+ * (one round trip, its own transaction):
  *
  * 1. the step's current transition must be this worker's `in_progress` claim
- *    (read inside the transaction while clearing its `most_recent`); anything
- *    else rolls back and the report is skipped — a step whose claim was lost
- *    never gets a second result;
+ *    (its `most_recent` is cleared only when it is: same worker, and the
+ *    claim's `sort_key` when given); otherwise nothing is written and the
+ *    report is skipped — a step whose claim was lost never gets a second
+ *    result;
  * 2. a transition `in_progress → enqueued_for_orchestration` (success) or
  *    `→ enqueued_as_error_for_orchestration` (failure) with event
  *    `{"type":"EnqueueForOrchestration","data":<result>}` (or
@@ -14,12 +15,14 @@
  * 4. `tasker.pgmq_send_with_notify('orchestration_step_results',
  *    {task_uuid, step_uuid, correlation_id}, 0)`.
  *
- * Steps 2–4 are one statement, so a report costs BEGIN, two statements and
- * COMMIT.
+ * All four are one statement, so a report costs one round trip (it used to
+ * be BEGIN, two statements and COMMIT: see docs/performance.md, "Broker end
+ * to end"). A skipped report reads the step's state once more, in a
+ * statement of its own, to name why.
  *
  * @module
  */
-import { isUniqueViolation, type SqlClient } from "../db/sql_client.ts";
+import { isUniqueViolation, type SqlExecutor } from "../db/sql_client.ts";
 import { RESULTS_QUEUE } from "./queue_names.ts";
 import {
   failureResult,
@@ -67,10 +70,6 @@ export const REPORT_EVENTS = {
   failure: "EnqueueAsErrorForOrchestration",
 } as const;
 
-class Skip {
-  constructor(readonly state: string, readonly reason: SkipReason) {}
-}
-
 /**
  * Reports a result (see the module doc). Returns `"reported"`, or
  * `{skipped: state, reason}` when the step is no longer this worker's
@@ -88,7 +87,7 @@ class Skip {
  * ```
  */
 export async function reportStepResult(
-  client: SqlClient,
+  client: SqlExecutor,
   input: ReportStepInput,
   options: ReportStepOptions = {},
 ): Promise<ReportResult> {
@@ -126,7 +125,7 @@ export interface ReleaseStepInput {
  * ```
  */
 export async function releaseStep(
-  client: SqlClient,
+  client: SqlExecutor,
   input: ReleaseStepInput,
   options: ReportStepOptions = {},
 ): Promise<ReportResult> {
@@ -147,7 +146,7 @@ export async function releaseStep(
 }
 
 async function writeReport(
-  client: SqlClient,
+  client: SqlExecutor,
   input: ReportStepInput,
   options: ReportStepOptions,
   revertAttempt: boolean,
@@ -184,70 +183,71 @@ async function writeReport(
     step_uuid: input.stepUuid,
     correlation_id: input.correlationId,
   });
+  let rows: { msg_id: number }[];
   try {
-    return await client.transaction(async (tx) => {
-      const [current] = await tx.query<
-        { to_state: string; sort_key: number; worker_uuid: string | null }
-      >(
-        `UPDATE tasker.workflow_step_transitions SET most_recent = false
-         WHERE workflow_step_uuid = $1::uuid AND most_recent
-         RETURNING to_state, sort_key, metadata->>'worker_uuid' AS worker_uuid`,
-        [input.stepUuid],
-      );
-      if (!current) {
-        // No most-recent row: never transitioned, or a rival moved the step
-        // while this statement waited for its row lock. A new statement sees
-        // the rival's committed row, so the skip names the real state.
-        const [now] = await tx.query<{ to_state: string }>(
-          `SELECT to_state FROM tasker.workflow_step_transitions
-           WHERE workflow_step_uuid = $1::uuid AND most_recent`,
-          [input.stepUuid],
-        );
-        throw new Skip(now?.to_state ?? "pending", "not_in_progress");
-      }
-      const state = current.to_state;
-      // Throwing rolls the most_recent change back.
-      if (state !== "in_progress") throw new Skip(state, "not_in_progress");
-      if (
-        current.worker_uuid?.toLowerCase() !== input.workerUuid.toLowerCase() ||
-        (input.claimSortKey !== undefined && Number(current.sort_key) !== input.claimSortKey)
-      ) {
-        throw new Skip(state, "claimed_by_other");
-      }
-      await tx.query(
-        `WITH report AS (
-           INSERT INTO tasker.workflow_step_transitions
-             (workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent,
-              created_at, updated_at)
-           SELECT $1::uuid, $2::text, 'in_progress', $3::jsonb, COALESCE(MAX(sort_key), 0) + 1,
-                  true, now(), now()
-           FROM tasker.workflow_step_transitions WHERE workflow_step_uuid = $1::uuid
-           RETURNING workflow_step_uuid
-         ), step AS (
-           UPDATE tasker.workflow_steps ws
-           SET in_process = false, results = $4::jsonb, updated_at = now(),
-               attempts = CASE WHEN $5::boolean THEN GREATEST(COALESCE(ws.attempts, 0) - 1, 0)
-                               ELSE ws.attempts END
-           FROM report
-           WHERE ws.workflow_step_uuid = report.workflow_step_uuid
-           RETURNING ws.workflow_step_uuid
-         )
-         SELECT tasker.pgmq_send_with_notify($6::text, $7::jsonb, 0) AS msg_id FROM step`,
-        [
-          input.stepUuid,
-          success ? "enqueued_for_orchestration" : "enqueued_as_error_for_orchestration",
-          metadata,
-          resultJson,
-          revertAttempt,
-          RESULTS_QUEUE,
-          message,
-        ],
-      );
-      return "reported" as const;
-    });
+    rows = await client.query<{ msg_id: number }>(REPORT_SQL, [
+      input.stepUuid,
+      success ? "enqueued_for_orchestration" : "enqueued_as_error_for_orchestration",
+      metadata,
+      resultJson,
+      revertAttempt,
+      RESULTS_QUEUE,
+      message,
+      input.workerUuid,
+      input.claimSortKey ?? null,
+    ]);
   } catch (error) {
-    if (error instanceof Skip) return { skipped: error.state, reason: error.reason };
     if (isUniqueViolation(error)) return { skipped: "unknown", reason: "transition_conflict" };
     throw error;
   }
+  if (rows.length > 0) return "reported";
+  // Nothing written: name the reason from the state as it is now (a rival
+  // that moved the step while this statement waited for its row lock has
+  // committed; this new statement sees its row).
+  const [current] = await client.query<
+    { to_state: string; sort_key: number; worker_uuid: string | null }
+  >(
+    `SELECT to_state, sort_key, metadata->>'worker_uuid' AS worker_uuid
+     FROM tasker.workflow_step_transitions
+     WHERE workflow_step_uuid = $1::uuid AND most_recent`,
+    [input.stepUuid],
+  );
+  if (!current) return { skipped: "pending", reason: "not_in_progress" };
+  if (current.to_state !== "in_progress") {
+    return { skipped: current.to_state, reason: "not_in_progress" };
+  }
+  return { skipped: current.to_state, reason: "claimed_by_other" };
 }
+
+// The claim must be this worker's current in_progress transition (and the
+// given claim when `$9` is set): `cur` flips it only then, blocking on a
+// rival's row lock and re-checking the row's latest version. Everything else
+// hangs off `cur`, so a report that does not hold the claim writes nothing
+// and returns no row.
+const REPORT_SQL = `
+WITH cur AS (
+  UPDATE tasker.workflow_step_transitions SET most_recent = false
+  WHERE workflow_step_uuid = $1::uuid AND most_recent AND to_state = 'in_progress'
+    AND lower(metadata->>'worker_uuid') = lower($8::text)
+    AND ($9::integer IS NULL OR sort_key = $9::integer)
+  RETURNING workflow_step_uuid
+), report AS (
+  INSERT INTO tasker.workflow_step_transitions
+    (workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent,
+     created_at, updated_at)
+  SELECT cur.workflow_step_uuid, $2::text, 'in_progress', $3::jsonb,
+         COALESCE((SELECT MAX(sort_key) FROM tasker.workflow_step_transitions
+                   WHERE workflow_step_uuid = $1::uuid), 0) + 1,
+         true, now(), now()
+  FROM cur
+  RETURNING workflow_step_uuid
+), step AS (
+  UPDATE tasker.workflow_steps ws
+  SET in_process = false, results = $4::jsonb, updated_at = now(),
+      attempts = CASE WHEN $5::boolean THEN GREATEST(COALESCE(ws.attempts, 0) - 1, 0)
+                      ELSE ws.attempts END
+  FROM report
+  WHERE ws.workflow_step_uuid = report.workflow_step_uuid
+  RETURNING ws.workflow_step_uuid
+)
+SELECT tasker.pgmq_send_with_notify($6::text, $7::jsonb, 0) AS msg_id FROM step`;
