@@ -1,0 +1,705 @@
+/**
+ * The broker end to end, through real PostgreSQL with real pgmq and the
+ * Tasker double's schema: steps per second and queue-to-result latency for
+ * a trivial guest (`bench.noop`, writes `{}`) and for `catalog.transform`
+ * over a ~10 KB task context, with 1, 2 and 4 sandboxes (the broker's
+ * concurrency equal to its sandbox count).
+ *
+ * What runs: the real {@link Broker} loop in this process (instrumented, see
+ * `support/bench_broker.ts`), real sandbox processes, a registry copy with
+ * the catalog. Steps are fed as orchestration feeds them: one-step tasks
+ * with their `workflow_steps` rows, a `pending → enqueued` transition and
+ * the message sent through `tasker.pgmq_send_with_notify`
+ * (`support/step_seeder.ts`). The results queue is not consumed (that is
+ * orchestration's job); it is purged between phases, outside the timing.
+ *
+ * Two measurements per handler and sandbox count (`--report`):
+ * - throughput: N steps created `pending` (untimed), then enqueued in one
+ *   transaction; steps/s = N / (first read that returned messages → last
+ *   report committed), with the CPU used by the broker process, its
+ *   sandboxes and PostgreSQL over the drain;
+ * - latency when not saturated: M steps enqueued one per transaction at a
+ *   fixed rate; latency = the enqueue statement issued → the result's
+ *   NOTIFY (`pgmq_message_ready.orchestration`) received by a listener, as
+ *   orchestration would see it; p50/p99, and the median of each phase of a
+ *   step (read, hydrate, claim, archive, sandbox, report) from the broker's
+ *   own timestamps.
+ *
+ * Commands:
+ *
+ *   deno bench -A bench/broker_e2e_bench.ts
+ *   deno run -A bench/broker_e2e_bench.ts --report [--steps 4000] [--latency-steps 400]
+ *     [--rate 50] [--handlers trivial,transform] [--sandboxes 1,2,4]
+ *
+ * The database: `DATABASE_URL`'s server (a fresh database, dropped at the
+ * end) when set, else a throwaway cluster with `pg_stat_statements` (see
+ * `support/bench_database.ts`). `deno bench` always uses a throwaway
+ * cluster when PostgreSQL's binaries are installed.
+ *
+ * @module
+ */
+import { connectPostgres, type PostgresClient } from "../src/db/postgres_client.ts";
+import { type BenchBroker, startBenchBroker } from "./support/bench_broker.ts";
+import {
+  type BenchDatabase,
+  openBenchDatabase,
+  type StatementStats,
+} from "./support/bench_database.ts";
+import { prepareBenchRegistry, TRIVIAL_CALLABLE } from "./support/bench_registry.ts";
+import {
+  cpuDelta,
+  cpuSnapshot,
+  type CpuUsage,
+  loadAverage,
+  type PostgresProcesses,
+} from "./support/process_cpu.ts";
+import { type SeededStep, StepSeeder } from "./support/step_seeder.ts";
+import type { SqlRecord } from "./support/timed_sql_client.ts";
+
+/** A handler the bench runs. */
+export interface HandlerCase {
+  key: "trivial" | "transform";
+  label: string;
+  callable: string;
+  initialization: Record<string, unknown>;
+  context: unknown;
+}
+
+/** Orders as a task might carry them, until the context's JSON reaches `bytes`. */
+export function ordersContext(bytes: number): { orders: unknown[] } {
+  let s = 1;
+  const rnd = () => ((s = (s * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const orders: unknown[] = [];
+  let size = 12;
+  for (let i = 0; size < bytes; i++) {
+    const order = {
+      id: `ord-${i}`,
+      total: Math.round(rnd() * 20000) / 100,
+      currency: i % 3 ? "EUR" : "USD",
+      customer: { name: `customer ${i % 97}`, tier: ["gold", "silver", "bronze"][i % 3] },
+      lines: [{ sku: `sku-${i % 13}`, qty: 1 + (i % 4) }],
+    };
+    orders.push(order);
+    size += JSON.stringify(order).length + 1;
+  }
+  return { orders };
+}
+
+/** The two handlers of the issue. */
+export const HANDLERS: Record<HandlerCase["key"], HandlerCase> = {
+  trivial: {
+    key: "trivial",
+    label: "trivial (`bench.noop`, writes `{}`)",
+    callable: TRIVIAL_CALLABLE,
+    initialization: {},
+    context: {},
+  },
+  transform: {
+    key: "transform",
+    label: "`catalog.transform`, 10 KB context",
+    callable: "catalog.transform@^1",
+    initialization: {
+      filter:
+        "{orders: (.context.orders | map(select(.total > 50) | {id, total, customer: .customer.name}))}",
+    },
+    context: ordersContext(10_000),
+  },
+};
+
+/** Throughput of one drain. */
+export interface DrainResult {
+  steps: number;
+  /** First read that returned messages → last report committed. */
+  wallMs: number;
+  stepsPerSecond: number;
+  /** Enqueue statement returned → last report committed. */
+  commitToLastMs: number;
+  cpu: CpuUsage;
+  /** Mean client-side time per step of each database operation, ms (queueing included). */
+  meanMs: Record<string, number>;
+  roundTripsPerStep: number;
+  /** Mean wall time per step in the sandbox (`runtime.execute`), ms. */
+  executeMs: number;
+  /** Server execution time per step by statement class (pg_stat_statements), ms. */
+  serverMsPerStep?: Record<string, number>;
+  /** Every statement of the drain (pg_stat_statements), heaviest first. */
+  statements?: StatementStats[];
+  loadBefore: number;
+  loadAfter: number;
+}
+
+/** Latency at a fixed rate. */
+export interface LatencyResult {
+  steps: number;
+  ratePerSecond: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Result enqueued_at − step message enqueued_at (database clock), p50 ms. */
+  dbP50Ms: number;
+  /** Median of each phase of a step, ms (in order). */
+  phases: [string, number][];
+  cpu: CpuUsage;
+  loadBefore: number;
+  loadAfter: number;
+}
+
+/** p-th quantile of `values` (nearest rank). */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+const RESULTS_CHANNEL = "pgmq_message_ready.orchestration";
+
+/** Statement classes of `pg_stat_statements` texts (normalized: constants are `$n`). */
+function serverClass(query: string): string {
+  const q = query.toLowerCase();
+  if (q === "begin" || q === "commit" || q === "rollback") return "begin/commit";
+  if (q.includes("pgmq.read(")) return "read";
+  if (q.includes("get_step_transitive_dependencies")) return "hydrate";
+  if (q.includes("pgmq.archive(")) return "archive";
+  if (q.includes("last_attempted_at")) return "claim";
+  if (q.includes("pgmq_send_with_notify") && q.includes("results =")) {
+    return "report";
+  }
+  // The first statements of the claim and report transactions before they were one statement.
+  if (/^update tasker.workflow_step_transitions set most_recent = \$\d+\s/.test(q)) {
+    return q.includes("sort_key") ? "report" : "claim";
+  }
+  return "other";
+}
+
+/** One database, registry and bench client; brokers come and go. */
+export class Scenario {
+  readonly database: BenchDatabase;
+  readonly registryDir: string;
+  readonly #cleanupRegistry: () => Promise<void>;
+  /** Enqueues and listens for results (a connection of its own, like orchestration's). */
+  readonly #client: PostgresClient;
+  /** The broker's pool (10 connections, as `deno task broker` opens). */
+  readonly #brokerClient: PostgresClient;
+  readonly #seeders = new Map<string, StepSeeder>();
+  #broker?: { concurrency: number; bench: BenchBroker };
+  readonly #notified = new Map<string, number>();
+  #stopListening?: () => Promise<void>;
+  #postgres?: PostgresProcesses;
+
+  private constructor(
+    database: BenchDatabase,
+    registry: { dir: string; cleanup(): Promise<void> },
+  ) {
+    this.database = database;
+    this.registryDir = registry.dir;
+    this.#cleanupRegistry = registry.cleanup;
+    this.#client = connectPostgres(database.url, {
+      max: 4,
+      applicationName: "bench-orchestration",
+    });
+    this.#brokerClient = connectPostgres(database.url, { applicationName: "wasm-broker" });
+  }
+
+  static async open(options: { nestedStatements?: boolean } = {}): Promise<Scenario> {
+    const database = await openBenchDatabase(options);
+    const registry = await prepareBenchRegistry();
+    const scenario = new Scenario(database, registry);
+    scenario.#stopListening = await scenario.#client.listen(RESULTS_CHANNEL, (payload) => {
+      const at = performance.now();
+      try {
+        const event = JSON.parse(payload);
+        const step = event?.message?.step_uuid;
+        if (typeof step === "string" && !scenario.#notified.has(step)) {
+          scenario.#notified.set(step, at);
+        }
+      } catch {
+        // Not a payload we read.
+      }
+    });
+    return scenario;
+  }
+
+  async #seeder(handler: HandlerCase): Promise<StepSeeder> {
+    let seeder = this.#seeders.get(handler.key);
+    if (!seeder) {
+      seeder = await StepSeeder.create(this.database.db.client, {
+        template: `bench_${handler.key}`,
+        callable: handler.callable,
+        initialization: handler.initialization,
+      });
+      this.#seeders.set(handler.key, seeder);
+    }
+    return seeder;
+  }
+
+  /** Creates `count` pending steps of `handler` and refreshes the planner's statistics. */
+  async createSteps(handler: HandlerCase, count: number): Promise<SeededStep[]> {
+    const seeder = await this.#seeder(handler);
+    const steps: SeededStep[] = [];
+    for (let i = 0; i < count; i += 5000) {
+      steps.push(
+        ...await seeder.createSteps(Math.min(5000, count - i), { context: handler.context }),
+      );
+    }
+    await this.database.db.client.query(
+      "ANALYZE tasker.tasks, tasker.workflow_steps, tasker.workflow_step_transitions",
+    );
+    return steps;
+  }
+
+  /** Enqueues `steps` in one transaction, from the orchestration connection. */
+  async enqueue(handler: HandlerCase, steps: readonly SeededStep[]): Promise<void> {
+    const seeder = await this.#seeder(handler);
+    const sent = await enqueueWith(this.#client, seeder, steps);
+    if (sent !== steps.length) throw new Error(`enqueued ${sent} of ${steps.length} steps`);
+  }
+
+  /** A running broker with `concurrency` slots and as many sandboxes (replacing another). */
+  async broker(concurrency: number): Promise<BenchBroker> {
+    if (this.#broker?.concurrency === concurrency) return this.#broker.bench;
+    await this.#broker?.bench.stop();
+    this.#broker = undefined;
+    const bench = await startBenchBroker(this.#brokerClient, {
+      registryDir: this.registryDir,
+      concurrency,
+      sandboxes: concurrency,
+    });
+    this.#broker = { concurrency, bench };
+    return bench;
+  }
+
+  /** Runs `count` steps through the broker and waits for them (warm-up; sandboxes of the guest's profile start). */
+  async warmUp(handler: HandlerCase, concurrency: number, count: number): Promise<void> {
+    const bench = await this.broker(concurrency);
+    const steps = await this.createSteps(handler, count);
+    const target = bench.reportedCount() + count;
+    await this.enqueue(handler, steps);
+    await bench.waitForReports(target, 120_000);
+    await this.purgeResults();
+  }
+
+  /** Empties the results queue and the archives (orchestration's side; untimed). */
+  async purgeResults(): Promise<void> {
+    const client = this.database.db.client;
+    await client.query("SELECT pgmq.purge_queue('orchestration_step_results')");
+    await client.query("TRUNCATE pgmq.a_orchestration_step_results, pgmq.a_worker_catalog_queue");
+  }
+
+  async #postgresProcesses(): Promise<PostgresProcesses> {
+    // Backends of a shared server are looked up again: the pools may have opened more.
+    if (this.#postgres && "postmaster" in this.#postgres) return this.#postgres;
+    this.#postgres = await this.database.postgresProcesses();
+    return this.#postgres;
+  }
+
+  /** Throughput: drains `count` pre-enqueued steps. */
+  async drain(handler: HandlerCase, concurrency: number, count: number): Promise<DrainResult> {
+    const bench = await this.broker(concurrency);
+    const steps = await this.createSteps(handler, count);
+    const target = bench.reportedCount() + count;
+    await this.database.statements?.reset();
+    bench.reset();
+    const postgres = await this.#postgresProcesses();
+    const loadBefore = loadAverage();
+    await this.enqueue(handler, steps);
+    const committed = performance.now();
+    // CPU from the commit on: the broker cannot see a message before it, so
+    // the enqueue (orchestration's work) is left out.
+    const before = cpuSnapshot({ postgres });
+    await bench.waitForReports(target, 600_000);
+    const after = cpuSnapshot({ postgres });
+    const loadAfter = loadAverage();
+    const last = Math.max(...steps.map((s) => bench.reportedAt.get(s.stepUuid) ?? NaN));
+    if (!Number.isFinite(last)) throw new Error("a step of the drain was not reported");
+    const first = bench.firstReadMs()!;
+    if (bench.failures.length > 0) {
+      throw new Error(`steps failed: ${JSON.stringify(bench.failures.slice(0, 3))}`);
+    }
+    const meanMs: Record<string, number> = {};
+    for (const label of ["read", "hydrate", "claim", "archive", "report"] as const) {
+      const records = bench.sql.records.filter((r) => r.label === label);
+      const total = records.reduce((sum, r) => sum + (r.endMs - r.startMs), 0);
+      meanMs[label] = total / count;
+    }
+    const executeMs = bench.executes.reduce((sum, e) => sum + (e.endMs - e.startMs), 0) / count;
+    let serverMsPerStep: Record<string, number> | undefined;
+    let statements: StatementStats[] | undefined;
+    if (this.database.statements) {
+      serverMsPerStep = {};
+      statements = (await this.database.statements.read())
+        .sort((a, b) => (b.totalMs + b.planMs) - (a.totalMs + a.planMs));
+      for (const s of statements) {
+        const cls = serverClass(s.query);
+        if (cls === "other") continue;
+        serverMsPerStep[cls] = (serverMsPerStep[cls] ?? 0) + s.totalMs / count;
+      }
+    }
+    await this.purgeResults();
+    const wallMs = last - first;
+    return {
+      steps: count,
+      wallMs,
+      stepsPerSecond: (count * 1000) / wallMs,
+      commitToLastMs: last - committed,
+      cpu: cpuDelta(before, after),
+      meanMs,
+      roundTripsPerStep: bench.sql.roundTrips / count,
+      executeMs,
+      serverMsPerStep,
+      statements,
+      loadBefore,
+      loadAfter,
+    };
+  }
+
+  /** Latency: `count` steps enqueued one per transaction at `rate` per second. */
+  async latency(
+    handler: HandlerCase,
+    concurrency: number,
+    count: number,
+    rate: number,
+  ): Promise<LatencyResult> {
+    const bench = await this.broker(concurrency);
+    const steps = await this.createSteps(handler, count);
+    const seeder = await this.#seeder(handler);
+    const target = bench.reportedCount() + count;
+    bench.reset();
+    const postgres = await this.#postgresProcesses();
+    const loadBefore = loadAverage();
+    const before = cpuSnapshot({ postgres });
+    const sentAt = new Map<string, number>();
+    const sends: Promise<number>[] = [];
+    const start = performance.now() + 20;
+    for (let i = 0; i < steps.length; i++) {
+      const due = start + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      sentAt.set(steps[i].stepUuid, performance.now());
+      sends.push(enqueueWith(this.#client, seeder, [steps[i]]));
+    }
+    await Promise.all(sends);
+    await bench.waitForReports(target, 600_000);
+    // The last NOTIFYs may still be on their way.
+    const deadline = performance.now() + 10_000;
+    while (steps.some((s) => !this.#notified.has(s.stepUuid)) && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const after = cpuSnapshot({ postgres });
+    const loadAfter = loadAverage();
+    if (bench.failures.length > 0) {
+      throw new Error(`steps failed: ${JSON.stringify(bench.failures.slice(0, 3))}`);
+    }
+    const latencies = steps.map((s) => this.#notified.get(s.stepUuid)! - sentAt.get(s.stepUuid)!);
+    if (latencies.some((l) => !Number.isFinite(l))) {
+      throw new Error("a result NOTIFY never arrived");
+    }
+    const db = await this.database.db.client.query<{ ms: number }>(
+      `SELECT extract(epoch FROM (r.enqueued_at - a.enqueued_at)) * 1000 AS ms
+         FROM pgmq.a_worker_catalog_queue a
+         JOIN pgmq.q_orchestration_step_results r
+           ON r.message->>'step_uuid' = a.message->>'step_uuid'
+        WHERE a.message->>'step_uuid' = ANY($1::text::text[])`,
+      [`{${steps.map((s) => s.stepUuid).join(",")}}`],
+    );
+    const phases = phaseMedians(
+      bench,
+      steps.map((s) => s.stepUuid),
+      sentAt,
+      this.#notified,
+    );
+    await this.purgeResults();
+    return {
+      steps: count,
+      ratePerSecond: rate,
+      p50Ms: quantile(latencies, 0.5),
+      p90Ms: quantile(latencies, 0.9),
+      p99Ms: quantile(latencies, 0.99),
+      maxMs: Math.max(...latencies),
+      dbP50Ms: quantile(db.map((r) => Number(r.ms)), 0.5),
+      phases,
+      cpu: cpuDelta(before, after),
+      loadBefore,
+      loadAfter,
+    };
+  }
+
+  /** One step enqueued alone and waited for (enqueue → result NOTIFY), ms. */
+  async oneStep(handler: HandlerCase, step: SeededStep): Promise<number> {
+    const seeder = await this.#seeder(handler);
+    const started = performance.now();
+    await enqueueWith(this.#client, seeder, [step]);
+    while (!this.#notified.has(step.stepUuid)) await new Promise((r) => setTimeout(r, 0));
+    return this.#notified.get(step.stepUuid)! - started;
+  }
+
+  /** Waits for the result NOTIFYs of `steps`. */
+  async waitForResults(steps: readonly SeededStep[], timeoutMs = 120_000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    for (const step of steps) {
+      while (!this.#notified.has(step.stepUuid)) {
+        if (performance.now() > deadline) throw new Error("results did not arrive in time");
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#broker?.bench.stop();
+    await this.#stopListening?.();
+    await this.#client.close();
+    await this.#brokerClient.close();
+    await this.database.close();
+    await this.#cleanupRegistry();
+  }
+}
+
+function enqueueWith(
+  client: PostgresClient,
+  seeder: StepSeeder,
+  steps: readonly SeededStep[],
+): Promise<number> {
+  return seeder.enqueue(steps, { client }).then((ids) => ids.length);
+}
+
+/** Medians of each phase of the given steps, from the broker's records. */
+function phaseMedians(
+  bench: BenchBroker,
+  stepUuids: readonly string[],
+  sentAt: Map<string, number>,
+  notified: Map<string, number>,
+): [string, number][] {
+  const byStep = new Map<string, Partial<Record<string, SqlRecord>>>();
+  const msgStep = new Map<number, string>();
+  const readOf = new Map<string, SqlRecord>();
+  for (const r of bench.sql.records) {
+    if (r.label === "read") {
+      for (const m of r.messages ?? []) {
+        if (m.stepUuid) {
+          msgStep.set(m.msgId, m.stepUuid);
+          if (!readOf.has(m.stepUuid)) readOf.set(m.stepUuid, r);
+        }
+      }
+    }
+  }
+  for (const r of bench.sql.records) {
+    const step = r.stepUuid ?? (r.msgId !== undefined ? msgStep.get(r.msgId) : undefined);
+    if (!step) continue;
+    const entry = byStep.get(step) ?? {};
+    entry[r.label] ??= r;
+    byStep.set(step, entry);
+  }
+  const execOf = new Map(bench.executes.map((e) => [e.stepUuid, e]));
+  const rows: Record<string, number[]> = {};
+  const add = (name: string, value: number) => (rows[name] ??= []).push(value);
+  for (const step of stepUuids) {
+    const read = readOf.get(step);
+    const r = byStep.get(step);
+    const exec = execOf.get(step);
+    const sent = sentAt.get(step);
+    const heard = notified.get(step);
+    if (!read || !r?.hydrate || !r.claim || !r.report || !exec) continue;
+    if (sent === undefined || heard === undefined) continue;
+    add("enqueue issued → read returned it", read.endMs - sent);
+    add("  of which pgmq.read", read.endMs - read.startMs);
+    add("read → hydrate starts", r.hydrate.startMs - read.endMs);
+    add("hydrate (1 query)", r.hydrate.endMs - r.hydrate.startMs);
+    add("resolve callable", r.claim.startMs - r.hydrate.endMs);
+    add("claim", r.claim.endMs - r.claim.startMs);
+    // Absent when the ack rides with the claim (one statement).
+    if (r.archive) add("archive", r.archive.endMs - r.archive.startMs);
+    add("envelope", exec.startMs - (r.archive?.endMs ?? r.claim.endMs));
+    add("sandbox (runtime.execute)", exec.endMs - exec.startMs);
+    add("  of which the guest ran", exec.guestRunMs);
+    add("result mapping", r.report.startMs - exec.endMs);
+    add("report", r.report.endMs - r.report.startMs);
+    add("report committed → NOTIFY heard", heard - r.report.endMs);
+    add("total", heard - sent);
+  }
+  return Object.entries(rows).map(([name, values]) => [name, quantile(values, 0.5)]);
+}
+
+// ---- deno bench --------------------------------------------------------
+
+let scenario: Promise<Scenario> | undefined;
+const benchScenario = () => scenario ??= Scenario.open();
+const DRAIN = 100;
+
+for (const handler of Object.values(HANDLERS)) {
+  for (const sandboxes of [1, 2, 4]) {
+    Deno.bench({
+      name: `${handler.key}: drain ${DRAIN} steps, ${sandboxes} sandbox(es)`,
+      group: `broker e2e ${handler.key} drain`,
+      baseline: sandboxes === 1,
+      n: 5,
+      warmup: 1,
+    }, async (b) => {
+      const s = await benchScenario();
+      const bench = await s.broker(sandboxes);
+      if (bench.reportedCount() === 0) await s.warmUp(handler, sandboxes, 20 * sandboxes);
+      const steps = await s.createSteps(handler, DRAIN);
+      const target = bench.reportedCount() + DRAIN;
+      b.start();
+      await s.enqueue(handler, steps);
+      await bench.waitForReports(target, 120_000);
+      b.end();
+      await s.purgeResults();
+    });
+  }
+  Deno.bench({
+    name: `${handler.key}: one step, enqueue → result NOTIFY, 1 sandbox`,
+    group: `broker e2e ${handler.key} latency`,
+    n: 50,
+    warmup: 5,
+  }, async (b) => {
+    const s = await benchScenario();
+    await s.broker(1);
+    const [step] = await s.createSteps(handler, 1);
+    b.start();
+    await s.oneStep(handler, step);
+    b.end();
+  });
+}
+
+// ---- --report ----------------------------------------------------------
+
+function flag(name: string, fallback: string): string {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i >= 0 && Deno.args[i + 1] !== undefined ? Deno.args[i + 1] : fallback;
+}
+
+const f1 = (n: number) => n.toFixed(1);
+const f2 = (n: number) => n.toFixed(2);
+
+async function report(): Promise<void> {
+  const steps = Number(flag("steps", "4000"));
+  const latencySteps = Number(flag("latency-steps", "400"));
+  const rate = Number(flag("rate", "50"));
+  const handlers = flag("handlers", "trivial,transform").split(",").map((k) =>
+    HANDLERS[k as HandlerCase["key"]]
+  );
+  const sandboxCounts = flag("sandboxes", "1,2,4").split(",").map(Number);
+  const nested = Deno.args.includes("--statements");
+  const s = await Scenario.open({ nestedStatements: nested });
+  const out: string[] = [];
+  const log = (line = "") => {
+    out.push(line);
+    console.log(line);
+  };
+  try {
+    console.error(`database: ${s.database.describe}`);
+    const results: {
+      handler: HandlerCase;
+      sandboxes: number;
+      drain: DrainResult;
+      latency: LatencyResult;
+    }[] = [];
+    for (const handler of handlers) {
+      for (const sandboxes of sandboxCounts) {
+        await s.broker(sandboxes);
+        await s.warmUp(handler, sandboxes, Math.max(100, 50 * sandboxes));
+        const drain = await s.drain(handler, sandboxes, steps);
+        console.error(
+          `${handler.key} x${sandboxes}: ${
+            f1(drain.stepsPerSecond)
+          } steps/s (load ${drain.loadBefore})`,
+        );
+        // Well below capacity: at most a quarter of what this configuration just drained.
+        const stepRate = Math.max(1, Math.min(rate, Math.floor(drain.stepsPerSecond / 4)));
+        const latency = await s.latency(handler, sandboxes, latencySteps, stepRate);
+        console.error(
+          `${handler.key} x${sandboxes}: p50 ${f2(latency.p50Ms)} ms, p99 ${
+            f2(latency.p99Ms)
+          } ms at ${stepRate}/s`,
+        );
+        results.push({ handler, sandboxes, drain, latency });
+      }
+    }
+    log(`database: ${s.database.describe}`);
+    log(
+      `throughput: ${steps} steps per drain; latency: ${latencySteps} steps at min(${rate}/s, ` +
+        "a quarter of the drain's steps/s)",
+    );
+    log();
+    log(
+      "| handler | sandboxes | steps/s | latency rate/s | p50 ms | p90 ms | p99 ms | CPU ms/step broker / sandboxes / PostgreSQL | round trips/step | load avg |",
+    );
+    log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (const { handler, sandboxes, drain, latency } of results) {
+      const per = (ms: number) => f2(ms / drain.steps);
+      log(
+        `| ${handler.key} | ${sandboxes} | ${
+          f1(drain.stepsPerSecond)
+        } | ${latency.ratePerSecond} | ${f2(latency.p50Ms)} | ${f2(latency.p90Ms)} | ${
+          f2(latency.p99Ms)
+        } | ${per(drain.cpu.brokerMs)} / ${per(drain.cpu.sandboxesMs)} / ${
+          per(drain.cpu.postgresMs)
+        } | ${f1(drain.roundTripsPerStep)} | ${drain.loadBefore} → ${latency.loadAfter} |`,
+      );
+    }
+    log();
+    log("Throughput drains, mean client-side ms per step (waits for a connection included):");
+    log();
+    log(
+      "| handler | sandboxes | read | hydrate | claim | archive | sandbox | report | server ms/step (pg_stat_statements) |",
+    );
+    log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (const { handler, sandboxes, drain } of results) {
+      const m = drain.meanMs;
+      const server = drain.serverMsPerStep
+        ? Object.entries(drain.serverMsPerStep).map(([k, v]) => `${k} ${f2(v)}`).join(", ")
+        : "n/a";
+      log(
+        `| ${handler.key} | ${sandboxes} | ${f2(m.read)} | ${f2(m.hydrate)} | ${f2(m.claim)} | ${
+          f2(m.archive)
+        } | ${f2(drain.executeMs)} | ${f2(m.report)} | ${server} |`,
+      );
+    }
+    log();
+    log("Latency runs, median ms of each phase of a step:");
+    log();
+    const names = [...new Set(results.flatMap((r) => r.latency.phases.map(([n]) => n)))];
+    log(`| phase | ${results.map((r) => `${r.handler.key} ×${r.sandboxes}`).join(" | ")} |`);
+    log(`| --- | ${results.map(() => "---").join(" | ")} |`);
+    for (const name of names) {
+      const cells = results.map((r) => {
+        const found = r.latency.phases.find(([n]) => n === name);
+        return found ? f2(found[1]) : "";
+      });
+      log(`| ${name.replace(/^ +/, "… ")} | ${cells.join(" | ")} |`);
+    }
+    log(
+      `| db clock: result enqueued_at − step enqueued_at (p50) | ${
+        results.map((r) => f2(r.latency.dbP50Ms)).join(" | ")
+      } |`,
+    );
+    if (nested) {
+      for (const { handler, sandboxes, drain } of results) {
+        log();
+        log(
+          `pg_stat_statements (track = all) of the ${handler.key} ×${sandboxes} drain, per step:`,
+        );
+        log();
+        log("| calls/step | exec ms/step | plan ms/step | statement |");
+        log("| --- | --- | --- | --- |");
+        for (const st of (drain.statements ?? []).slice(0, 30)) {
+          const text = st.query.replace(/\s+/g, " ").slice(0, 110).replaceAll("|", "\\|");
+          log(
+            `| ${f2(st.calls / drain.steps)} | ${f2(st.totalMs / drain.steps)} | ${
+              f2(st.planMs / drain.steps)
+            } | \`${text}\` |`,
+          );
+        }
+      }
+    }
+  } finally {
+    await s.close();
+  }
+  const file = flag("out", "");
+  if (file) await Deno.writeTextFile(file, out.join("\n") + "\n");
+}
+
+if (import.meta.main && Deno.args.includes("--report")) {
+  await report();
+  Deno.exit(0);
+}
