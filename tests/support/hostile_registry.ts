@@ -138,6 +138,8 @@ const SOURCES: Record<HostileKind, { source: string; expect: HostileExpectation 
 export interface PublishHostileOptions {
   /** `limits.timeout_ms` of every hostile guest. Default 500. */
   timeoutMs?: number;
+  /** `limits.timeout_ms` per kind, over `timeoutMs` (e.g. a longer one for guests that trap at once). */
+  timeoutMsByKind?: Partial<Record<HostileKind, number>>;
   /** `limits.memory` of every hostile guest. Default `16MiB`. */
   memory?: string;
   /** Version to publish. Default `1.0.0`. */
@@ -162,7 +164,10 @@ export async function publishHostileGuests(
       name,
       description: `Hostile test guest: ${kind}`,
       capabilities: { io: {} },
-      limits: { timeout_ms: options.timeoutMs ?? 500, memory: options.memory ?? "16MiB" },
+      limits: {
+        timeout_ms: options.timeoutMsByKind?.[kind] ?? options.timeoutMs ?? 500,
+        memory: options.memory ?? "16MiB",
+      },
     };
     await registry.publish({
       name,
