@@ -58,13 +58,17 @@ import {
 import { eventually } from "./support/broker_harness.ts";
 import type { TestDatabase } from "./support/database_harness.ts";
 
-/** How long `test.spin` keeps its core busy: long enough to be caught running. */
-const SPIN_MS = 5000;
+/**
+ * How long `test.spin` keeps its core busy: long enough for the test to see
+ * it running and act (kill, stop, signal) before it ends, on a loaded machine.
+ */
+const SPIN_MS = 8000;
 /**
  * The simulator's staleness threshold: a step `in_progress` this long is
- * reset and re-enqueued. Well above SPIN_MS, so a live run is never reset.
+ * reset and re-enqueued. Far above SPIN_MS plus a sandbox start, so the
+ * second broker's live run is never reset.
  */
-const STALE_AFTER_S = 15;
+const STALE_AFTER_S = 25;
 /** Visibility timeout of the brokers in the tests that rely on it. */
 const VT_S = 4;
 
