@@ -252,7 +252,8 @@ Deno.test({
       assert.equal(exitedEarly, undefined, "the broker is still running");
 
       await db.server!.start();
-      const outageMs = performance.now() - outageStarted;
+      const restarted = performance.now();
+      const outageMs = restarted - outageStarted;
       const ready = await eventually(
         async () => {
           const { status, body } = await getJson(`${adminUrl}/health/ready`);
@@ -262,13 +263,31 @@ Deno.test({
         60_000,
       );
       assert.equal(ready.checks.database.ok, true);
+      const readyAfterMs = performance.now() - restarted;
 
       // Everything in flight before the restart finishes first.
       const beforeRestart = [...before, ...during, ...slowTasks];
       await waitForTasks(beforeRestart.map((t) => t.taskUuid), "the tasks in flight", 180_000);
+      const drainedAfterMs = performance.now() - restarted;
 
-      // After: new tasks complete, and the broker is woken by NOTIFY again
-      // (its LISTEN connection was re-established), not only by its poller.
+      // The broker LISTENs again: its listener connection (the session whose last statement is
+      // the LISTEN) is back. postgres.js delays reconnecting after repeated connection failures
+      // (its default backoff grows to 10-20 s), so this can take a while after a long outage.
+      const relistenedAfterMs = await eventually(
+        async () => {
+          const [{ n }] = await db.client.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE datname = current_database() AND application_name = 'wasm-broker'
+                AND query LIKE 'LISTEN %'`,
+          );
+          return n > 0 ? performance.now() - restarted : undefined;
+        },
+        "the broker to LISTEN again",
+        120_000,
+      );
+
+      // After: new tasks complete, and the broker is woken by NOTIFY again, not only by its
+      // poller.
       const eventClaims = () =>
         metricSum(adminUrl, "tasker_steps_claimed_total", 'claim_method="event"');
       const eventClaimsBefore = await eventClaims();
@@ -353,10 +372,25 @@ Deno.test({
       assert.ok(broker.logs.some((l) => l.msg === "database reachable again"));
       assert.equal(exitedEarly, undefined, "the broker never exited");
       assert.ok(!broker.logs.some((l) => l.msg === "broker.stopping"), "never began stopping");
+      const reportRetries = broker.logs.filter((l) =>
+        l.msg === "reporting the result failed; retrying"
+      );
       console.log(
-        `outage ${Math.round(outageMs)} ms; ${pendingReports.length} report retries logged for ` +
-          `in-flight steps; ${dbErrorsInOutage} database errors counted during the outage; ` +
-          `simulator logged ${simErrors.length} errors`,
+        `outage ${Math.round(outageMs)} ms; ready again ${Math.round(readyAfterMs)} ms and ` +
+          `every task in flight complete ${Math.round(drainedAfterMs)} ms and LISTEN back ` +
+          `${Math.round(relistenedAfterMs)} ms after the restart; ` +
+          `${new Set(reportRetries.map((l) => l.step_uuid)).size} steps finished in the outage, ` +
+          `${reportRetries.length} report retries logged; ${dbErrorsInOutage} database errors ` +
+          `counted during the outage; NOTIFY claims ${eventClaimsBefore} → ${eventClaimsAfter}; ` +
+          `simulator logged ${simErrors.length} errors and kept running\n` +
+          `/health/ready in the outage: ${JSON.stringify(notReady)}\n` +
+          `errors by operation: ${
+            JSON.stringify(
+              broker.logs.filter((l) => l.msg === "database call failed; retrying").map((l) =>
+                `${l.operation}: ${l.error}`
+              ),
+            )
+          }`,
       );
 
       broker.child.kill("SIGTERM");
