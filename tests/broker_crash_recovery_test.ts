@@ -14,7 +14,7 @@
  * |-------------------------|-------------------------------------------------------------------|
  * | read, before claim      | `LOCK TABLE tasker.named_tasks` → hydration waits                 |
  * | claim not committed     | `FOR UPDATE` on the step's most recent transition → claim waits   |
- * | claimed, before archive | then `FOR UPDATE` on the queue message → `pgmq.archive` waits     |
+ * | claim-and-ack statement | `FOR UPDATE` on the step's row → the claim (and its ack) waits    |
  * | running                 | `test.spin` running in its sandbox                                |
  * | report not committed    | `FOR UPDATE` on the `in_progress` transition → report waits       |
  *
@@ -353,24 +353,25 @@ Deno.test({
 
 Deno.test({
   name:
-    "SIGKILL after the claim, before the archive: the returning message finds the step claimed and is archived; staleness recovery brings the step back",
+    "SIGKILL in the claim-and-ack statement: the claim and the archive are one statement, so neither is kept and the visibility timeout brings the step back",
   ignore,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
     withSetup(async ({ db, registryDir, brokers }) => {
-      // A fast step: the threshold can be short without resetting a live run.
-      const sim = runSimulator(db.client, { staleness: { afterSeconds: 8 } });
-      let claimLock, archiveLock;
+      const sim = runSimulator(db.client);
+      let archiveLock;
       try {
         await sim.sim.registerTemplate(TRANSFORM_TEMPLATE);
         const { taskUuid } = await sim.sim.createTask({ name: "one_transform", context: { n: 8 } });
         const { stepUuid } = await onlyStep(db.client, taskUuid);
-        // Pause A in its claim, take the message row, then let the claim commit:
-        // A's archive then waits on the message row.
-        claimLock = await holdLock(db.url!, [{
-          text: `SELECT 1 FROM tasker.workflow_step_transitions
-                  WHERE workflow_step_uuid = $1 AND most_recent FOR UPDATE`,
+        const message = await queuedMessage(db.client, stepUuid);
+        assert.ok(message, "the message is queued");
+        // Hold the step's row (not the message's: pgmq.read skips locked messages). A's
+        // claim-and-ack statement waits on it with its transition written but nothing
+        // committed, the archive still to come.
+        archiveLock = await holdLock(db.url!, [{
+          text: "SELECT 1 FROM tasker.workflow_steps WHERE workflow_step_uuid = $1 FOR UPDATE",
           params: [stepUuid],
         }]);
         const a = await startBroker(db, {
@@ -378,61 +379,38 @@ Deno.test({
           args: ["--visibility-timeout-s", String(VT_S)],
         });
         brokers.push(a);
-        await eventually(async () => {
+        // (pg_stat_activity cuts the statement's text at 1 KiB, before its archive part.)
+        const [claiming] = await eventually(async () => {
           const w = await brokerBackendsWaiting(db.client, "SET most_recent = false");
           return w.length ? w : undefined;
-        }, "A's claim to wait on the lock");
-        const message = await queuedMessage(db.client, stepUuid);
-        assert.ok(message, "the message is still queued");
-        archiveLock = await holdLock(db.url!, [{
-          text: "SELECT 1 FROM pgmq.q_worker_catalog_queue WHERE msg_id = $1 FOR UPDATE",
-          params: [message.msgId],
-        }]);
-        await claimLock.release();
-        const [archiving] = await eventually(async () => {
-          const w = await brokerBackendsWaiting(db.client, "pgmq.archive");
-          return w.length ? w : undefined;
-        }, "A's archive to wait on the lock");
-        const claimed = await onlyStep(db.client, taskUuid);
-        assert.equal(claimed.state, "in_progress", describe(claimed));
-        assert.deepEqual(claimed.claimedBy, [a.workerId]);
+        }, "A's claim-and-ack statement to wait on the lock");
+        const waiting = await onlyStep(db.client, taskUuid);
+        assert.equal(waiting.state, "enqueued", "the claim is not visible before it commits");
 
         await allDead(await kill9(a));
-        // A's archive statement already reached the server: left alone it would run (and
-        // commit, a statement on its own) as soon as the lock goes, although its client is
-        // dead. End that backend first, so the archive never happens — as when the broker
-        // dies before sending it.
-        await terminateBackend(db.client, archiving.pid);
+        // The statement already reached the server: left alone it would commit once the
+        // lock goes. End that backend first — as when the broker dies before sending it.
+        await terminateBackend(db.client, claiming.pid);
         await archiveLock.release();
+        const after = await onlyStep(db.client, taskUuid);
+        assert.equal(after.state, "enqueued", describe(after));
+        assert.deepEqual(after.claimedBy, [], "nothing of the claim is kept");
         assert.ok(await queuedMessage(db.client, stepUuid), "the message was not archived");
 
-        // B reads the message once its visibility timeout is over, finds the step
-        // in_progress (not claimable) and archives it without running anything.
+        // B reads the message once its visibility timeout is over and runs the step.
         const b = await startBroker(db, { registryDir });
         brokers.push(b);
-        await b.waitForLog((l) =>
-          l.msg === "message archived without running a step" && l.reason === "not_claimable" &&
-          l.msg_id === message.msgId
-        );
-        const stuck = await onlyStep(db.client, taskUuid);
-        assert.equal(stuck.state, "in_progress", describe(stuck));
-        assert.deepEqual(stuck.claimedBy, [a.workerId], "B did not claim it from the old message");
-
-        // Only the staleness reset (a new message) brings it back.
         const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 180_000 });
         assert.equal(report.state, "complete", JSON.stringify(report));
         const step = await onlyStep(db.client, taskUuid);
         const where = describe(step);
-        assert.deepEqual(step.claimedBy, [a.workerId, b.workerId], where);
+        assert.deepEqual(step.claimedBy, [b.workerId], where);
         assert.deepEqual(step.reportedBy, [b.workerId], where);
-        assert.equal(step.attempts, 2, where);
+        assert.equal(step.attempts, 1, where);
         assert.equal(step.resultMessages, 1, where);
-        // The first message read by A and B, the staleness reset's message read once by B.
-        assert.deepEqual(step.stepMessageReads, [2, 1], where);
         assert.deepEqual(sim.sim.violations(), []);
         await stopCleanly(b);
       } finally {
-        await claimLock?.release();
         await archiveLock?.release();
         await sim.stop();
       }

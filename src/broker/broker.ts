@@ -24,7 +24,7 @@
 import type { SqlClient } from "../db/sql_client.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { StepOutcome } from "../runtime/step_outcome.ts";
-import { claimStep } from "../tasker/claim_step.ts";
+import { type Claimed, claimStep, findOwnClaim, type OwnClaimQuery } from "../tasker/claim_step.ts";
 import { type HydratedStep, hydrateStep } from "../tasker/hydrate_step.ts";
 import {
   archiveMessage,
@@ -325,6 +325,8 @@ export class Broker {
         return;
       }
       if (this.#stopping.signal.aborted) {
+        // Stop extending first: an extension landing after the hand-back would hide it again.
+        extension.stop();
         await this.#handBack(queue, message.msgId);
         return;
       }
@@ -357,26 +359,37 @@ export class Broker {
     });
     try {
       const claimStarted = performance.now();
+      const claimedAt = new Date();
+      const input = {
+        stepUuid: step.step.uuid,
+        workerUuid: this.#settings.workerId,
+        correlationId: step.task.correlationId,
+      };
+      // With the queues in Tasker's database the ack rides in the claim's statement:
+      // claimed and archived commit together, so no crash window lies between them.
+      const ackInClaim = this.#deps.queue === tasker;
       let claim;
       try {
         claim = await scope.phase("worker.claim", () =>
-          claimStep(tasker, {
-            stepUuid: step.step.uuid,
-            workerUuid: this.#settings.workerId,
-            correlationId: step.task.correlationId,
+          claimStep(tasker, input, {
+            now: () => claimedAt,
+            archive: ackInClaim ? { queue, msgId: message.msgId } : undefined,
           }));
         this.#databaseUp("claim");
       } catch (error) {
         this.#databaseDown("claim", error);
-        return; // not claimed: the message comes back after its visibility timeout
+        // The answer may be lost after the claim committed: then the step is ours.
+        claim = await this.#findLostClaim({ ...input, timestamp: claimedAt });
+        if (!claim) return; // not claimed: the message comes back after its visibility timeout
       }
       if (claim === "already_claimed" || "notClaimable" in claim) {
+        // A claim that lost on the unique index rolled its ack back: archive (again) here.
         await this.#archive(queue, message.msgId);
         scope.lostClaim(claim === "already_claimed" ? "in_progress" : claim.notClaimable);
         return;
       }
       scope.claimed(performance.now() - claimStarted, method);
-      await this.#archive(queue, message.msgId);
+      if (!ackInClaim || claim.archived === undefined) await this.#archive(queue, message.msgId);
 
       const startedAt = new Date();
       const outcome = await this.#execute(step, claim.attempts, handler);
@@ -450,6 +463,26 @@ export class Broker {
         if (this.#hardStop.signal.aborted) return;
       }
     }
+  }
+
+  /**
+   * Whether a claim whose answer was lost committed (see `findOwnClaim`).
+   * Asks for up to ~30 s while the database is down; `undefined` when it did
+   * not commit or the question cannot be answered (then, if it did commit,
+   * Tasker's staleness recovery brings the step back).
+   */
+  async #findLostClaim(query: OwnClaimQuery): Promise<Claimed | undefined> {
+    for (let attempt = 0; attempt < 8 && !this.#hardStop.signal.aborted; attempt++) {
+      try {
+        const found = await findOwnClaim(this.#deps.tasker, query);
+        this.#databaseUp("claim_lookup");
+        return found;
+      } catch (error) {
+        this.#databaseDown("claim_lookup", error);
+        await delay(Math.min(MAX_BACKOFF_MS, 250 * 2 ** attempt), this.#hardStop.signal);
+      }
+    }
+    return undefined;
   }
 
   /** Keeps a waiting message invisible until `stop()` is called. */

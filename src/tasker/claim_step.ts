@@ -201,3 +201,51 @@ const CLAIM_AND_ARCHIVE_SQL = `${CLAIM_CTES}, ack AS (
 SELECT step.attempts, step.sort_key, step.from_state, (SELECT to_state FROM snap) AS snapshot_state,
        (SELECT archived FROM ack) AS archived
 FROM (SELECT 1) AS one LEFT JOIN step ON true`;
+
+/** Which claim to look for (see {@link findOwnClaim}). */
+export interface OwnClaimQuery {
+  stepUuid: string;
+  workerUuid: string;
+  /** The `metadata.timestamp` the claim was written with (pass `now` to {@link claimStep}). */
+  timestamp: Date;
+}
+
+/**
+ * After a claim whose answer was lost (the connection failed once the
+ * statement was sent), tells whether it committed: the step's current
+ * transition is `in_progress` with this worker's id and the claim's
+ * timestamp. Returns the claim as {@link claimStep} would have, or
+ * `undefined` when it did not commit (or the step moved on since).
+ *
+ * @example
+ * ```ts ignore
+ * const at = new Date();
+ * try {
+ *   claim = await claimStep(client, input, { now: () => at });
+ * } catch {
+ *   claim = await findOwnClaim(client, { ...input, timestamp: at }); // undefined: not claimed
+ * }
+ * ```
+ */
+export async function findOwnClaim(
+  client: SqlExecutor,
+  query: OwnClaimQuery,
+): Promise<Claimed | undefined> {
+  const [row] = await client.query<
+    { attempts: number; sort_key: number; from_state: string | null }
+  >(
+    `SELECT ws.attempts, t.sort_key, t.from_state
+     FROM tasker.workflow_step_transitions t
+     JOIN tasker.workflow_steps ws ON ws.workflow_step_uuid = t.workflow_step_uuid
+     WHERE t.workflow_step_uuid = $1::uuid AND t.most_recent AND t.to_state = 'in_progress'
+       AND t.metadata->>'worker_uuid' = $2 AND t.metadata->>'timestamp' = $3`,
+    [query.stepUuid, query.workerUuid, query.timestamp.toISOString()],
+  );
+  if (!row) return undefined;
+  return {
+    claimed: true,
+    attempts: Number(row.attempts),
+    sortKey: Number(row.sort_key),
+    fromState: row.from_state ?? "pending",
+  };
+}

@@ -6,7 +6,7 @@ import {
   testOnEveryDatabase,
   transitionsOf,
 } from "./_tasker_fixture.ts";
-import { type ClaimResult, claimStep, START_EVENT } from "./claim_step.ts";
+import { type ClaimResult, claimStep, findOwnClaim, START_EVENT } from "./claim_step.ts";
 import { STEP_STATES } from "./hydrate_step.ts";
 import { createQueue, sendWithNotify } from "./pgmq_queue.ts";
 import { TaskerError } from "./tasker_error.ts";
@@ -402,6 +402,31 @@ testOnEveryDatabase("claimStep", async (db, t) => {
         { archive: { queue: "no_such_queue_here", msgId: 0 } },
       ),
       RangeError,
+    );
+  });
+});
+
+testOnEveryDatabase("findOwnClaim", async (db, t) => {
+  const client = db.client;
+
+  await t.step("finds a claim that committed, with what claimStep returned", async () => {
+    const { fixture, stepUuid } = await oneStep(client, { name: "a" });
+    const input = { stepUuid, workerUuid: WORKER, correlationId: fixture.correlationId };
+    const claim = await claimStep(client, input, { now: () => NOW });
+    assert.deepEqual(await findOwnClaim(client, { ...input, timestamp: NOW }), claim);
+  });
+
+  await t.step("finds nothing for another claim time, worker or an unclaimed step", async () => {
+    const { fixture, stepUuid } = await oneStep(client, { name: "b" });
+    const input = { stepUuid, workerUuid: WORKER, correlationId: fixture.correlationId };
+    assert.equal(await findOwnClaim(client, { ...input, timestamp: NOW }), undefined);
+    await claimStep(client, input, { now: () => NOW });
+    const later = new Date(NOW.getTime() + 1);
+    assert.equal(await findOwnClaim(client, { ...input, timestamp: later }), undefined);
+    const other = "0190a8b2-1c2d-7e3f-8a4b-5c6d7e8f9a00";
+    assert.equal(
+      await findOwnClaim(client, { ...input, workerUuid: other, timestamp: NOW }),
+      undefined,
     );
   });
 });
