@@ -139,7 +139,15 @@ export function runGuestRaw(module: WebAssembly.Module, input: Uint8Array): Uint
   guest.memory = instance.exports.memory as WebAssembly.Memory;
   (instance.exports._initialize as () => void)();
   if ((instance.exports.run as () => number)() !== 0) throw new Error("guest failed");
-  return chunks.length === 1 ? chunks[0] : new Uint8Array(chunks.flatMap((c) => [...c]));
+  if (chunks.length === 1) return chunks[0];
+  // The wasm build streams large results in several writes; the host concatenates them.
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 {
