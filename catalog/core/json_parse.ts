@@ -78,6 +78,10 @@ const CLOSE_BRACE: i32 = 0x7d;
 /** Slots of the object key cache (a power of two) and the longest key it holds. */
 const KEY_CACHE_SIZE: i32 = 256;
 const KEY_CACHE_MAX_LENGTH: i32 = 32;
+/** Distinct key lists remembered for sharing (a power of two). */
+const SHAPE_CACHE_SIZE: i32 = 8;
+/** Objects get built with `JsonValue.set` past this many members (its index threshold). */
+const INDEX_AFTER: i32 = 32;
 
 /** Exact powers of ten: every 10^k with k <= 22 is a double. */
 const POW10: Array<f64> = [
@@ -137,6 +141,9 @@ class JsonParser {
   errorOffset: i32 = -1;
   /** Recent object keys by hash (see parseKeyString); "" marks an empty slot. */
   keyCache: Array<string> = new Array<string>();
+  /** Recent objects' key lists (see shape). */
+  shapes: Array<Array<string>> = new Array<Array<string>>();
+  nextShape: i32 = 0;
 
   constructor(text: string, maxDepth: i32) {
     this.text = text;
@@ -191,9 +198,19 @@ class JsonParser {
   }
 
   parse(): JsonValue | null {
-    // Open containers and, for objects, the key whose value is being parsed.
-    const stack = new Array<JsonValue>();
-    const keys = new Array<string>();
+    // The members of every open container wait on two shared stacks and
+    // become exact-size arrays when it closes: in the wasm build a growing
+    // array starts with room for 8 (64 bytes for 2 members) and is copied
+    // when it outgrows it, and its allocator never frees.
+    const vals = new Array<JsonValue>();
+    const names = new Array<string>();
+    // Per open container: where its members start on `vals` and on `names`
+    // (-1 for an array), and, for an object past INDEX_AFTER members, the
+    // object itself, built with `set` from then on (its index keeps repeated
+    // keys linear to find).
+    const valStart = new Array<i32>();
+    const nameStart = new Array<i32>();
+    const big = new Array<JsonValue | null>();
     let depth: i32 = 0;
     // Every path out of the loop returns; the condition only satisfies asc's return check.
     while (!this.failed) {
@@ -211,17 +228,20 @@ class JsonParser {
         }
         this.pos++;
         const isObject = c == OPEN_BRACE;
-        const container = isObject ? JsonValue.object() : JsonValue.array(new Array<JsonValue>());
         c = this.skipSpace();
         if (c == (isObject ? CLOSE_BRACE : CLOSE_BRACKET)) {
           this.pos++;
-          value = container;
+          value = isObject
+            ? JsonValue.objectOf(this.shape(names, names.length), vals.slice(0, 0))
+            : JsonValue.array(vals.slice(0, 0));
         } else {
-          stack.push(container);
+          valStart.push(vals.length);
+          nameStart.push(isObject ? names.length : -1);
+          big.push(null);
           depth++;
           if (isObject) {
             if (c != QUOTE) return this.fail("expected a string key or '}' in an object", this.pos);
-            if (!this.parseKey(keys, depth)) return null;
+            if (!this.parseKey(names)) return null;
           }
           continue;
         }
@@ -239,10 +259,11 @@ class JsonParser {
           }
           return value;
         }
-        const top = stack[depth - 1];
+        const v0 = valStart[depth - 1];
+        const n0 = nameStart[depth - 1];
         c = this.skipSpace();
-        if (top.items != null) {
-          top.items!.push(value);
+        if (n0 < 0) {
+          vals.push(value);
           if (c == COMMA) {
             this.pos++;
             break;
@@ -250,37 +271,108 @@ class JsonParser {
           if (c != CLOSE_BRACKET) {
             return this.fail("expected ',' or ']' after an array element", this.pos);
           }
+          value = JsonValue.array(vals.slice(v0, vals.length));
         } else {
-          top.set(keys[depth - 1], value);
+          this.addMember(vals, names, v0, n0, big, depth - 1, value);
           if (c == COMMA) {
             this.pos++;
             if (this.skipSpace() != QUOTE) {
               return this.fail("expected a string key after ',' in an object", this.pos);
             }
-            if (!this.parseKey(keys, depth)) return null;
+            if (!this.parseKey(names)) return null;
             break;
           }
           if (c != CLOSE_BRACE) {
             return this.fail("expected ',' or '}' after an object member", this.pos);
           }
+          const built = big[depth - 1];
+          value = built != null
+            ? built
+            : JsonValue.objectOf(this.shape(names, n0), vals.slice(v0, vals.length));
+          names.length = n0;
         }
         // Closing bracket or brace: the container is the completed value.
         this.pos++;
-        stack.pop();
+        vals.length = v0;
+        valStart.pop();
+        nameStart.pop();
+        big.pop();
         depth--;
-        value = top;
       }
     }
     return null;
   }
 
-  /** Parses `"key" :` at the current position into `keys[depth - 1]`. */
-  parseKey(keys: Array<string>, depth: i32): bool {
+  /**
+   * Adds the member whose key is on top of `names` to the open object at
+   * `frame` (members from `v0`/`n0` on the stacks), like `JsonValue.set`: a
+   * repeated key keeps its first position and takes the last value. Past
+   * INDEX_AFTER members the object is built for real and uses `set`.
+   */
+  addMember(
+    vals: Array<JsonValue>,
+    names: Array<string>,
+    v0: i32,
+    n0: i32,
+    big: Array<JsonValue | null>,
+    frame: i32,
+    value: JsonValue,
+  ): void {
+    const built = big[frame];
+    const key = names.pop() as string;
+    if (built != null) {
+      built.set(key, value);
+      return;
+    }
+    const n = names.length;
+    for (let i = n0; i < n; i++) {
+      if (names[i] == key) {
+        vals[v0 + i - n0] = value;
+        return;
+      }
+    }
+    names.push(key);
+    vals.push(value);
+    if (n + 1 - n0 > INDEX_AFTER) {
+      const object = JsonValue.object();
+      for (let i = n0; i <= n; i++) object.set(names[i], vals[v0 + i - n0]);
+      big[frame] = object;
+      names.length = n0;
+      vals.length = v0;
+    }
+  }
+
+  /**
+   * The keys `names[from..]` as an array, shared with an earlier object of
+   * this document that has the same keys in the same order (arrays of
+   * records repeat their keys; `JsonValue.objectOf` marks it shared, so a
+   * later `set` copies it first).
+   */
+  shape(names: Array<string>, from: i32): Array<string> {
+    const n = names.length - from;
+    const shapes = this.shapes;
+    for (let s = 0; s < shapes.length; s++) {
+      const keys = shapes[s];
+      if (keys.length != n) continue;
+      let i = 0;
+      while (i < n && keys[i] == names[from + i]) i++;
+      if (i == n) return keys;
+    }
+    const keys = names.slice(from, names.length);
+    if (shapes.length < SHAPE_CACHE_SIZE) {
+      shapes.push(keys);
+    } else {
+      shapes[this.nextShape] = keys;
+      this.nextShape = (this.nextShape + 1) & (SHAPE_CACHE_SIZE - 1);
+    }
+    return keys;
+  }
+
+  /** Parses `"key" :` at the current position onto `names`. */
+  parseKey(names: Array<string>): bool {
     const key = this.parseKeyString();
     if (this.failed) return false;
-    // Arrays hold no key: fill their slots so keys[depth - 1] belongs to this object.
-    while (keys.length < depth) keys.push("");
-    keys[depth - 1] = key;
+    names.push(key);
     if (this.skipSpace() != COLON) {
       this.fail("expected ':' after an object key", this.pos);
       return false;
@@ -292,7 +384,8 @@ class JsonParser {
   /** A string, number or literal starting with code unit `c` (-1 at the end). */
   parseScalar(c: i32): JsonValue | null {
     if (c == QUOTE) {
-      const s = this.parseString();
+      // Short values repeat too (currencies, states, names): shared like keys.
+      const s = this.parseKeyString();
       return this.failed ? null : JsonValue.string(s);
     }
     if (c == MINUS || isDigit(c)) return this.parseNumber();

@@ -23,21 +23,37 @@ export enum Kind {
 /** Objects with more keys than this get a hash index for lookups. */
 const INDEX_AFTER: i32 = 32;
 
-/** One JSON value. Treat values as immutable once shared: copy before changing. */
+/**
+ * One JSON value. Treat values as immutable once shared: copy before
+ * changing. Scalars may be shared outright (small integers are, see
+ * `number`): only containers are ever changed, through `set`/`remove` or
+ * their arrays.
+ */
 export class JsonValue {
-  kind: i32;
+  // Field order matters in the wasm build: the f64 first leaves no padding,
+  // so a value is 28 bytes (48 with the allocator's header) instead of 36 (64).
   num: f64 = 0;
+  kind: i32;
   str: string = "";
-  /** Elements of an array. */
-  items: Array<JsonValue> | null = null;
-  /** Keys of an object, in insertion order. */
+  /** Keys of an object, in insertion order (see `index` about sharing). */
   keys: Array<string> | null = null;
-  /** Values of an object, parallel to `keys`. */
+  /** Elements of an array, or values of an object (parallel to `keys`). */
   vals: Array<JsonValue> | null = null;
+  /**
+   * An object's lookup index once it has more than INDEX_AFTER keys; for a
+   * smaller object, SHARED_KEYS when its `keys` array is shared with other
+   * objects (the parser gives objects with the same keys one array), which
+   * `set`/`remove` copy before changing; else null.
+   */
   index: Map<string, i32> | null = null;
 
   constructor(kind: i32) {
     this.kind = kind;
+  }
+
+  /** Elements of an array; null for anything else. */
+  get items(): Array<JsonValue> | null {
+    return this.kind == Kind.Array ? this.vals : null;
   }
 
   static null(): JsonValue {
@@ -48,7 +64,28 @@ export class JsonValue {
     return value ? TRUE_VALUE : FALSE_VALUE;
   }
 
+  /**
+   * A number. Integers 0..255 (not -0) are shared, like null and the
+   * booleans: numbers are never changed, and jq compares them by value
+   * (`identical` included), never by reference. Arrays of small counts and
+   * flags then cost no memory per element.
+   */
   static number(value: f64): JsonValue {
+    if (value >= 0 && value < SMALL_INTS && value == Math.floor(value) && 1 / value > 0) {
+      let cache = smallInts;
+      if (cache == null) {
+        cache = new Array<JsonValue | null>();
+        for (let k = 0; k < SMALL_INTS; k++) cache.push(null);
+        smallInts = cache;
+      }
+      const i = i32(value);
+      const cached = cache[i];
+      if (cached != null) return cached;
+      const v = new JsonValue(Kind.Number);
+      v.num = value;
+      cache[i] = v;
+      return v;
+    }
     const v = new JsonValue(Kind.Number);
     v.num = value;
     return v;
@@ -63,7 +100,7 @@ export class JsonValue {
   /** An array holding `items` (not copied). */
   static array(items: Array<JsonValue>): JsonValue {
     const v = new JsonValue(Kind.Array);
-    v.items = items;
+    v.vals = items;
     return v;
   }
 
@@ -73,6 +110,28 @@ export class JsonValue {
     v.keys = new Array<string>();
     v.vals = new Array<JsonValue>();
     return v;
+  }
+
+  /**
+   * An object of `keys` (distinct, at most INDEX_AFTER of them: no index is
+   * needed) and the parallel `vals`, neither copied. `keys` is marked shared:
+   * it may be given to other objects too, and `set`/`remove` copy it first.
+   */
+  static objectOf(keys: Array<string>, vals: Array<JsonValue>): JsonValue {
+    const v = new JsonValue(Kind.Object);
+    v.keys = keys;
+    v.vals = vals;
+    v.index = SHARED_KEYS;
+    return v;
+  }
+
+  /** The keys array, copied first when it is shared, so it may be changed. */
+  ownKeys(): Array<string> {
+    if (this.index == SHARED_KEYS) {
+      this.keys = this.keys!.slice(0);
+      this.index = null;
+    }
+    return this.keys!;
   }
 
   isNull(): bool {
@@ -142,7 +201,9 @@ export class JsonValue {
   /** Position of `key` in an object, or -1. */
   find(key: string): i32 {
     const index = this.index;
-    if (index != null) return index.has(key) ? (index.get(key) as i32) : -1;
+    if (index != null && index != SHARED_KEYS) {
+      return index.has(key) ? (index.get(key) as i32) : -1;
+    }
     const keys = this.keys!;
     for (let i = 0, n = keys.length; i < n; i++) {
       if (keys[i] == key) return i;
@@ -167,7 +228,7 @@ export class JsonValue {
       this.vals![i] = value;
       return this;
     }
-    const keys = this.keys!;
+    const keys = this.ownKeys();
     keys.push(key);
     this.vals!.push(value);
     const n = keys.length;
@@ -185,10 +246,10 @@ export class JsonValue {
   remove(key: string): JsonValue {
     const i = this.find(key);
     if (i < 0) return this;
-    this.keys!.splice(i, 1);
+    const keys = this.ownKeys();
+    keys.splice(i, 1);
     this.vals!.splice(i, 1);
     this.index = null;
-    const keys = this.keys!;
     if (keys.length > INDEX_AFTER) {
       const index = new Map<string, i32>();
       for (let k = 0; k < keys.length; k++) index.set(keys[k], k);
@@ -222,6 +283,12 @@ export class JsonValue {
     return compareValues(this, other) == 0;
   }
 }
+
+/** Marks a shared `keys` array in `JsonValue.index` (never used as an index). */
+const SHARED_KEYS: Map<string, i32> = new Map<string, i32>();
+/** Numbers 0..SMALL_INTS - 1 are shared; the cache is made on first use. */
+const SMALL_INTS: i32 = 256;
+let smallInts: Array<JsonValue | null> | null = null;
 
 const NULL_VALUE = new JsonValue(Kind.Null);
 const TRUE_VALUE = new JsonValue(Kind.True);

@@ -15,8 +15,10 @@ export type Handler = (envelope: JsonValue) => HandlerResult;
 
 /** What a handler run produced, as text. */
 export class HandlerOutput {
-  /** The result JSON, when the handler succeeded. */
+  /** The result JSON, when the handler succeeded (and the text was asked for). */
   resultJson: string = "";
+  /** The result, when the handler succeeded. */
+  result: JsonValue | null = null;
   /** The failure, when it did not. */
   error: HandlerError | null = null;
   /** The failure's details as JSON text ("" when none). */
@@ -42,8 +44,16 @@ function failed(code: string, message: string): HandlerOutput {
   return out;
 }
 
-/** Runs `handle` on the envelope text. */
-export function runHandler(handle: Handler, envelopeText: string): HandlerOutput {
+/**
+ * Runs `handle` on the envelope text. With `resultText` false the result is
+ * left as a value (`result`) for the caller to write: the wasm edge streams it
+ * as UTF-8 instead of building the text as a string first.
+ */
+export function runHandler(
+  handle: Handler,
+  envelopeText: string,
+  resultText: bool = true,
+): HandlerOutput {
   const parsed = parseJson(envelopeText);
   if (parsed.error != null) {
     return failed("envelope_invalid", "Cannot parse the step envelope: " + parsed.error!);
@@ -69,7 +79,8 @@ export function runHandler(handle: Handler, envelopeText: string): HandlerOutput
     const details = error.details;
     if (details != null) out.detailsJson = writeJson(details);
   } else {
-    out.resultJson = writeJson(result.value!);
+    out.result = result.value;
+    if (resultText) out.resultJson = writeJson(result.value!);
   }
   return out;
 }

@@ -25,14 +25,66 @@ import { quoteJsonString } from "../core/json_write.ts";
 const MESSAGE_MAX: i32 = 4096;
 const CODE_MAX: i32 = 100;
 
-/** The step's input envelope: the `io` input bytes decoded from UTF-8. */
+/**
+ * The step's input envelope: the `io` input bytes decoded from UTF-8, exactly
+ * as `String.UTF8.decodeUnsafe` decodes them (invalid sequences included).
+ *
+ * Decoded in place: the bytes are read into the upper half of the string's
+ * own buffer (n bytes of UTF-8 never need more than 2n bytes of UTF-16) and
+ * decoded towards its start, then the string is shrunk to its length. Each
+ * step writes at most 2 bytes per byte consumed (4 for a 4-byte sequence), so
+ * the output never overtakes the unread input. Compared with a separate input
+ * buffer this saves n bytes of fresh memory per step, which the bump allocator
+ * never gives back (at ~3 µs per 4 KiB page faulted in, that is 0.5 ms at 1 MB).
+ */
 export function readEnvelope(): string {
   const n = io.input_len();
   if (n <= 0) return "";
-  const buf = new ArrayBuffer(n);
-  const copied = io.read_input(changetype<usize>(buf), n);
+  const str = __new(<usize> n << 1, idof<string>());
+  const input = str + <usize> n;
+  const copied = io.read_input(input, n);
   // The host copies min(len, input length) bytes; never more than asked for.
-  return String.UTF8.decodeUnsafe(changetype<usize>(buf), copied < 0 ? 0 : <usize> copied);
+  const end = input + <usize> (copied < 0 ? 0 : copied > n ? n : copied);
+  let p = input;
+  let q = str;
+  // The loop of String.UTF8.decodeUnsafe (AssemblyScript 0.28), reading from p, writing at q.
+  while (p < end) {
+    let u0 = <u32> load<u8>(p);
+    ++p;
+    if (!(u0 & 128)) {
+      store<u16>(q, u0);
+    } else {
+      if (end == p) break;
+      const u1 = <u32> load<u8>(p) & 63;
+      ++p;
+      if ((u0 & 224) == 192) {
+        store<u16>(q, ((u0 & 31) << 6) | u1);
+      } else {
+        if (end == p) break;
+        const u2 = <u32> load<u8>(p) & 63;
+        ++p;
+        if ((u0 & 240) == 224) {
+          u0 = ((u0 & 15) << 12) | (u1 << 6) | u2;
+        } else {
+          if (end == p) break;
+          u0 = ((u0 & 7) << 18) | (u1 << 12) | (u2 << 6) | (<u32> load<u8>(p) & 63);
+          ++p;
+        }
+        if (u0 < 0x10000) {
+          store<u16>(q, u0);
+        } else {
+          u0 -= 0x10000;
+          const lo = (u0 >> 10) | 0xd800;
+          const hi = (u0 & 0x03ff) | 0xdc00;
+          store<u32>(q, lo | (hi << 16));
+          q += 2;
+        }
+      }
+    }
+    q += 2;
+  }
+  // The string is the newest allocation, so this gives the unused tail back.
+  return changetype<string>(__renew(str, q - str));
 }
 
 /**

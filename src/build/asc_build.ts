@@ -23,11 +23,17 @@
  *   a stray config cannot change the output), paths relative to the entry's
  *   folder (file names compiled into abort messages do not depend on where
  *   the repository lives).
+ * - after compiling, the module's data segments are merged
+ *   ({@link mergeDataSegments}): the compiler emits one per static object,
+ *   and V8 pays for each one on every `new WebAssembly.Instance` (~45 µs
+ *   less per fresh instance of a catalog guest). Same memory contents, same
+ *   code; a deterministic rewrite, so builds stay reproducible.
  *
  * @module
  */
 import { WasmBrokerError } from "../errors.ts";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
+import { mergeDataSegments } from "./merge_data_segments.ts";
 
 /** Runtime variants a guest can be built with (see the module doc). */
 export type AscRuntime = "stub" | "incremental";
@@ -261,7 +267,7 @@ async function build(entry: string, options: BuildAssemblyScriptOptions): Promis
   }
   const text = outputs.get(TEXT_FILE);
   return {
-    binary: new Uint8Array(binary),
+    binary: mergeDataSegments(binary).binary,
     ...(options.text
       ? { text: typeof text === "string" ? text : new TextDecoder().decode(text) }
       : {}),

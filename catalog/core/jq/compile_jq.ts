@@ -10,7 +10,7 @@ import { JqFunc, JqNode, JqPattern, Op, PatKind } from "./jq_ast.ts";
 import { B, findNative, isJq16Builtin } from "./jq_builtin_table.ts";
 import { JQ_SYNTAX, JQ_UNSUPPORTED, JqError } from "./jq_error.ts";
 import { parseJq } from "./jq_parser.ts";
-import { JQ_PRELUDE } from "./jq_prelude.ts";
+import { JQ_PRELUDE, JQ_PRELUDE_KEYS } from "./jq_prelude.ts";
 
 /** A compiled filter; run it with `runJq`. */
 export class JqProgram {
@@ -95,35 +95,45 @@ function freshId(): i32 {
   return nextId++;
 }
 
-/** The prelude's definitions by `name/arity`: source text, parsed on first use. */
-let preludeSources: Map<string, string> | null = null;
 /** Prelude definitions parsed and resolved so far. */
 const prelude: Map<string, JqFunc> = new Map<string, JqFunc>();
 
-/** Splits the prelude into its top-level definitions (each starts a line with `def `). */
-function preludeIndex(): Map<string, string> {
-  let index = preludeSources;
-  if (index != null) return index;
-  index = new Map<string, string>();
-  const chunks = ("\n" + JQ_PRELUDE).split("\ndef ");
-  for (let i = 1; i < chunks.length; i++) {
-    const text = "def " + chunks[i];
-    // "def name(a; b):" → name/2; "def name:" → name/0.
-    let p = 4;
-    while (p < text.length && text.charCodeAt(p) != 0x28 && text.charCodeAt(p) != 0x3a) p++;
-    const name = text.substring(4, p);
-    let arity = 0;
-    if (text.charCodeAt(p) == 0x28) {
-      arity = 1;
-      while (p < text.length && text.charCodeAt(p) != 0x29) {
-        if (text.charCodeAt(p) == 0x3b) arity++;
-        p++;
+/**
+ * The prelude's definition of `name` with `arity` parameters: its text from
+ * `def` up to the next top-level definition (each starts a line with
+ * `def `), the last one when there are several; null when there is none.
+ * Found by scanning the prelude in place, without splitting it or indexing
+ * every definition: a fresh wasm instance per step would build that index
+ * for every filter that calls a built-in.
+ */
+export function preludeSource(name: string, arity: i32): string | null {
+  const text = JQ_PRELUDE;
+  const n = text.length;
+  let found: string | null = null;
+  let at = text.startsWith("def ") ? 0 : text.indexOf("\ndef ") + 1;
+  while (at > 0 || (at == 0 && text.startsWith("def "))) {
+    const next = text.indexOf("\ndef ", at + 3);
+    const end = next < 0 ? n : next;
+    // "def name(a; b):" is name/2, "def name:" is name/0.
+    let p = at + 4 + name.length;
+    if (text.startsWith(name, at + 4) && p < end) {
+      let c = text.charCodeAt(p);
+      let defined = -1;
+      if (c == 0x3a) defined = 0;
+      else if (c == 0x28) {
+        defined = 1;
+        while (p < end && c != 0x29) {
+          if (c == 0x3b) defined++;
+          p++;
+          c = text.charCodeAt(p);
+        }
       }
+      if (defined == arity) found = text.substring(at, end);
     }
-    index.set(name + "/" + arity.toString(), text);
+    if (next < 0) break;
+    at = next + 1;
   }
-  preludeSources = index;
-  return index;
+  return found;
 }
 
 /**
@@ -131,11 +141,12 @@ function preludeIndex(): Map<string, string> {
  * analysed on first use (a fresh wasm instance per step pays only for what
  * its filter calls); null when there is none.
  */
-function preludeFunc(key: string): JqFunc | null {
+function preludeFunc(name: string, arity: i32, key: string): JqFunc | null {
   if (prelude.has(key)) return prelude.get(key) as JqFunc;
-  const index = preludeIndex();
-  if (!index.has(key)) return null;
-  const source = index.get(key) as string;
+  if (JQ_PRELUDE_KEYS.indexOf(" " + key + " ") < 0) return null;
+  const found = preludeSource(name, arity);
+  if (found == null) return null;
+  const source = found;
   const end = source.lastIndexOf(";");
   const parsed = parseJq(source.substring(0, end + 1) + " .");
   if (parsed.error != null || parsed.node!.op != Op.FuncDef) return null;
@@ -342,7 +353,7 @@ class Resolver {
       s = s.parent;
     }
     const key = name + "/" + arity.toString();
-    const defined = preludeFunc(key);
+    const defined = preludeFunc(name, arity, key);
     if (defined != null) {
       n.func = defined;
       return;

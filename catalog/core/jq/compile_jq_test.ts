@@ -1,6 +1,21 @@
 import "../../native/portable_runtime.ts";
 import assert from "node:assert/strict";
-import { compileJq } from "./compile_jq.ts";
+import { compileJq, preludeSource } from "./compile_jq.ts";
+import { findNative, nativeBuiltinNames } from "./jq_builtin_table.ts";
+import { JQ_PRELUDE, JQ_PRELUDE_KEYS } from "./jq_prelude.ts";
+
+/** The prelude split into definitions by `name/arity`, later ones winning (the former index). */
+function preludeByKey(): Map<string, string> {
+  const index = new Map<string, string>();
+  const chunks = ("\n" + JQ_PRELUDE).split("\ndef ");
+  for (let i = 1; i < chunks.length; i++) {
+    const text = "def " + chunks[i];
+    const head = /^def ([^(:]*)(?:\(([^)]*)\))?:/.exec(text)!;
+    const arity = head[2] === undefined ? 0 : head[2].split(";").length;
+    index.set(`${head[1]}/${arity}`, text);
+  }
+  return index;
+}
 
 Deno.test("compileJq() accepts the supported subset", () => {
   for (
@@ -68,4 +83,34 @@ Deno.test("compileJq() takes outside variables from varNames, or leaves them to 
 Deno.test("compileJq() lets definitions shadow built-ins, lexically", () => {
   const r = compileJq('def map(f): "mine"; [map(.), ([1] | add)]', []);
   assert.equal(r.error, null);
+});
+
+Deno.test("JQ_PRELUDE_KEYS lists exactly the prelude's definitions", () => {
+  const listed = JQ_PRELUDE_KEYS.trim().split(" ").sort();
+  assert.deepEqual(listed, [...preludeByKey().keys()].sort());
+  assert.ok(JQ_PRELUDE_KEYS.startsWith(" ") && JQ_PRELUDE_KEYS.endsWith(" "));
+});
+
+Deno.test("preludeSource() finds each definition's text and nothing else", () => {
+  for (const [key, text] of preludeByKey()) {
+    const [name, arity] = key.split("/");
+    assert.equal(preludeSource(name, Number(arity)), text, key);
+  }
+  for (const [name, arity] of [["combinations", 2], ["combination", 0], ["split", 1], ["", 0]]) {
+    assert.equal(preludeSource(name as string, arity as number), null, `${name}/${arity}`);
+  }
+});
+
+Deno.test("findNative() gives each native built-in its position in the list", () => {
+  const names = nativeBuiltinNames();
+  const ids = new Map<string, number>();
+  names.forEach((key, i) => key && ids.set(key, i));
+  assert.ok(ids.size > 100);
+  for (const [key, id] of ids) {
+    const slash = key.lastIndexOf("/");
+    assert.equal(findNative(key.slice(0, slash), Number(key.slice(slash + 1))), id, key);
+  }
+  for (const [name, arity] of [["map", 2], ["ma", 1], ["ap", 1], ["empty", 1], ["-", 0]]) {
+    assert.equal(findNative(name as string, arity as number), -1, `${name}/${arity}`);
+  }
 });

@@ -149,8 +149,6 @@ export function nativeBuiltinNames(): Array<string> {
   return names;
 }
 
-let nativeIndex: Map<string, i32> | null = null;
-
 /**
  * The id of native built-in `name/arity`, or -1.
  *
@@ -162,17 +160,28 @@ let nativeIndex: Map<string, i32> | null = null;
  * ```
  */
 export function findNative(name: string, arity: i32): i32 {
-  let index = nativeIndex;
-  if (index == null) {
-    index = new Map<string, i32>();
-    const names = nativeBuiltinNames();
-    for (let i = 0; i < names.length; i++) {
-      if (names[i].length > 0) index.set(names[i], i);
-    }
-    nativeIndex = index;
-  }
+  // Looked up in the list in place (the last whole-word match, as an index
+  // built from it would keep): a fresh wasm instance per step would split
+  // the list and build that index for every filter that calls a built-in.
   const key = name + "/" + arity.toString();
-  return index.has(key) ? (index.get(key) as i32) : -1;
+  const list = NATIVE_LIST;
+  const n = list.length;
+  let at = list.lastIndexOf(key);
+  while (at >= 0) {
+    const end = at + key.length;
+    if (
+      (at == 0 || list.charCodeAt(at - 1) == 0x20) && (end == n || list.charCodeAt(end) == 0x20)
+    ) {
+      let id = 0;
+      for (let i = 0; i < at; i++) {
+        if (list.charCodeAt(i) == 0x20) id++;
+      }
+      return id;
+    }
+    if (at == 0) break;
+    at = list.lastIndexOf(key, at - 1);
+  }
+  return -1;
 }
 
 /** Every built-in of jq 1.6 (`jq -n 'builtins'`), plus its callable internals. */

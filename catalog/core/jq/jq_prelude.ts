@@ -120,3 +120,12 @@ def splits($re): splits($re; null);
 def split($re; flags): [ splits($re; flags) ];
 .
 `;
+
+/**
+ * The `name/arity` of every definition in {@link JQ_PRELUDE}, space-separated
+ * with a space at both ends: a cheap "is it there at all" check before the
+ * prelude is scanned for a definition (compile_jq_test.ts keeps the two in
+ * step).
+ */
+export const JQ_PRELUDE_KEYS: string =
+  " combinations/0 combinations/1 bsearch/1 INDEX/2 INDEX/1 JOIN/2 JOIN/3 JOIN/4 IN/1 IN/2 truncate_stream/1 fromstream/1 tostream/0 match/2 match/1 test/2 test/1 capture/2 capture/1 scan/1 splits/2 splits/1 split/2 ";
