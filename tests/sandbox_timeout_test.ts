@@ -228,16 +228,32 @@ Deno.test("SandboxPool re-runs the other steps of a process that crashed", async
   });
 });
 
-Deno.test("SandboxPool fails a step whose deadline passes while it waits for a process", async () => {
-  await withPool({ maxProcesses: 1, prewarm: 1 }, async (runtime, pool) => {
-    const spinner = await runtime.load(SPIN_IN_RUN, GRANTS);
+Deno.test("a step's deadline counts from when it reaches a process, not while it waits in the queue", async () => {
+  await withPool({ maxProcesses: 1, prewarm: 1 }, async (runtime) => {
+    const sleeper = await runtime.load(SLEEP_THEN_ECHO, GRANTS);
+    // Each step sleeps 100 ms; with one process the third waits ~200 ms before it runs,
+    // longer than its 150 ms deadline — which must not count that wait.
+    const outcomes = await Promise.all(
+      [1, 2, 3].map((n) => runtime.execute(sleeper, { n }, { timeoutMs: n === 3 ? 150 : 5000 })),
+    );
+    for (const outcome of outcomes) {
+      assert.equal(outcome.status, "completed", JSON.stringify(outcome));
+    }
+  });
+});
+
+Deno.test("a step that waits for a process longer than maxQueueWaitMs fails as queued, nothing killed", async () => {
+  await withPool({ maxProcesses: 1, prewarm: 1, maxQueueWaitMs: 200 }, async (runtime, pool) => {
+    const spin = await runtime.load(SPIN_IN_RUN, GRANTS);
     const echo = await runtime.load(ECHO, GRANTS);
-    const spinning = runtime.execute(spinner, {}, { timeoutMs: 3000 });
-    const queued = await runtime.execute(echo, {}, { timeoutMs: 200 });
+    const spinning = runtime.execute(spin, {}, { timeoutMs: 1500 });
+    await waitFor(() => pool.processes().some((p) => p.steps > 0), "the spinning step to run");
+    const queued = await runtime.execute(echo, {}, { timeoutMs: 5000 });
     assert.equal(queued.error?.code, "timeout");
+    assert.equal(queued.error?.retryable, true);
     assert.equal(queued.error?.details?.queued, true);
     assert.equal(queued.error?.details?.killed, undefined);
-    // The queued step's deadline killed nothing: the spinner still runs until its own.
+    // The queued step killed nothing: the spinner still runs until its own deadline.
     assert.equal(pool.processes()[0].steps, 1);
     assert.equal((await spinning).error?.code, "timeout");
   });

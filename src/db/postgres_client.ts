@@ -105,6 +105,19 @@ export function connectPostgres(url: string, options: ConnectPostgresOptions = {
   return new PostgresClient(url, options);
 }
 
+/**
+ * Seconds before reconnect attempt `n`: 50 ms doubling, at most 1 s.
+ *
+ * @example
+ * ```ts
+ * import { reconnectBackoffSeconds } from "./postgres_client.ts";
+ * console.assert(reconnectBackoffSeconds(0) === 0.05 && reconnectBackoffSeconds(30) === 1);
+ * ```
+ */
+export function reconnectBackoffSeconds(attempt: number): number {
+  return Math.min(0.05 * 2 ** Math.max(0, attempt), 1);
+}
+
 /** The postgres.js implementation of {@link SqlClient}; build one with {@link connectPostgres}. */
 export class PostgresClient implements SqlClient {
   readonly kind = "postgres" as const;
@@ -132,6 +145,10 @@ export class PostgresClient implements SqlClient {
       types: { int8: INT8_AS_NUMBER, json: JSON_TEXT },
       // Type OIDs are fetched per connection; the broker never sends arrays of custom types.
       fetch_types: false,
+      // postgres.js's default backoff grows with failures across the whole pool, up to 20 s
+      // per attempt: after an outage the broker would stay disconnected (and its LISTEN down)
+      // long after the server is back. Cap it at 1 s.
+      backoff: reconnectBackoffSeconds,
     };
     this.#sql = postgres(url, this.#options);
   }

@@ -58,6 +58,13 @@ export interface SandboxPoolOptions {
   killGraceMs?: number;
   /** A process not ready after this long is killed. Default 30 s (a loaded machine is slow). */
   startTimeoutMs?: number;
+  /**
+   * Longest a step may wait for a process (queued behind others, or while
+   * one starts) before it fails with `timeout` (`details.queued: true`).
+   * The step's own deadline counts from when it reaches a process, so a
+   * guest's time budget is never spent waiting. Default 60 s.
+   */
+  maxQueueWaitMs?: number;
   /** Compiled modules kept per process (least recently used are dropped). Default 32. */
   modulesPerProcess?: number;
   /**
@@ -173,6 +180,7 @@ export class SandboxPool implements StepExecutor {
   readonly #idleMs: number;
   readonly #killGraceMs: number;
   readonly #startTimeoutMs: number;
+  readonly #maxQueueWaitMs: number;
   readonly #modulesPerProcess: number;
   readonly #config: string | undefined;
   readonly #cwd: string | undefined;
@@ -211,6 +219,7 @@ export class SandboxPool implements StepExecutor {
     this.#idleMs = positive("idleMs", options.idleMs) ?? 30_000;
     this.#killGraceMs = nonNegative("killGraceMs", options.killGraceMs) ?? 25;
     this.#startTimeoutMs = positive("startTimeoutMs", options.startTimeoutMs) ?? 30_000;
+    this.#maxQueueWaitMs = positive("maxQueueWaitMs", options.maxQueueWaitMs) ?? 60_000;
     this.#modulesPerProcess = positive("modulesPerProcess", options.modulesPerProcess) ?? 32;
     this.#stderrLogBytes = nonNegative("stderrLogBytes", options.stderrLogBytes) ?? 64 * 1024;
     this.#maxFrameBytes = positive("maxFrameBytes", options.maxFrameBytes) ?? 512 * 1024 * 1024;
@@ -281,7 +290,7 @@ export class SandboxPool implements StepExecutor {
         settled: false,
         resolve,
       };
-      step.timers.push(setTimeout(() => this.#onDeadline(step), request.timeoutMs));
+      step.timers.push(setTimeout(() => this.#onDeadline(step), this.#maxQueueWaitMs));
       this.#queue.push(step);
       this.#pump();
     });
@@ -428,6 +437,11 @@ export class SandboxPool implements StepExecutor {
 
   #dispatch(step: StepRecord, process: SandboxProcess<StepRecord>): void {
     const now = performance.now();
+    // The deadline starts here: time spent queued or waiting for a process to
+    // start is not the guest's (it has its own bound, maxQueueWaitMs).
+    for (const timer of step.timers) clearTimeout(timer);
+    step.timers = [setTimeout(() => this.#onDeadline(step), step.request.timeoutMs)];
+    step.wallDeadline = Date.now() + step.request.timeoutMs;
     step.process = process;
     step.runId = ++this.#runSeq;
     step.attempts++;
@@ -620,9 +634,12 @@ export class SandboxPool implements StepExecutor {
 
   #timeoutOutcome(step: StepRecord, details: Record<string, unknown>): StepOutcome {
     const now = performance.now();
+    const queued = !step.process;
     const outcome = failure(
       "timeout",
-      `Cannot finish step as it ran past its deadline of ${step.request.timeoutMs} ms`,
+      queued
+        ? `Cannot start step as no sandbox process took it within ${this.#maxQueueWaitMs} ms`
+        : `Cannot finish step as it ran past its deadline of ${step.request.timeoutMs} ms`,
       {
         timeout_ms: step.request.timeoutMs,
         elapsed_ms: Math.round(now - step.started),
