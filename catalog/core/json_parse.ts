@@ -319,23 +319,25 @@ class JsonParser {
     value: JsonValue,
   ): void {
     const built = big[frame];
-    const key = names.pop() as string;
+    // The key is on top of `names`; members before it are at n0..last-1.
+    const last = names.length - 1;
+    const key = names[last];
     if (built != null) {
+      names.length = last;
       built.set(key, value);
       return;
     }
-    const n = names.length;
-    for (let i = n0; i < n; i++) {
+    for (let i = n0; i < last; i++) {
       if (names[i] == key) {
         vals[v0 + i - n0] = value;
+        names.length = last;
         return;
       }
     }
-    names.push(key);
     vals.push(value);
-    if (n + 1 - n0 > INDEX_AFTER) {
+    if (last + 1 - n0 > INDEX_AFTER) {
       const object = JsonValue.object();
-      for (let i = n0; i <= n; i++) object.set(names[i], vals[v0 + i - n0]);
+      for (let i = n0; i <= last; i++) object.set(names[i], vals[v0 + i - n0]);
       big[frame] = object;
       names.length = n0;
       vals.length = v0;

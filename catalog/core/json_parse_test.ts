@@ -9,6 +9,7 @@ import {
   seededRandom,
 } from "../native/json_samples.ts";
 import { JSON_MAX_DEPTH, parseJson } from "./json_parse.ts";
+import { JsonValue } from "./json_value.ts";
 import { writeJson } from "./json_write.ts";
 
 /** Parses text that must be JSON and returns it as a JS value. */
@@ -111,6 +112,53 @@ Deno.test("parseJson() keeps the first position of a repeated key and its last v
   assert.equal(big.get("k19")!.str, "last");
   // Unlike JavaScript objects, index-like keys keep text order (as in jq).
   assert.deepEqual(parseJson('{"b":1,"1":2}').value!.keys, ["b", "1"]);
+});
+
+Deno.test("parseJson() handles repeated keys before and after an object outgrows 32 members", () => {
+  for (const size of [31, 32, 33, 34, 40, 100]) {
+    const members = Array.from({ length: size }, (_, i) => `"k${i}":${i}`);
+    // Repeats of early and late keys, some before the 33rd member arrives, some after.
+    members.splice(10, 0, '"k0":"a"');
+    members.push('"k1":"b"', `"k${size - 1}":"c"`, '"k5":{"x":[1,{"k0":2,"k0":3}]}');
+    const text = `{${members.join(",")}}`;
+    const value = parseJson(text).value!;
+    assert.equal(writeJson(value), JSON.stringify(JSON.parse(text)), `size ${size}`);
+    assert.equal(value.size(), size);
+    assert.equal(value.get("k0")!.str, "a");
+    assert.equal(value.find(`k${size - 1}`), size - 1);
+  }
+});
+
+Deno.test("parseJson() lets objects with the same keys share them, and changing one leaves the rest", () => {
+  const list = parseJson('[{"a":1,"b":2},{"a":3,"b":4},{"b":5,"a":6},{"a":7,"b":8}]').value!.items!;
+  assert.equal(list[0].keys, list[1].keys); // one array for the same keys in the same order
+  assert.notEqual(list[0].keys, list[2].keys);
+  list[1].set("c", JsonValue.number(9));
+  list[3].remove("a");
+  assert.deepEqual(list[0].keys, ["a", "b"]);
+  assert.deepEqual(list[1].keys, ["a", "b", "c"]);
+  assert.deepEqual(list[3].keys, ["b"]);
+  assert.deepEqual(toJs(JsonValue.array(list)), [
+    { a: 1, b: 2 },
+    { a: 3, b: 4, c: 9 },
+    { b: 5, a: 6 },
+    { b: 8 },
+  ]);
+  // An empty object is a shape too.
+  const empties = parseJson("[{},{}]").value!.items!;
+  empties[0].set("x", JsonValue.null());
+  assert.equal(writeJson(JsonValue.array(empties)), '[{"x":null},{}]');
+});
+
+Deno.test("JsonValue.number() shares integers 0..255 and nothing that differs from them", () => {
+  assert.equal(JsonValue.number(7), JsonValue.number(7));
+  assert.equal(JsonValue.number(0), JsonValue.number(0));
+  assert.equal(JsonValue.number(255), parseJson("255").value);
+  for (const x of [-0, -1, 256, 0.5, 7.000001, NaN, Infinity]) {
+    assert.notEqual(JsonValue.number(x), JsonValue.number(x), String(x));
+    assert.ok(Object.is(JsonValue.number(x).num, x), String(x));
+  }
+  assert.ok(Object.is(parseJson("-0").value!.num, -0));
 });
 
 Deno.test("parseJson() decodes every escape, and lone surrogate escapes as code units", () => {

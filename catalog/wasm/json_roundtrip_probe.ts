@@ -5,11 +5,13 @@
 // envelope re-serialized, or fails the step when the envelope is not JSON.
 //
 // Host usage: p = alloc(n); copy UTF-8 JSON to p; decode(p, n); parse();
-// write(indent); n = encode(); read n bytes at outputPtr().
+// write(indent); n = encode(); read n bytes at outputPtr(). Or, after
+// parse(), stream() to get the result writer's bytes through io.write_output.
 import { JsonValue } from "../core/json_value.ts";
 import { parseJson } from "../core/json_parse.ts";
 import { writeJsonPretty } from "../core/json_write.ts";
 import { failStep, readEnvelope, writeResult } from "./guest_io.ts";
+import { writeResultValue } from "./json_output.ts";
 
 let text: string = "";
 let value: JsonValue | null = null;
@@ -59,6 +61,15 @@ export function write(indent: i32): i32 {
     written = writeJsonPretty(report, 0);
   }
   return written.length;
+}
+
+/**
+ * Writes the parsed value to the `io` output with the wasm build's result
+ * writer (json_output.ts), which streams UTF-8 in chunks instead of building
+ * the text: its bytes must equal those of `write(0)` + `encode()`.
+ */
+export function stream(): void {
+  writeResultValue(value!);
 }
 
 /** Encodes the written text as UTF-8; returns its byte length (bytes at {@link outputPtr}). */

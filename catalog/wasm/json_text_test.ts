@@ -75,6 +75,7 @@ interface ProbeExports {
   write(indent: number): number;
   encode(): number;
   outputPtr(): number;
+  stream(): void;
 }
 
 /** An AssemblyScript string (UTF-16, byte length in the 4 bytes before it). */
@@ -84,8 +85,11 @@ function ascString(memory: WebAssembly.Memory, ptr: number): string {
   return String.fromCharCode(...new Uint16Array(memory.buffer, ptr, bytes >>> 1));
 }
 
-/** A fresh probe instance (the `stub` runtime never frees: one per batch of work). */
-async function newProbe(): Promise<ProbeExports> {
+/**
+ * A fresh probe instance (the `stub` runtime never frees: one per batch of
+ * work). `onOutput` receives each `io.write_output` chunk, copied.
+ */
+async function newProbe(onOutput?: (chunk: Uint8Array) => void): Promise<ProbeExports> {
   const refuse = () => {
     throw new Error("the io capability is not linked in this test");
   };
@@ -100,7 +104,17 @@ async function newProbe(): Promise<ProbeExports> {
         );
       },
     },
-    io: { input_len: refuse, read_input: refuse, write_output: refuse, fail: refuse },
+    io: {
+      input_len: refuse,
+      read_input: refuse,
+      write_output: onOutput
+        ? (ptr: number, len: number) => {
+          onOutput(new Uint8Array(memory!.buffer, ptr, len).slice());
+          return 0;
+        }
+        : refuse,
+      fail: refuse,
+    },
   });
   const probe = instance.exports as unknown as ProbeExports;
   memory = probe.memory;
@@ -177,6 +191,40 @@ Deno.test("the wasm build writes the same bytes as the native build for generate
 // Needs the exact formatF64/parseF64 of catalog/wasm/lib (AssemblyScript's own differ from V8's).
 Deno.test("the wasm build writes the same bytes as the native build for arbitrary doubles", async () => {
   await compareGenerated(1124, 2000, "any");
+});
+
+Deno.test("the wasm result writer streams the same bytes as the portable writer, chunk seams included", async () => {
+  const random = seededRandom(31);
+  let chunks: Uint8Array[] = [];
+  let probe = await newProbe((chunk) => chunks.push(chunk));
+  // Many small values, then a few large ones whose output spans several
+  // buffers, so multi-byte sequences and escapes fall on chunk boundaries.
+  const values: unknown[] = Array.from({ length: 1500 }, () => sampleJson(random));
+  for (let i = 0; i < 6; i++) {
+    values.push(Array.from({ length: 3000 + 1000 * i }, () => sampleString(random, 40)));
+  }
+  values.push(
+    "\ud800",
+    "a\udc00b",
+    "\ud83d\ude00\ud83d",
+    '\u0000\u001f\u007f"\\/',
+    0,
+    -0,
+    1e21,
+    -5e-324,
+  );
+  let count = 0;
+  for (const value of values) {
+    if (++count % 300 === 0) probe = await newProbe((chunk) => chunks.push(chunk));
+    const bytes = encoder.encode(JSON.stringify(value));
+    load(probe, bytes);
+    assert.equal(probe.parseWithDepth(-1), 1);
+    chunks = [];
+    probe.stream();
+    const streamed = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    chunks.reduce((at, c) => (streamed.set(c, at), at + c.length), 0);
+    assertSameBytes(streamed, nativeRoundTrip(bytes), bytes);
+  }
 });
 
 Deno.test("the wasm build refuses malformed texts with the native build's message and offset", async () => {
