@@ -186,9 +186,15 @@ LEFT JOIN LATERAL (
 
 const HYDRATE_SQL = hydrateSql("(SELECT $1::uuid AS task_uuid, $2::uuid AS step_uuid) k");
 
-// One row per key, in the order given: `$1`/`$2` are uuid[] literals of equal length.
+// One row per key, in the order given: `$1` is a JSON array of
+// {task_uuid, step_uuid, ord}. jsonb_to_recordset rather than unnest($1::uuid[]):
+// the planner estimates unnest from the array's actual length, so a custom
+// plan always looks cheaper than the generic one and this many-join query
+// would be planned again on every execution; jsonb_to_recordset's estimate
+// does not depend on the value, so the cached generic plan is used (checked
+// with pg_prepared_statements: generic_plans vs custom_plans).
 const HYDRATE_MANY_SQL = hydrateSql(
-  "unnest($1::text::uuid[], $2::text::uuid[]) WITH ORDINALITY AS k(task_uuid, step_uuid, ord)",
+  "jsonb_to_recordset($1::jsonb) AS k(task_uuid uuid, step_uuid uuid, ord integer)",
   "\nORDER BY k.ord",
 );
 
@@ -253,9 +259,22 @@ export async function hydrateSteps(
     }
   }
   if (queried.length === 0) return results;
-  const list = (key: "task_uuid" | "step_uuid") =>
-    `{${queried.map((i) => messages[i][key]).join(",")}}`;
-  const rows = await client.query<Row>(HYDRATE_MANY_SQL, [list("task_uuid"), list("step_uuid")]);
+  if (queried.length === 1) {
+    // One message: the single-key statement, whose cached generic plan is
+    // reused; the unnest form gets a custom plan (a full planning of this
+    // many-join query) on each execution, which costs more than it saves.
+    const [i] = queried;
+    results[i] = await hydrateStep(client, messages[i]);
+    return results;
+  }
+  const keys = JSON.stringify(
+    queried.map((i, ord) => ({
+      task_uuid: messages[i].task_uuid,
+      step_uuid: messages[i].step_uuid,
+      ord,
+    })),
+  );
+  const rows = await client.query<Row>(HYDRATE_MANY_SQL, [keys]);
   for (const [n, i] of queried.entries()) results[i] = fromRow(rows[n], messages[i]);
   return results;
 }

@@ -323,10 +323,12 @@ testOnEveryDatabase("hydrateStep", async (db, t) => {
     assert.deepEqual((batch[0].step.dependencies.load as { result: unknown }).result, { rows: 2 });
     assert.deepEqual(batch[0].step.task.context, { n: 1 });
     assert.deepEqual(batch[1].step.task.context, { n: 2 });
+    assert.deepEqual(await hydrateSteps(counting, [messages[1]]), [alone[1]]);
+    assert.equal(queries, 2, "a batch of one is one query");
     assert.deepEqual(await hydrateSteps(counting, []), []);
-    assert.equal(queries, 1, "an empty batch sends nothing");
+    assert.equal(queries, 2, "an empty batch sends nothing");
     const onlyBad = await hydrateSteps(counting, [{ ...messages[0], task_uuid: "x" }]);
     assert.equal(!onlyBad[0].ok && onlyBad[0].code, "bad_message");
-    assert.equal(queries, 1, "a batch of malformed messages sends nothing");
+    assert.equal(queries, 2, "a batch of malformed messages sends nothing");
   });
 });
