@@ -113,7 +113,7 @@ Deno.test({
     assert.equal(r.code, 0, r.err.join("\n"));
     const text = r.out.join("\n");
     assert.match(text, /^notify_requester +complete/m);
-    assert.match(text, /webhook deliveries: 1\n  POST \/hooks\/approvals .*req-42/);
+    assert.match(text, /webhook deliveries: 1\n {2}POST \/hooks\/approvals .*req-42/);
   },
 });
 

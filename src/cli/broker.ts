@@ -178,7 +178,7 @@ export async function main(args: string[]): Promise<number> {
 
   const metricsRegistry = new MetricsRegistry();
   let db: OpenedDatabase | undefined;
-  let broker: Broker | undefined;
+  let broker: Broker | undefined = undefined; // set once the database is open
   const metrics = createWorkerMetrics(metricsRegistry, {
     queueDepth: async () => {
       if (!db || !broker) return [];
