@@ -39,6 +39,13 @@
  * @module
  */
 import { connectPostgres, type PostgresClient } from "../src/db/postgres_client.ts";
+import { emptyMetrics } from "../src/runtime/step_outcome.ts";
+import { claimStep } from "../src/tasker/claim_step.ts";
+import { hydrateStep, hydrateSteps } from "../src/tasker/hydrate_step.ts";
+import { archiveMessage, readMessages } from "../src/tasker/pgmq_queue.ts";
+import { reportStepResult } from "../src/tasker/report_step.ts";
+import { toStepExecutionResult } from "../src/tasker/step_execution_result.ts";
+import { parseStepMessage } from "../src/tasker/step_message.ts";
 import { type BenchBroker, startBenchBroker } from "./support/bench_broker.ts";
 import {
   type BenchDatabase,
@@ -145,6 +152,17 @@ export interface LatencyResult {
   loadAfter: number;
 }
 
+/** The protocol alone: no broker loop, no sandbox. */
+export interface FloorResult {
+  /** How the loops work: per step (ack separate or in the claim), or batches of reads and hydration. */
+  variant: string;
+  workers: number;
+  steps: number;
+  stepsPerSecond: number;
+  cpu: CpuUsage;
+  roundTripsPerStep: number;
+}
+
 /** p-th quantile of `values` (nearest rank). */
 export function quantile(values: readonly number[], q: number): number {
   if (values.length === 0) return NaN;
@@ -158,13 +176,14 @@ const RESULTS_CHANNEL = "pgmq_message_ready.orchestration";
 function serverClass(query: string): string {
   const q = query.toLowerCase();
   if (q === "begin" || q === "commit" || q === "rollback") return "begin/commit";
-  if (q.includes("pgmq.read(")) return "read";
-  if (q.includes("get_step_transitive_dependencies")) return "hydrate";
-  if (q.includes("pgmq.archive(")) return "archive";
+  // Before archive: a claim may carry the ack (pgmq.archive) in its statement.
   if (q.includes("last_attempted_at")) return "claim";
   if (q.includes("pgmq_send_with_notify") && q.includes("results =")) {
     return "report";
   }
+  if (q.includes("pgmq.read(")) return "read";
+  if (q.includes("get_step_transitive_dependencies")) return "hydrate";
+  if (q.includes("pgmq.archive(")) return "archive";
   // The first statements of the claim and report transactions before they were one statement.
   if (/^update tasker.workflow_step_transitions set most_recent = \$\d+\s/.test(q)) {
     return q.includes("sort_key") ? "report" : "claim";
@@ -184,6 +203,8 @@ export class Scenario {
   readonly #seeders = new Map<string, StepSeeder>();
   #broker?: { concurrency: number; bench: BenchBroker };
   readonly #notified = new Map<string, number>();
+  /** Waiters for one step's result NOTIFY (resolved by the listener, no polling). */
+  readonly #waiters = new Map<string, () => void>();
   #stopListening?: () => Promise<void>;
   #postgres?: PostgresProcesses;
 
@@ -212,6 +233,7 @@ export class Scenario {
         const step = event?.message?.step_uuid;
         if (typeof step === "string" && !scenario.#notified.has(step)) {
           scenario.#notified.set(step, at);
+          scenario.#waiters.get(step)?.();
         }
       } catch {
         // Not a payload we read.
@@ -298,15 +320,15 @@ export class Scenario {
     const bench = await this.broker(concurrency);
     const steps = await this.createSteps(handler, count);
     const target = bench.reportedCount() + count;
-    await this.database.statements?.reset();
     bench.reset();
     const postgres = await this.#postgresProcesses();
     const loadBefore = loadAverage();
     await this.enqueue(handler, steps);
     const committed = performance.now();
-    // CPU from the commit on: the broker cannot see a message before it, so
-    // the enqueue (orchestration's work) is left out.
+    // CPU and statements from the commit on: the broker cannot see a message
+    // before it, so the enqueue (orchestration's work) is left out.
     const before = cpuSnapshot({ postgres });
+    await this.database.statements?.reset();
     await bench.waitForReports(target, 600_000);
     const after = cpuSnapshot({ postgres });
     const loadAfter = loadAverage();
@@ -424,24 +446,126 @@ export class Scenario {
     };
   }
 
-  /** One step enqueued alone and waited for (enqueue → result NOTIFY), ms. */
-  async oneStep(handler: HandlerCase, step: SeededStep): Promise<number> {
+  /**
+   * The protocol's floor: `workers` loops, each on its own connection, take
+   * one step at a time through the same calls the broker makes —
+   * `readMessages` (qty 1), `hydrateStep`, `claimStep`, `archiveMessage`,
+   * `reportStepResult` of a completed `{}` — with no broker loop and no
+   * sandbox. What PostgreSQL and the protocol cost by themselves.
+   */
+  async floor(
+    handler: HandlerCase,
+    workers: number,
+    count: number,
+    options: { batch?: number; ack?: boolean } = {},
+  ): Promise<FloorResult> {
+    const batch = options.batch ?? 1;
+    await this.#broker?.bench.stop();
+    this.#broker = undefined;
+    const steps = await this.createSteps(handler, count);
     const seeder = await this.#seeder(handler);
-    const started = performance.now();
-    await enqueueWith(this.#client, seeder, [step]);
-    while (!this.#notified.has(step.stepUuid)) await new Promise((r) => setTimeout(r, 0));
-    return this.#notified.get(step.stepUuid)! - started;
+    await this.enqueue(handler, steps);
+    const client = connectPostgres(this.database.url, {
+      max: workers,
+      applicationName: "bench-floor",
+    });
+    const workerId = crypto.randomUUID();
+    let roundTrips = 0;
+    let done = 0;
+    const loop = async () => {
+      for (;;) {
+        const messages = await readMessages(client, seeder.queue, { vtSeconds: 30, qty: batch });
+        roundTrips++;
+        if (messages.length === 0) return;
+        const bodies = messages.map((m) => {
+          const parsed = parseStepMessage(m.message);
+          if (!parsed.ok) throw new Error(parsed.reason);
+          return parsed.message;
+        });
+        const hydratedAll = batch === 1
+          ? [await hydrateStep(client, bodies[0])]
+          : await hydrateSteps(client, bodies);
+        roundTrips++;
+        for (const [i, hydrated] of hydratedAll.entries()) {
+          if (!hydrated.ok) throw new Error(hydrated.reason);
+          const step = hydrated.step;
+          const claim = await claimStep(client, {
+            stepUuid: step.step.uuid,
+            workerUuid: workerId,
+            correlationId: step.task.correlationId,
+          }, options.ack ? { archive: { queue: seeder.queue, msgId: messages[i].msgId } } : {});
+          roundTrips++;
+          if (typeof claim !== "object" || !("claimed" in claim)) throw new Error("lost a claim");
+          if (!options.ack) {
+            await archiveMessage(client, seeder.queue, messages[i].msgId);
+            roundTrips++;
+          }
+          const now = new Date();
+          const result = toStepExecutionResult(
+            { status: "completed", result: {}, error: null, metrics: emptyMetrics(), logs: [] },
+            { stepUuid: step.step.uuid, workerId, startedAt: now, completedAt: now },
+          );
+          const reported = await reportStepResult(client, {
+            stepUuid: step.step.uuid,
+            taskUuid: step.task.uuid,
+            correlationId: step.task.correlationId,
+            workerUuid: workerId,
+            result,
+            claimSortKey: claim.sortKey,
+          });
+          roundTrips++;
+          if (reported !== "reported") {
+            throw new Error(`report skipped: ${JSON.stringify(reported)}`);
+          }
+          done++;
+        }
+      }
+    };
+    try {
+      await client.query("SELECT 1"); // open a connection outside the timing
+      const postgres = await this.#postgresProcesses();
+      const before = cpuSnapshot({ postgres });
+      const started = performance.now();
+      await Promise.all(Array.from({ length: workers }, loop));
+      const wallMs = performance.now() - started;
+      const after = cpuSnapshot({ postgres });
+      if (done !== count) throw new Error(`floor: ${done} of ${count} steps done`);
+      await this.purgeResults();
+      return {
+        variant: batch > 1
+          ? `read + hydrate ${batch} at a time, ack in the claim`
+          : options.ack
+          ? "per step, ack in the claim (as the broker does)"
+          : "per step, separate ack",
+        workers,
+        steps: count,
+        stepsPerSecond: (count * 1000) / wallMs,
+        cpu: cpuDelta(before, after),
+        roundTripsPerStep: roundTrips / count,
+      };
+    } finally {
+      await client.close();
+    }
   }
 
-  /** Waits for the result NOTIFYs of `steps`. */
-  async waitForResults(steps: readonly SeededStep[], timeoutMs = 120_000): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
-    for (const step of steps) {
-      while (!this.#notified.has(step.stepUuid)) {
-        if (performance.now() > deadline) throw new Error("results did not arrive in time");
-        await new Promise((r) => setTimeout(r, 1));
-      }
-    }
+  /** One step enqueued alone and waited for (enqueue → result NOTIFY), ms. */
+  async oneStep(handler: HandlerCase, step: SeededStep, timeoutMs = 60_000): Promise<number> {
+    const seeder = await this.#seeder(handler);
+    const heard = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(step.stepUuid);
+        reject(new Error(`no result NOTIFY for step ${step.stepUuid} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#waiters.set(step.stepUuid, () => {
+        clearTimeout(timer);
+        this.#waiters.delete(step.stepUuid);
+        resolve();
+      });
+    });
+    const started = performance.now();
+    await enqueueWith(this.#client, seeder, [step]);
+    await heard;
+    return this.#notified.get(step.stepUuid)! - started;
   }
 
   async close(): Promise<void> {
@@ -484,10 +608,11 @@ function phaseMedians(
   }
   for (const r of bench.sql.records) {
     const step = r.stepUuid ?? (r.msgId !== undefined ? msgStep.get(r.msgId) : undefined);
-    if (!step) continue;
-    const entry = byStep.get(step) ?? {};
-    entry[r.label] ??= r;
-    byStep.set(step, entry);
+    for (const s of step ? [step] : r.stepUuids ?? []) {
+      const entry = byStep.get(s) ?? {};
+      entry[r.label] ??= r;
+      byStep.set(s, entry);
+    }
   }
   const execOf = new Map(bench.executes.map((e) => [e.stepUuid, e]));
   const rows: Record<string, number[]> = {};
@@ -503,9 +628,9 @@ function phaseMedians(
     add("enqueue issued → read returned it", read.endMs - sent);
     add("  of which pgmq.read", read.endMs - read.startMs);
     add("read → hydrate starts", r.hydrate.startMs - read.endMs);
-    add("hydrate (1 query)", r.hydrate.endMs - r.hydrate.startMs);
+    add("hydrate (query)", r.hydrate.endMs - r.hydrate.startMs);
     add("resolve callable", r.claim.startMs - r.hydrate.endMs);
-    add("claim", r.claim.endMs - r.claim.startMs);
+    add(r.archive ? "claim" : "claim (with the ack)", r.claim.endMs - r.claim.startMs);
     // Absent when the ack rides with the claim (one statement).
     if (r.archive) add("archive", r.archive.endMs - r.archive.startMs);
     add("envelope", exec.startMs - (r.archive?.endMs ?? r.claim.endMs));
@@ -546,6 +671,9 @@ for (const handler of Object.values(HANDLERS)) {
       await s.purgeResults();
     });
   }
+  // Steps created once, up front: creating them (and ANALYZE) between
+  // iterations would disturb the database right before each timed step.
+  let pool: SeededStep[] = [];
   Deno.bench({
     name: `${handler.key}: one step, enqueue → result NOTIFY, 1 sandbox`,
     group: `broker e2e ${handler.key} latency`,
@@ -554,7 +682,8 @@ for (const handler of Object.values(HANDLERS)) {
   }, async (b) => {
     const s = await benchScenario();
     await s.broker(1);
-    const [step] = await s.createSteps(handler, 1);
+    if (pool.length === 0) pool = await s.createSteps(handler, 100);
+    const step = pool.pop()!;
     b.start();
     await s.oneStep(handler, step);
     b.end();
@@ -578,7 +707,8 @@ async function report(): Promise<void> {
   const handlers = flag("handlers", "trivial,transform").split(",").map((k) =>
     HANDLERS[k as HandlerCase["key"]]
   );
-  const sandboxCounts = flag("sandboxes", "1,2,4").split(",").map(Number);
+  const floorOnly = Deno.args.includes("--floor-only");
+  const sandboxCounts = floorOnly ? [] : flag("sandboxes", "1,2,4").split(",").map(Number);
   const nested = Deno.args.includes("--statements");
   const s = await Scenario.open({ nestedStatements: nested });
   const out: string[] = [];
@@ -673,6 +803,39 @@ async function report(): Promise<void> {
         results.map((r) => f2(r.latency.dbP50Ms)).join(" | ")
       } |`,
     );
+    if (floorOnly || Deno.args.includes("--floor")) {
+      const floors: { handler: HandlerCase; floor: FloorResult }[] = [];
+      const variants = [{}, { ack: true }, { ack: true, batch: 16 }];
+      for (const handler of handlers) {
+        for (const workers of [1, 4]) {
+          for (const variant of variants) {
+            const floor = await s.floor(handler, workers, steps, variant);
+            console.error(
+              `${handler.key} floor x${workers} ${floor.variant}: ${
+                f1(floor.stepsPerSecond)
+              } steps/s`,
+            );
+            floors.push({ handler, floor });
+          }
+        }
+      }
+      log();
+      log(
+        "The protocol alone (no broker loop, no sandbox; one connection per worker loop):",
+      );
+      log();
+      log(
+        "| handler | worker loops | variant | steps/s | CPU ms/step bench process / PostgreSQL | round trips/step |",
+      );
+      log("| --- | --- | --- | --- | --- | --- |");
+      for (const { handler, floor } of floors) {
+        log(
+          `| ${handler.key} | ${floor.workers} | ${floor.variant} | ${f1(floor.stepsPerSecond)} | ${
+            f2(floor.cpu.brokerMs / floor.steps)
+          } / ${f2(floor.cpu.postgresMs / floor.steps)} | ${f2(floor.roundTripsPerStep)} |`,
+        );
+      }
+    }
     if (nested) {
       for (const { handler, sandboxes, drain } of results) {
         log();

@@ -36,8 +36,10 @@ export type SqlLabel =
 /** One statement, or one whole transaction (`tx: true`). */
 export interface SqlRecord {
   label: SqlLabel;
-  /** The step's UUID when the statement names it (hydrate, claim, report) or, for archive, its message. */
+  /** The step's UUID when the statement names it (hydrate, claim, report). */
   stepUuid?: string;
+  /** The steps of a batch hydration (`hydrateSteps`: a uuid[] literal). */
+  stepUuids?: string[];
   /** pgmq message id (archive, set_vt). */
   msgId?: number;
   startMs: number;
@@ -51,15 +53,16 @@ export interface SqlRecord {
 }
 
 function classify(text: string): SqlLabel {
+  // Claims set last_attempted_at (and may carry the ack, pgmq.archive);
+  // reports send to the results queue (in one statement, or in the
+  // transaction's second statement before they were one).
+  if (text.includes("last_attempted_at")) return "claim";
+  if (text.includes("pgmq_send_with_notify($6")) return "report";
   if (text.includes("pgmq.read(")) return "read";
   if (text.includes("get_step_transitive_dependencies")) return "hydrate";
   if (text.includes("pgmq.archive(")) return "archive";
   if (text.includes("pgmq.set_vt(")) return "set_vt";
   if (text.includes("pgmq.create(")) return "create_queue";
-  // Claims set last_attempted_at; reports send to the results queue (in one
-  // statement, or in the transaction's second statement before it).
-  if (text.includes("last_attempted_at")) return "claim";
-  if (text.includes("pgmq_send_with_notify($6")) return "report";
   return "other";
 }
 
@@ -113,6 +116,9 @@ export class TimedSqlClient implements SqlClient {
           ok,
         };
         if (label === "hydrate" && isUuidText(params[1])) record.stepUuid = params[1];
+        if (label === "hydrate" && typeof params[1] === "string" && params[1].startsWith("{")) {
+          record.stepUuids = params[1].slice(1, -1).split(",").filter(isUuidText);
+        }
         if ((label === "claim" || label === "report") && isUuidText(params[0])) {
           record.stepUuid = params[0];
         }
