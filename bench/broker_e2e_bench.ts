@@ -647,7 +647,20 @@ function phaseMedians(
 // ---- deno bench --------------------------------------------------------
 
 let scenario: Promise<Scenario> | undefined;
-const benchScenario = () => scenario ??= Scenario.open();
+// `deno bench` has no teardown: the registry copy goes at unload (the
+// throwaway cluster is stopped by the harness's own unload handler, the
+// sandboxes die with this process).
+const benchScenario = () =>
+  scenario ??= Scenario.open().then((s) => {
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(s.registryDir, { recursive: true });
+      } catch {
+        // Already gone.
+      }
+    });
+    return s;
+  });
 const DRAIN = 100;
 
 for (const handler of Object.values(HANDLERS)) {
