@@ -11,6 +11,7 @@ import type { Manifest } from "../manifest/manifest.ts";
 import { compileOutputSchema, type OutputValidator } from "../manifest/output_schema.ts";
 import { auditImports, type ImportPlan } from "./import_audit.ts";
 import { readModuleImports } from "./module_imports.ts";
+import { hostSuppliedMemory } from "./host_memory.ts";
 import { clampGuest } from "./inspect_guest.ts";
 
 /** How the guest is entered. */
@@ -28,7 +29,10 @@ export interface PreparedGuest {
   readonly module: WebAssembly.Module;
   readonly plan: ImportPlan;
   readonly entry: GuestEntry;
-  /** Imported memory limits, when the guest imports `env.memory`. */
+  /**
+   * Limits of `env.memory`, when the guest imports it — which every guest
+   * that defines a single unshared memory does once prepared (host_memory.ts).
+   */
   readonly importedMemory?: { initial: number; maximum: number; shared: boolean };
   readonly validateOutput?: OutputValidator;
   /** Milliseconds spent clamping and compiling. */
@@ -56,9 +60,11 @@ export function prepareGuest(
 ): PreparedGuest {
   const started = performance.now();
   const clamped = clampGuest(bytes, manifest);
+  // The guest's own memory becomes env.memory, supplied from a pool (host_memory.ts).
+  const hosted = hostSuppliedMemory(clamped.bytes, clamped.report);
   let module: WebAssembly.Module;
   try {
-    module = new WebAssembly.Module(clamped.bytes as Uint8Array<ArrayBuffer>);
+    module = new WebAssembly.Module(hosted.bytes as Uint8Array<ArrayBuffer>);
   } catch (error) {
     throw new WasmBrokerError(
       "module_invalid",
@@ -66,7 +72,7 @@ export function prepareGuest(
       { cause: error },
     );
   }
-  const plan = auditImports(readModuleImports(clamped.bytes), manifest, registry);
+  const plan = auditImports(readModuleImports(hosted.bytes), manifest, registry);
   const exports = WebAssembly.Module.exports(module);
   const has = (name: string, kind: string) =>
     exports.some((e) => e.name === name && e.kind === kind);
@@ -82,7 +88,9 @@ export function prepareGuest(
       { details: { exports: exports.map((e) => e.name) } },
     );
   }
-  const importedMem = clamped.report.memories.find((m) => m.imported);
+  const declared = clamped.report.memories.find((m) => m.imported);
+  const importedMem = hosted.memory ??
+    (declared && { initial: declared.declaredMin, maximum: declared.max });
   return {
     name: options.name ?? manifest.name ?? "guest",
     manifest,
@@ -90,7 +98,7 @@ export function prepareGuest(
     plan,
     entry,
     importedMemory: importedMem && plan.importsMemory
-      ? { initial: importedMem.declaredMin, maximum: importedMem.max, shared: false }
+      ? { ...importedMem, shared: false }
       : undefined,
     validateOutput: manifest.output_schema === undefined
       ? undefined

@@ -16,6 +16,7 @@ import { type ErrorCode, WasmBrokerError } from "../errors.ts";
 import { flushWasiStderr, WasiExit } from "../wasi/wasi_preview1.ts";
 import { linkImports } from "./host_linker.ts";
 import { promising } from "./jspi.ts";
+import { type MemoryPool, processMemoryPool } from "./memory_pool.ts";
 import type { PreparedGuest } from "./prepared_guest.ts";
 import { emptyMetrics, isRetryableCode, type StepError, type StepOutcome } from "./step_outcome.ts";
 import { classifyTrap, isTrap } from "./trap.ts";
@@ -38,6 +39,8 @@ export interface RunRequest {
 /** Options for {@link runStep}. */
 export interface RunStepOptions {
   registry: CapabilityRegistry;
+  /** Where guest memories come from and go back to; defaults to the process's pool. */
+  memoryPool?: MemoryPool;
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -110,11 +113,10 @@ export async function runStep(
     () => abort.abort(new WasmBrokerError("timeout", "step deadline passed", { retryable: true })),
     Math.max(0, deadline - Date.now()),
   );
-  const importedMemory = guest.importedMemory
-    ? new WebAssembly.Memory({
-      initial: guest.importedMemory.initial,
-      maximum: guest.importedMemory.maximum,
-    })
+  const pool = options.memoryPool ?? processMemoryPool;
+  const memoryLimits = guest.importedMemory;
+  const importedMemory = memoryLimits
+    ? pool.take(memoryLimits.initial, memoryLimits.maximum)
     : undefined;
 
   let error: StepError | null = null;
@@ -175,6 +177,11 @@ export async function runStep(
     // However the guest stopped, its last unterminated stderr line is a log record.
     flushWasiStderr(io);
     metrics.memory_high_water_bytes = memory.size;
+    // The guest has returned, trapped or unwound: it can never run again, and
+    // its output, logs and errors are copies, so its memory can be scrubbed
+    // and reused. A host call still settling late finds no memory at all.
+    memory.attach(undefined);
+    if (importedMemory) pool.give(importedMemory, memoryLimits!.initial, memoryLimits!.maximum);
   }
   metrics.log = { records: log.records.length, dropped: log.dropped, truncated: log.truncated };
 
