@@ -110,6 +110,12 @@ const POW10: Array<f64> = [
   1e22,
 ];
 
+/** Sets `list[i]`, appending when `i` is its length (stacks with an explicit top). */
+function put<T>(list: Array<T>, i: i32, value: T): void {
+  if (i < list.length) list[i] = value;
+  else list.push(value);
+}
+
 /** Value of a hex digit, or -1. */
 function hexValue(c: i32): i32 {
   if (c >= ZERO && c <= NINE) return c - ZERO;
@@ -141,6 +147,18 @@ class JsonParser {
   errorOffset: i32 = -1;
   /** Recent object keys by hash (see parseKeyString); "" marks an empty slot. */
   keyCache: Array<string> = new Array<string>();
+  /**
+   * The members of every open container wait on these two stacks (the top
+   * is `vTop`/`nTop`; slots above it are reused, never cut off: shortening
+   * a JS array reallocates its storage) and become exact-size arrays when it
+   * closes: in the wasm build a growing array starts with room for 8 (64
+   * bytes for 2 members) and is copied when it outgrows it, and its
+   * allocator never frees.
+   */
+  vals: Array<JsonValue> = new Array<JsonValue>();
+  vTop: i32 = 0;
+  names: Array<string> = new Array<string>();
+  nTop: i32 = 0;
   /** Recent objects' key lists (see shape). */
   shapes: Array<Array<string>> = new Array<Array<string>>();
   nextShape: i32 = 0;
@@ -198,16 +216,10 @@ class JsonParser {
   }
 
   parse(): JsonValue | null {
-    // The members of every open container wait on two shared stacks and
-    // become exact-size arrays when it closes: in the wasm build a growing
-    // array starts with room for 8 (64 bytes for 2 members) and is copied
-    // when it outgrows it, and its allocator never frees.
-    const vals = new Array<JsonValue>();
-    const names = new Array<string>();
-    // Per open container: where its members start on `vals` and on `names`
-    // (-1 for an array), and, for an object past INDEX_AFTER members, the
-    // object itself, built with `set` from then on (its index keeps repeated
-    // keys linear to find).
+    // Per open container (frame): where its members start on the value and
+    // name stacks (-1 for an array), and, for an object past INDEX_AFTER
+    // members, the object itself, built with `set` from then on (its index
+    // keeps repeated keys linear to find).
     const valStart = new Array<i32>();
     const nameStart = new Array<i32>();
     const big = new Array<JsonValue | null>();
@@ -232,16 +244,16 @@ class JsonParser {
         if (c == (isObject ? CLOSE_BRACE : CLOSE_BRACKET)) {
           this.pos++;
           value = isObject
-            ? JsonValue.objectOf(this.shape(names, names.length), vals.slice(0, 0))
-            : JsonValue.array(vals.slice(0, 0));
+            ? JsonValue.objectOf(this.shape(this.nTop), this.vals.slice(0, 0))
+            : JsonValue.array(this.vals.slice(0, 0));
         } else {
-          valStart.push(vals.length);
-          nameStart.push(isObject ? names.length : -1);
-          big.push(null);
+          put(valStart, depth, this.vTop);
+          put(nameStart, depth, isObject ? this.nTop : -1);
+          put(big, depth, null);
           depth++;
           if (isObject) {
             if (c != QUOTE) return this.fail("expected a string key or '}' in an object", this.pos);
-            if (!this.parseKey(names)) return null;
+            if (!this.parseKey()) return null;
           }
           continue;
         }
@@ -263,7 +275,7 @@ class JsonParser {
         const n0 = nameStart[depth - 1];
         c = this.skipSpace();
         if (n0 < 0) {
-          vals.push(value);
+          put(this.vals, this.vTop++, value);
           if (c == COMMA) {
             this.pos++;
             break;
@@ -271,15 +283,15 @@ class JsonParser {
           if (c != CLOSE_BRACKET) {
             return this.fail("expected ',' or ']' after an array element", this.pos);
           }
-          value = JsonValue.array(vals.slice(v0, vals.length));
+          value = JsonValue.array(this.vals.slice(v0, this.vTop));
         } else {
-          this.addMember(vals, names, v0, n0, big, depth - 1, value);
+          this.addMember(v0, n0, big, depth - 1, value);
           if (c == COMMA) {
             this.pos++;
             if (this.skipSpace() != QUOTE) {
               return this.fail("expected a string key after ',' in an object", this.pos);
             }
-            if (!this.parseKey(names)) return null;
+            if (!this.parseKey()) return null;
             break;
           }
           if (c != CLOSE_BRACE) {
@@ -288,15 +300,12 @@ class JsonParser {
           const built = big[depth - 1];
           value = built != null
             ? built
-            : JsonValue.objectOf(this.shape(names, n0), vals.slice(v0, vals.length));
-          names.length = n0;
+            : JsonValue.objectOf(this.shape(n0), this.vals.slice(v0, this.vTop));
+          this.nTop = n0;
         }
         // Closing bracket or brace: the container is the completed value.
         this.pos++;
-        vals.length = v0;
-        valStart.pop();
-        nameStart.pop();
-        big.pop();
+        this.vTop = v0;
         depth--;
       }
     }
@@ -304,54 +313,48 @@ class JsonParser {
   }
 
   /**
-   * Adds the member whose key is on top of `names` to the open object at
-   * `frame` (members from `v0`/`n0` on the stacks), like `JsonValue.set`: a
-   * repeated key keeps its first position and takes the last value. Past
+   * Adds the member whose key is on top of the name stack to the open object
+   * of `frame` (members from `v0`/`n0` on the stacks), like `JsonValue.set`:
+   * a repeated key keeps its first position and takes the last value. Past
    * INDEX_AFTER members the object is built for real and uses `set`.
    */
-  addMember(
-    vals: Array<JsonValue>,
-    names: Array<string>,
-    v0: i32,
-    n0: i32,
-    big: Array<JsonValue | null>,
-    frame: i32,
-    value: JsonValue,
-  ): void {
+  addMember(v0: i32, n0: i32, big: Array<JsonValue | null>, frame: i32, value: JsonValue): void {
+    const names = this.names;
     const built = big[frame];
-    // The key is on top of `names`; members before it are at n0..last-1.
-    const last = names.length - 1;
+    // The key is on top of the name stack; the members before it are at n0..last-1.
+    const last = this.nTop - 1;
     const key = names[last];
     if (built != null) {
-      names.length = last;
+      this.nTop = last;
       built.set(key, value);
       return;
     }
     for (let i = n0; i < last; i++) {
       if (names[i] == key) {
-        vals[v0 + i - n0] = value;
-        names.length = last;
+        this.vals[v0 + i - n0] = value;
+        this.nTop = last;
         return;
       }
     }
-    vals.push(value);
+    put(this.vals, this.vTop++, value);
     if (last + 1 - n0 > INDEX_AFTER) {
       const object = JsonValue.object();
-      for (let i = n0; i <= last; i++) object.set(names[i], vals[v0 + i - n0]);
+      for (let i = n0; i <= last; i++) object.set(names[i], this.vals[v0 + i - n0]);
       big[frame] = object;
-      names.length = n0;
-      vals.length = v0;
+      this.nTop = n0;
+      this.vTop = v0;
     }
   }
 
   /**
-   * The keys `names[from..]` as an array, shared with an earlier object of
-   * this document that has the same keys in the same order (arrays of
+   * The keys `names[from..nTop)` as an array, shared with an earlier object
+   * of this document that has the same keys in the same order (arrays of
    * records repeat their keys; `JsonValue.objectOf` marks it shared, so a
    * later `set` copies it first).
    */
-  shape(names: Array<string>, from: i32): Array<string> {
-    const n = names.length - from;
+  shape(from: i32): Array<string> {
+    const names = this.names;
+    const n = this.nTop - from;
     const shapes = this.shapes;
     for (let s = 0; s < shapes.length; s++) {
       const keys = shapes[s];
@@ -360,7 +363,7 @@ class JsonParser {
       while (i < n && keys[i] == names[from + i]) i++;
       if (i == n) return keys;
     }
-    const keys = names.slice(from, names.length);
+    const keys = names.slice(from, this.nTop);
     if (shapes.length < SHAPE_CACHE_SIZE) {
       shapes.push(keys);
     } else {
@@ -370,11 +373,11 @@ class JsonParser {
     return keys;
   }
 
-  /** Parses `"key" :` at the current position onto `names`. */
-  parseKey(names: Array<string>): bool {
+  /** Parses `"key" :` at the current position onto the name stack. */
+  parseKey(): bool {
     const key = this.parseKeyString();
     if (this.failed) return false;
-    names.push(key);
+    put(this.names, this.nTop++, key);
     if (this.skipSpace() != COLON) {
       this.fail("expected ':' after an object key", this.pos);
       return false;
@@ -386,8 +389,9 @@ class JsonParser {
   /** A string, number or literal starting with code unit `c` (-1 at the end). */
   parseScalar(c: i32): JsonValue | null {
     if (c == QUOTE) {
-      // Short values repeat too (currencies, states, names): shared like keys.
-      const s = this.parseKeyString();
+      // Values are not shared through the key cache: that saved no measurable
+      // time in the wasm build and cost the native build a tenth of its parse.
+      const s = this.parseString();
       return this.failed ? null : JsonValue.string(s);
     }
     if (c == MINUS || isDigit(c)) return this.parseNumber();

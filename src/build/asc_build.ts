@@ -4,8 +4,8 @@
  * bytes on every machine:
  *
  * - `--runtime stub` (default): a bump allocator that never frees. A guest
- *   gets a fresh instance per step and its memory is dropped afterwards, so
- *   a garbage collector only costs size and time. `incremental` (TLSF + GC)
+ *   gets a fresh instance per step and its memory is zero-filled or dropped
+ *   afterwards, so a garbage collector only costs size and time. `incremental` (TLSF + GC)
  *   is there for guests that churn through more memory than the manifest's
  *   `limits.memory` within one step.
  * - `--optimizeLevel 3 --shrinkLevel 0`: the fastest code; guests are small
@@ -55,6 +55,14 @@ export interface BuildAssemblyScriptOptions {
    * catalog's portable core gets its platform primitives.
    */
   lib?: string;
+  /**
+   * The memory's initial size in 64 KiB pages (`--initialMemory`); defaults
+   * to what the static data needs. The runtime reuses a scrubbed memory for
+   * the next step only when a step ends at the initial size
+   * (src/runtime/memory_pool.ts), so a guest whose steps usually grow its
+   * memory a little runs faster with a little more from the start.
+   */
+  initialMemoryPages?: number;
 }
 
 /** One compiler message. */
@@ -196,6 +204,9 @@ async function build(entry: string, options: BuildAssemblyScriptOptions): Promis
     ...FIXED_FLAGS,
     ...(options.debug ? ["--debug"] : []),
     ...(options.lib ? ["--lib", relative(baseDir, resolve(options.lib))] : []),
+    ...(options.initialMemoryPages === undefined
+      ? []
+      : ["--initialMemory", String(options.initialMemoryPages)]),
   ];
 
   const texts = new Map<string, string>(); // as the compiler names them → text

@@ -220,3 +220,25 @@ Deno.test("demo_broker_config.json grants valid manifests that admit exactly the
   const fetchStep = (await loadWorkflow("customer_offer")).template.steps[1].handler.initialization;
   assert.equal(fetchStep.url, `${base}/api/customers/\${context.customer_id}`);
 });
+
+Deno.test("fan_out_report: an empty order list creates Tasker's no-op placeholder worker and totals nothing", async () => {
+  // Tasker names the placeholder from the batchable step's handler.initialization.worker_template_name.
+  const { report } = await runWorkflow("fan_out_report", "context_empty");
+  assert.equal(report.state, "complete", JSON.stringify(report));
+  assert.deepEqual(report.steps.map((s) => s.name), [
+    "split_orders",
+    "summarize_batch_000",
+    "total_revenue",
+    "order_count",
+  ]);
+  assert.deepEqual(step(report, "split_orders").result, {
+    batch_processing_outcome: { type: "no_batches" },
+  });
+  assert.deepEqual(step(report, "summarize_batch_000").result, {
+    batch_id: "000",
+    count: 0,
+    revenue: 0,
+  });
+  assert.equal((step(report, "total_revenue").result as { result: number }).result, 0);
+  assert.equal((step(report, "order_count").result as { result: number }).result, 0);
+});

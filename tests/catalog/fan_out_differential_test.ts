@@ -62,20 +62,20 @@ const validConfig = fc.record(
       { weight: 8, arbitrary: fc.integer({ min: 1, max: 30 }) },
       { weight: 1, arbitrary: fc.constantFrom(1, 1e15, 9007199254740991) },
     ),
-    worker_template: fc.oneof(
+    worker_template_name: fc.oneof(
       fc.constantFrom("process_batch", "w"),
       fc.string({ minLength: 1, maxLength: 12 }),
     ),
     max_workers: fc.oneof(fc.integer({ min: 1, max: 20 }), fc.constantFrom(1, 10000)),
   },
-  { requiredKeys: ["items", "batch_size", "worker_template"] },
+  { requiredKeys: ["items", "batch_size", "worker_template_name"] },
 );
 
 /** One way to break a valid config. */
 const MUTATIONS: ((c: Record<string, unknown>) => Record<string, unknown>)[] = [
   ({ items: _, ...c }) => c,
   ({ batch_size: _, ...c }) => c,
-  ({ worker_template: _, ...c }) => c,
+  ({ worker_template_name: _, ...c }) => c,
   (c) => ({ ...c, items: "" }),
   (c) => ({ ...c, items: 3 }),
   (c) => ({ ...c, batch_size: 0 }),
@@ -83,8 +83,8 @@ const MUTATIONS: ((c: Record<string, unknown>) => Record<string, unknown>)[] = [
   (c) => ({ ...c, batch_size: 1.5 }),
   (c) => ({ ...c, batch_size: "3" }),
   (c) => ({ ...c, batch_size: 1e300 }),
-  (c) => ({ ...c, worker_template: "" }),
-  (c) => ({ ...c, worker_template: ["w"] }),
+  (c) => ({ ...c, worker_template_name: "" }),
+  (c) => ({ ...c, worker_template_name: ["w"] }),
   (c) => ({ ...c, max_workers: 0 }),
   (c) => ({ ...c, max_workers: 10001 }),
   (c) => ({ ...c, max_workers: 2.5 }),
@@ -95,10 +95,10 @@ const bulkConfig = fc.record(
   {
     items: fc.constantFrom("[range(0; 10000)]", "[range(0; 10001)]", "[range(0; 20001)]"),
     batch_size: fc.constantFrom(1, 2, 3),
-    worker_template: fc.constant("w"),
+    worker_template_name: fc.constant("w"),
     max_workers: fc.integer({ min: 1, max: 10000 }),
   },
-  { requiredKeys: ["items", "batch_size", "worker_template"] },
+  { requiredKeys: ["items", "batch_size", "worker_template_name"] },
 );
 const config = fc.oneof(
   { weight: 10, arbitrary: validConfig },
@@ -169,7 +169,7 @@ Deno.test("fan_out: the built module runs in a sandbox process under its manifes
       config: {
         items: ".context.orders",
         batch_size: 1000,
-        worker_template: "process_orders",
+        worker_template_name: "process_orders",
         max_workers: 10,
       },
     });
@@ -190,7 +190,7 @@ Deno.test("fan_out: the built module runs in a sandbox process under its manifes
 
     const failed = await runtime.execute(guest, {
       context: { orders: "none" },
-      config: { items: ".context.orders", batch_size: 10, worker_template: "w" },
+      config: { items: ".context.orders", batch_size: 10, worker_template_name: "w" },
     });
     assert.equal(failed.status, "failed");
     assert.equal(failed.error?.details?.guest_code, "items_not_array");
@@ -208,14 +208,14 @@ Deno.test("fan_out: 1 MB envelopes run under the manifest with at least 2x memor
   const envelopes = [
     {
       context: { items },
-      config: { items: ".context.items", batch_size: 50, worker_template: "w" },
+      config: { items: ".context.items", batch_size: 50, worker_template_name: "w" },
     },
     {
       context: { items },
       config: {
         items: "[.context.items[] | select(. > 4)]",
         batch_size: 1,
-        worker_template: "w",
+        worker_template_name: "w",
         max_workers: 10000,
       },
     },

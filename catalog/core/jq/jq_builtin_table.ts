@@ -149,6 +149,8 @@ export function nativeBuiltinNames(): Array<string> {
   return names;
 }
 
+let nativeFound: Map<string, i32> | null = null;
+
 /**
  * The id of native built-in `name/arity`, or -1.
  *
@@ -163,7 +165,15 @@ export function findNative(name: string, arity: i32): i32 {
   // Looked up in the list in place (the last whole-word match, as an index
   // built from it would keep): a fresh wasm instance per step would split
   // the list and build that index for every filter that calls a built-in.
+  // Found ids are remembered (at most one entry per built-in).
   const key = name + "/" + arity.toString();
+  let found = nativeFound;
+  if (found == null) {
+    found = new Map<string, i32>();
+    nativeFound = found;
+  } else if (found.has(key)) {
+    return found.get(key) as i32;
+  }
   const list = NATIVE_LIST;
   const n = list.length;
   let at = list.lastIndexOf(key);
@@ -176,6 +186,7 @@ export function findNative(name: string, arity: i32): i32 {
       for (let i = 0; i < at; i++) {
         if (list.charCodeAt(i) == 0x20) id++;
       }
+      found.set(key, id);
       return id;
     }
     if (at == 0) break;

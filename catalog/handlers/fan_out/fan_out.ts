@@ -10,7 +10,7 @@
  * (exclusive), so a worker's items are jq's `.[start_cursor:end_cursor]` of
  * the same array; `batch_size` = end_cursor - start_cursor. `batch_id` is the
  * 1-based batch number zero-padded to three digits ("001", ..., "999",
- * "1000"), the suffix Tasker gives worker steps (`<worker_template>_001`).
+ * "1000"), the suffix Tasker gives worker steps (`<worker_template_name>_001`).
  *
  * Portable AssemblyScript: the same source is the wasm guest and the native
  * handler.
@@ -90,7 +90,7 @@ function outcome(body: JsonValue): HandlerResult {
  *
  * const r = handle(fromJs({
  *   context: { ids: [1, 2, 3, 4, 5] },
- *   config: { items: ".context.ids", batch_size: 2, worker_template: "process" },
+ *   config: { items: ".context.ids", batch_size: 2, worker_template_name: "process" },
  * }));
  * const outcome = (toJs(r.value!) as { batch_processing_outcome: { worker_count: number } });
  * assert.ok(outcome.batch_processing_outcome.worker_count === 3);
@@ -155,7 +155,7 @@ export function handle(envelope: JsonValue): HandlerResult {
   }
   const body = JsonValue.object();
   body.set("type", JsonValue.string("create_batches"));
-  body.set("worker_template_name", config.get("worker_template")!);
+  body.set("worker_template_name", config.get("worker_template_name")!);
   body.set("worker_count", JsonValue.number(f64(plan.workerCount)));
   body.set("cursor_configs", JsonValue.array(cursors));
   body.set("total_items", JsonValue.number(f64(total)));

@@ -27,7 +27,7 @@ function run(envelope: unknown) {
 function split(items: unknown, config: Record<string, unknown>): Outcome {
   const out = run({
     context: { items },
-    config: { items: ".context.items", worker_template: "work", ...config },
+    config: { items: ".context.items", worker_template_name: "work", ...config },
   });
   assert.ok(out.ok, JSON.stringify(out));
   return JSON.parse(out.resultJson).batch_processing_outcome;
@@ -122,7 +122,7 @@ Deno.test("fan_out selects the array with jq over the whole envelope", () => {
     config: {
       items: "[.context.orders[] | select(.ok)] + .deps.extra.ids",
       batch_size: 2,
-      worker_template: "w",
+      worker_template_name: "w",
     },
   });
   assert.ok(out.ok);
@@ -140,7 +140,7 @@ Deno.test("fan_out fails with items_not_array, not retryable, when the selection
   ) {
     const f = failure({
       context: { items: value },
-      config: { items: ".context.items", batch_size: 1, worker_template: "w" },
+      config: { items: ".context.items", batch_size: 1, worker_template_name: "w" },
     });
     assert.equal(f.code, "items_not_array");
     assert.equal(f.retryable, false);
@@ -152,7 +152,7 @@ Deno.test("fan_out fails with jq_cardinality when the items filter produces othe
   for (const items of ["empty", ".context.items[]"]) {
     const f = failure({
       context: { items: [[1], [2]] },
-      config: { items, batch_size: 1, worker_template: "w" },
+      config: { items, batch_size: 1, worker_template_name: "w" },
     });
     assert.equal(f.code, "jq_cardinality");
     assert.equal(f.retryable, false);
@@ -161,13 +161,13 @@ Deno.test("fan_out fails with jq_cardinality when the items filter produces othe
 
 Deno.test("fan_out reports jq syntax and runtime errors in config.items", () => {
   const syntax = failure({
-    config: { items: ".context.items |", batch_size: 1, worker_template: "w" },
+    config: { items: ".context.items |", batch_size: 1, worker_template_name: "w" },
   });
   assert.equal(syntax.code, "jq_syntax");
   assert.equal((syntax.details as { field: string }).field, "config.items");
   const runtime = failure({
     context: { items: "text" },
-    config: { items: ".context.items[0]", batch_size: 1, worker_template: "w" },
+    config: { items: ".context.items[0]", batch_size: 1, worker_template_name: "w" },
   });
   assert.equal(runtime.code, "jq_runtime");
   assert.equal(runtime.retryable, false);
@@ -176,15 +176,15 @@ Deno.test("fan_out reports jq syntax and runtime errors in config.items", () => 
 Deno.test("fan_out rejects invalid configs with config_invalid before evaluating anything", () => {
   const bad = [
     {},
-    { items: ".a", batch_size: 0, worker_template: "w" },
-    { items: ".a", batch_size: 1.5, worker_template: "w" },
-    { items: ".a", batch_size: "2", worker_template: "w" },
+    { items: ".a", batch_size: 0, worker_template_name: "w" },
+    { items: ".a", batch_size: 1.5, worker_template_name: "w" },
+    { items: ".a", batch_size: "2", worker_template_name: "w" },
     { items: ".a", batch_size: 2 },
-    { items: ".a", batch_size: 2, worker_template: "" },
-    { items: "", batch_size: 2, worker_template: "w" },
-    { items: ".a", batch_size: 2, worker_template: "w", max_workers: 0 },
-    { items: ".a", batch_size: 2, worker_template: "w", max_workers: MAX_WORKERS + 1 },
-    { items: ".a", batch_size: 2, worker_template: "w", extra: true },
+    { items: ".a", batch_size: 2, worker_template_name: "" },
+    { items: "", batch_size: 2, worker_template_name: "w" },
+    { items: ".a", batch_size: 2, worker_template_name: "w", max_workers: 0 },
+    { items: ".a", batch_size: 2, worker_template_name: "w", max_workers: MAX_WORKERS + 1 },
+    { items: ".a", batch_size: 2, worker_template_name: "w", extra: true },
   ];
   for (const config of bad) {
     const f = failure({ context: { a: [1] }, config });
@@ -199,7 +199,7 @@ Deno.test("fan_out fails with too_many_batches past the worker limit unless max_
   const items = Array.from({ length: WORKER_LIMIT + 1 }, () => 0);
   const f = failure({
     context: { items },
-    config: { items: ".context.items", batch_size: 1, worker_template: "w" },
+    config: { items: ".context.items", batch_size: 1, worker_template_name: "w" },
   });
   assert.equal(f.code, "too_many_batches");
   assert.equal(f.retryable, false);
