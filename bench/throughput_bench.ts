@@ -120,11 +120,11 @@ export function runGuestRaw(guest: PreparedGuest, input: Uint8Array): Uint8Array
   // As the runtime does: the memory comes from the pool and goes back to it
   // (see src/runtime/host_memory.ts).
   const limits = guest.importedMemory;
-  const memory = limits && rawMemoryPool.take(limits.initial, limits.maximum);
+  const memory = limits && rawMemoryPool.takeFor(limits, input.length);
   try {
     return runInstance(guest.module, input, memory);
   } finally {
-    if (memory) rawMemoryPool.give(memory, limits!.initial, limits!.maximum);
+    if (memory) rawMemoryPool.giveFor(memory, limits!);
   }
 }
 

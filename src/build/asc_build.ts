@@ -23,6 +23,10 @@
  *   a stray config cannot change the output), paths relative to the entry's
  *   folder (file names compiled into abort messages do not depend on where
  *   the repository lives).
+ * - a `wasm-broker.memory` custom section declares `{"reuse":"any_size"}`:
+ *   both runtimes start allocating at the heap base and use the memory they
+ *   are given before growing it, so the runtime may hand a step a larger,
+ *   zero-filled memory an earlier step grew (src/runtime/memory_pool.ts).
  * - after compiling, the module's data segments are merged
  *   ({@link mergeDataSegments}): the compiler emits one per static object,
  *   and V8 pays for each one on every `new WebAssembly.Instance` (~45 µs
@@ -33,6 +37,7 @@
  */
 import { WasmBrokerError } from "../errors.ts";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
+import { withMemoryReuse } from "../runtime/host_memory.ts";
 import { mergeDataSegments } from "./merge_data_segments.ts";
 
 /** Runtime variants a guest can be built with (see the module doc). */
@@ -55,14 +60,6 @@ export interface BuildAssemblyScriptOptions {
    * catalog's portable core gets its platform primitives.
    */
   lib?: string;
-  /**
-   * The memory's initial size in 64 KiB pages (`--initialMemory`); defaults
-   * to what the static data needs. The runtime reuses a scrubbed memory for
-   * the next step only when a step ends at the initial size
-   * (src/runtime/memory_pool.ts), so a guest whose steps usually grow its
-   * memory a little runs faster with a little more from the start.
-   */
-  initialMemoryPages?: number;
 }
 
 /** One compiler message. */
@@ -204,9 +201,6 @@ async function build(entry: string, options: BuildAssemblyScriptOptions): Promis
     ...FIXED_FLAGS,
     ...(options.debug ? ["--debug"] : []),
     ...(options.lib ? ["--lib", relative(baseDir, resolve(options.lib))] : []),
-    ...(options.initialMemoryPages === undefined
-      ? []
-      : ["--initialMemory", String(options.initialMemoryPages)]),
   ];
 
   const texts = new Map<string, string>(); // as the compiler names them → text
@@ -278,7 +272,10 @@ async function build(entry: string, options: BuildAssemblyScriptOptions): Promis
   }
   const text = outputs.get(TEXT_FILE);
   return {
-    binary: mergeDataSegments(binary).binary,
+    // Both runtimes allocate from the heap base and use the memory they find.
+    binary: withMemoryReuse(mergeDataSegments(binary).binary, "any_size") as Uint8Array<
+      ArrayBuffer
+    >,
     ...(options.text
       ? { text: typeof text === "string" ? text : new TextDecoder().decode(text) }
       : {}),

@@ -126,14 +126,6 @@ export async function staleGeneratedFiles(dir: string): Promise<string[]> {
   return stale;
 }
 
-/**
- * 512 KiB: envelopes up to tens of KB run without growing the memory (a
- * 7 KB `transform`, `validate` or `aggregate` step peaks at 256 KiB), so the
- * runtime can hand the next step the same memory, zero-filled (~6 µs),
- * instead of a fresh one whose pages fault in (~2.7 µs per 4 KiB touched).
- */
-const CATALOG_INITIAL_MEMORY_PAGES = 8;
-
 /** Generates the schema files and compiles one handler. */
 export async function buildHandler(
   dir: string,
@@ -156,7 +148,6 @@ export async function buildHandler(
   }
   const result = await buildAssemblyScript(join(dir, "wasm_main.ts"), {
     lib: join(catalogDir, "wasm", "lib"),
-    initialMemoryPages: CATALOG_INITIAL_MEMORY_PAGES,
   });
   return {
     ...descriptor,

@@ -18,7 +18,49 @@
  *
  * @module
  */
+import type { MemoryReuse } from "./memory_pool.ts";
 import type { ClampReport } from "./wasm_limits.ts";
+
+/**
+ * Custom section in which a guest declares what memory it may be handed:
+ * UTF-8 JSON `{"reuse": "any_size"}` says its allocator starts at its heap
+ * base and uses whatever memory it finds before growing, so a larger zeroed
+ * memory is as good as a fresh one (memory_pool.ts). Absent or anything
+ * else: `exact`. A guest can only make its own memory larger than it
+ * declared, never reach past `limits.memory`, so the declaration is trusted.
+ */
+export const MEMORY_REUSE_SECTION = "wasm-broker.memory";
+
+/** What `module` declared in its {@link MEMORY_REUSE_SECTION}; `exact` when nothing valid. */
+export function declaredMemoryReuse(module: WebAssembly.Module): MemoryReuse {
+  const sections = WebAssembly.Module.customSections(module, MEMORY_REUSE_SECTION);
+  if (sections.length !== 1) return "exact";
+  try {
+    const declared = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(sections[0]));
+    return declared?.reuse === "any_size" ? "any_size" : "exact";
+  } catch {
+    return "exact";
+  }
+}
+
+/**
+ * `bytes` with a {@link MEMORY_REUSE_SECTION} declaring `reuse` appended (for
+ * builds whose runtime allocates from the heap base, such as AssemblyScript's).
+ *
+ * @example
+ * ```ts
+ * import { declaredMemoryReuse, withMemoryReuse } from "./host_memory.ts";
+ * const empty = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]);
+ * const module = new WebAssembly.Module(withMemoryReuse(empty, "any_size") as Uint8Array<ArrayBuffer>);
+ * console.assert(declaredMemoryReuse(module) === "any_size");
+ * ```
+ */
+export function withMemoryReuse(bytes: Uint8Array, reuse: MemoryReuse): Uint8Array {
+  const encoder = new TextEncoder();
+  const name = encoder.encode(MEMORY_REUSE_SECTION);
+  const payload = encoder.encode(JSON.stringify({ reuse }));
+  return concat([bytes, section(0, [u32(name.length), name, payload])]);
+}
 
 const IMPORT_SECTION = 2;
 const MEMORY_SECTION = 5;

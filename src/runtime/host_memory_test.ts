@@ -107,3 +107,26 @@ Deno.test("hostSuppliedMemory() keeps custom sections and a start function worki
   // wat() writes a "name" section: it survives the rewrite.
   assert.equal(WebAssembly.Module.customSections(module, "name").length, 1);
 });
+
+Deno.test("declaredMemoryReuse() reads the guest's declaration, and anything else is exact", async () => {
+  const { declaredMemoryReuse, MEMORY_REUSE_SECTION, withMemoryReuse } = await import(
+    "./host_memory.ts"
+  );
+  const base = wat(`(module (memory 1))`);
+  const compile = (bytes: Uint8Array) => new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+  assert.equal(declaredMemoryReuse(compile(base)), "exact");
+  assert.equal(declaredMemoryReuse(compile(withMemoryReuse(base, "any_size"))), "any_size");
+  assert.equal(declaredMemoryReuse(compile(withMemoryReuse(base, "exact"))), "exact");
+  const custom = (payload: string) => {
+    const enc = new TextEncoder();
+    const name = enc.encode(MEMORY_REUSE_SECTION);
+    const body = [name.length, ...name, ...enc.encode(payload)];
+    return new Uint8Array([...base, 0, body.length, ...body]);
+  };
+  assert.equal(declaredMemoryReuse(compile(custom('{"reuse":"any_size"}'))), "any_size");
+  for (const payload of ["any_size", "{", '{"reuse":"bigger"}', "null"]) {
+    assert.equal(declaredMemoryReuse(compile(custom(payload))), "exact", payload);
+  }
+  const twice = withMemoryReuse(withMemoryReuse(base, "any_size"), "any_size");
+  assert.equal(declaredMemoryReuse(compile(twice)), "exact", "two declarations: neither counts");
+});

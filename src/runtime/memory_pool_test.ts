@@ -47,3 +47,58 @@ Deno.test("MemoryPool keeps at most perSize memories and none above maxPages", (
   pool.give(big, 5, 8);
   assert.notEqual(pool.take(5, 8), big, "above maxPages: not worth keeping");
 });
+
+Deno.test("MemoryPool hands an any_size guest a grown memory, zero-filled, the smallest that fits", () => {
+  const pool = new MemoryPool();
+  const small = pool.take(1, 64, { reuse: "any_size" });
+  const big = pool.take(1, 64, { reuse: "any_size" });
+  big.grow(9);
+  new Uint8Array(big.buffer).fill(7);
+  pool.give(small, 1, 64, "any_size");
+  pool.give(big, 1, 64, "any_size");
+  assert.equal(pool.keptBytes, 11 * PAGE);
+  assert.equal(pool.take(1, 64, { reuse: "exact" }), small, "exact guests get the exact size only");
+  pool.give(small, 1, 64, "any_size");
+  assert.equal(pool.take(1, 64, { reuse: "any_size", expectBytes: 100 }), small);
+  const got = pool.take(1, 64, { reuse: "any_size", expectBytes: 6 * PAGE });
+  assert.equal(got, big, "a large step gets the memory an earlier one grew");
+  assert.ok(new Uint8Array(got.buffer).every((b) => b === 0));
+  assert.equal(pool.keptBytes, 0);
+});
+
+Deno.test("MemoryPool never hands a grown memory to an exact guest", () => {
+  const pool = new MemoryPool();
+  const grown = pool.take(1, 64, { reuse: "any_size" });
+  grown.grow(2);
+  pool.give(grown, 1, 64, "any_size");
+  assert.notEqual(pool.take(1, 64), grown);
+  assert.equal(pool.take(1, 64, { reuse: "any_size" }), grown, "still there for any_size");
+});
+
+Deno.test("MemoryPool keeps no more than maxBytes in all", () => {
+  const pool = new MemoryPool({ maxBytes: 3 * PAGE });
+  const a = pool.take(2, 8);
+  const b = pool.take(2, 8);
+  pool.give(a, 2, 8);
+  pool.give(b, 2, 8);
+  assert.equal(pool.keptBytes, 2 * PAGE);
+  assert.equal(pool.take(2, 8), a);
+  assert.notEqual(pool.take(2, 8), b, "b was over the byte cap and dropped");
+});
+
+Deno.test("MemoryPool gives a small step a fresh memory rather than one far larger than it needs", () => {
+  const pool = new MemoryPool();
+  const limits = { initial: 1, maximum: 1024, reuse: "any_size" as const };
+  const grown = pool.takeFor(limits, 1_000_000);
+  grown.grow(200); // ~13 MiB, as a step on a 1 MB envelope leaves it
+  pool.giveFor(grown, limits);
+  const small = pool.takeFor(limits, 100);
+  assert.notEqual(
+    small,
+    grown,
+    "zero-filling 13 MiB after a 100-byte step costs more than it saves",
+  );
+  pool.giveFor(small, limits);
+  assert.equal(pool.takeFor(limits, 100), small);
+  assert.equal(pool.takeFor(limits, 800_000), grown, "the large step still finds the grown one");
+});

@@ -11,7 +11,8 @@ import type { Manifest } from "../manifest/manifest.ts";
 import { compileOutputSchema, type OutputValidator } from "../manifest/output_schema.ts";
 import { auditImports, type ImportPlan } from "./import_audit.ts";
 import { readModuleImports } from "./module_imports.ts";
-import { hostSuppliedMemory } from "./host_memory.ts";
+import { declaredMemoryReuse, hostSuppliedMemory } from "./host_memory.ts";
+import type { MemoryReuse } from "./memory_pool.ts";
 import { clampGuest } from "./inspect_guest.ts";
 
 /** How the guest is entered. */
@@ -33,7 +34,13 @@ export interface PreparedGuest {
    * Limits of `env.memory`, when the guest imports it — which every guest
    * that defines a single unshared memory does once prepared (host_memory.ts).
    */
-  readonly importedMemory?: { initial: number; maximum: number; shared: boolean };
+  readonly importedMemory?: {
+    initial: number;
+    maximum: number;
+    shared: boolean;
+    /** What the guest declared it may be handed (host_memory.ts). */
+    reuse: MemoryReuse;
+  };
   readonly validateOutput?: OutputValidator;
   /** Milliseconds spent clamping and compiling. */
   readonly compileMs: number;
@@ -98,7 +105,7 @@ export function prepareGuest(
     plan,
     entry,
     importedMemory: importedMem && plan.importsMemory
-      ? { ...importedMem, shared: false }
+      ? { ...importedMem, shared: false, reuse: declaredMemoryReuse(module) }
       : undefined,
     validateOutput: manifest.output_schema === undefined
       ? undefined

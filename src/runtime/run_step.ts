@@ -115,9 +115,7 @@ export async function runStep(
   );
   const pool = options.memoryPool ?? processMemoryPool;
   const memoryLimits = guest.importedMemory;
-  const importedMemory = memoryLimits
-    ? pool.take(memoryLimits.initial, memoryLimits.maximum)
-    : undefined;
+  const importedMemory = memoryLimits && pool.takeFor(memoryLimits, request.input.length);
 
   let error: StepError | null = null;
   let exitStatus = 0;
@@ -181,7 +179,7 @@ export async function runStep(
     // its output, logs and errors are copies, so its memory can be scrubbed
     // and reused. A host call still settling late finds no memory at all.
     memory.attach(undefined);
-    if (importedMemory) pool.give(importedMemory, memoryLimits!.initial, memoryLimits!.maximum);
+    if (importedMemory) pool.giveFor(importedMemory, memoryLimits!);
   }
   metrics.log = { records: log.records.length, dropped: log.dropped, truncated: log.truncated };
 

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { ioPlugin } from "../../plugins/io/mod.ts";
 import { logPlugin } from "../../plugins/log/mod.ts";
+import { withMemoryReuse } from "../../src/runtime/host_memory.ts";
 import { Runtime } from "../../src/runtime/runtime.ts";
 import { SandboxPool } from "../../src/sandbox/sandbox_pool.ts";
 import { wat } from "../support/wat.ts";
@@ -74,6 +75,17 @@ async function scenario(runtime: Runtime): Promise<void> {
   const trapped = await runtime.execute(await runtime.load(trapping, grants), {});
   assert.equal(trapped.error?.code, "trap");
   assert.deepEqual((await runtime.execute(scanner, {})).result, [2, 0]);
+
+  // Guests that declare any_size may get a memory an earlier step grew: still zero throughout.
+  const anySize = (bytes: Uint8Array) => runtime.load(withMemoryReuse(bytes, "any_size"), grants);
+  const grownScanner = await anySize(SCANNER);
+  const grew = await runtime.execute(await anySize(writer(3)), { big: "x".repeat(40_000) });
+  assert.equal(grew.metrics.memory_high_water_bytes, 5 * 65536);
+  const after = await runtime.execute(grownScanner, { big: "x".repeat(40_000) });
+  assert.equal(after.status, "completed", JSON.stringify(after.error));
+  const [pages, dirty] = after.result as number[];
+  assert.equal(pages, 5, "handed the memory the writer grew (the largest kept)");
+  assert.equal(dirty, 0, "not one byte of the grown memory left behind");
 }
 
 Deno.test("a reused memory holds nothing of the step before, in process", async () => {
