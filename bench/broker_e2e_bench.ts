@@ -29,7 +29,9 @@
  *
  *   deno bench -A bench/broker_e2e_bench.ts
  *   deno run -A bench/broker_e2e_bench.ts --report [--steps 4000] [--latency-steps 400]
- *     [--rate 50] [--handlers trivial,transform] [--sandboxes 1,2,4]
+ *     [--rate 50] [--handlers trivial,transform] [--sandboxes 1,2,4] [--socket]
+ *
+ * `--socket`: the throwaway cluster through its Unix socket, not loopback TCP.
  *
  * The database: `DATABASE_URL`'s server (a fresh database, dropped at the
  * end) when set, else a throwaway cluster with `pg_stat_statements` (see
@@ -222,7 +224,9 @@ export class Scenario {
     this.#brokerClient = connectPostgres(database.url, { applicationName: "wasm-broker" });
   }
 
-  static async open(options: { nestedStatements?: boolean } = {}): Promise<Scenario> {
+  static async open(
+    options: { nestedStatements?: boolean; socket?: boolean } = {},
+  ): Promise<Scenario> {
     const database = await openBenchDatabase(options);
     const registry = await prepareBenchRegistry();
     const scenario = new Scenario(database, registry);
@@ -723,7 +727,10 @@ async function report(): Promise<void> {
   const floorOnly = Deno.args.includes("--floor-only");
   const sandboxCounts = floorOnly ? [] : flag("sandboxes", "1,2,4").split(",").map(Number);
   const nested = Deno.args.includes("--statements");
-  const s = await Scenario.open({ nestedStatements: nested });
+  const s = await Scenario.open({
+    nestedStatements: nested,
+    socket: Deno.args.includes("--socket"),
+  });
   const out: string[] = [];
   const log = (line = "") => {
     out.push(line);

@@ -43,6 +43,11 @@ export interface BenchDatabaseOptions {
    * in their callers as well) and `track_planning = on`.
    */
   nestedStatements?: boolean;
+  /**
+   * Throwaway cluster only: connect through its Unix socket
+   * (`?host=<dir>`) instead of loopback TCP.
+   */
+  socket?: boolean;
 }
 
 /** The bench's database. */
@@ -122,12 +127,17 @@ export async function openBenchDatabase(
     }
   }
   const settings = await settingsOf(db.client);
+  const url = options.socket
+    ? `${db.url}${db.url!.includes("?") ? "&" : "?"}host=${
+      encodeURIComponent(db.server!.socketDir)
+    }`
+    : db.url!;
   return {
     db,
-    url: db.url!,
+    url,
     describe:
-      `throwaway cluster (fsync=${settings.fsync}, synchronous_commit=${settings.synchronous_commit}), ` +
-      `PostgreSQL ${settings.server_version}`,
+      `throwaway cluster (fsync=${settings.fsync}, synchronous_commit=${settings.synchronous_commit}, ` +
+      `${options.socket ? "Unix socket" : "loopback TCP"}), PostgreSQL ${settings.server_version}`,
     settings,
     async postgresProcesses() {
       const [row] = await db.client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");

@@ -24,6 +24,7 @@
  */
 import postgres from "postgres";
 import { DatabaseError } from "./database_error.ts";
+import { postgresTarget } from "./postgres_url.ts";
 import { quoteIdentifier } from "./quote_identifier.ts";
 import type { SqlClient, SqlExecutor } from "./sql_client.ts";
 
@@ -58,6 +59,7 @@ const CONNECTION_ERROR_CODES = new Set([
   "ECONNRESET",
   "EPIPE",
   "ENOTFOUND",
+  "ENOENT", // no socket file at ?host=<directory>
   "EHOSTUNREACH",
   "ENETUNREACH",
   "ETIMEDOUT",
@@ -134,9 +136,12 @@ export class PostgresClient implements SqlClient {
         `Cannot connect as max must be a positive integer: current value is ${options.max}`,
       );
     }
-    this.#url = url;
+    const target = postgresTarget(url);
+    this.#url = target.url;
     this.#prepare = options.prepare ?? true;
     this.#options = {
+      // libpq's ?host=<socket directory> (postgres_url.ts).
+      ...(target.host === undefined ? {} : { host: target.host }),
       max: options.max ?? 10,
       connect_timeout: options.connectTimeoutSeconds ?? 10,
       connection: { application_name: options.applicationName ?? "wasm-broker" },
@@ -150,7 +155,7 @@ export class PostgresClient implements SqlClient {
       // long after the server is back. Cap it at 1 s.
       backoff: reconnectBackoffSeconds,
     };
-    this.#sql = postgres(url, this.#options);
+    this.#sql = postgres(this.#url, this.#options);
   }
 
   async query<Row = Record<string, unknown>>(

@@ -45,7 +45,13 @@ export interface TestDatabase {
   url?: string;
   kind: "postgres" | "pglite";
   /** Only for a throwaway cluster (`controllable: true`). */
-  server?: { restart(): Promise<void>; stop(): Promise<void>; start(): Promise<void> };
+  server?: {
+    restart(): Promise<void>;
+    stop(): Promise<void>;
+    start(): Promise<void>;
+    /** The directory of its Unix socket (`?host=<dir>` in a URL). */
+    socketDir: string;
+  };
   /** Drops the database / stops the cluster / closes PGlite. Idempotent. */
   close(): Promise<void>;
 }
@@ -98,6 +104,7 @@ export async function startTestDatabase(
           restart: () => cluster.restart(),
           stop: () => cluster.stop(),
           start: () => cluster.start(),
+          socketDir: cluster.dir,
         },
         close: async () => {
           // The cluster goes away whole: no need to drop the database first.
