@@ -19,6 +19,7 @@
  * @module
  */
 import type { MemoryReuse } from "./memory_pool.ts";
+import { concatBytes } from "./concat_bytes.ts";
 import type { ClampReport } from "./wasm_limits.ts";
 
 /**
@@ -59,7 +60,7 @@ export function withMemoryReuse(bytes: Uint8Array, reuse: MemoryReuse): Uint8Arr
   const encoder = new TextEncoder();
   const name = encoder.encode(MEMORY_REUSE_SECTION);
   const payload = encoder.encode(JSON.stringify({ reuse }));
-  return concat([bytes, section(0, [u32(name.length), name, payload])]);
+  return concatBytes([bytes, section(0, [u32(name.length), name, payload])]);
 }
 
 const IMPORT_SECTION = 2;
@@ -109,7 +110,7 @@ export function hostSuppliedMemory(bytes: Uint8Array, report: ClampReport): Host
   const limits = bytes.subarray(at, memorySection.end);
 
   // The import entry: "env" "memory" kind 0x02, then the limits byte for byte.
-  const entry = concat([
+  const entry = concatBytes([
     new Uint8Array([3, 0x65, 0x6e, 0x76, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02]),
     limits,
   ]);
@@ -141,7 +142,7 @@ export function hostSuppliedMemory(bytes: Uint8Array, report: ClampReport): Host
   copiedUpTo = memorySection.end; // the memory section goes
   pieces.push(bytes.subarray(copiedUpTo));
   return {
-    bytes: concat(pieces),
+    bytes: concatBytes(pieces),
     memory: { initial: report.memories[0].declaredMin, maximum: report.memories[0].max },
   };
 }
@@ -192,16 +193,6 @@ function u32(value: number): Uint8Array {
 }
 
 function section(id: number, payload: Uint8Array[]): Uint8Array {
-  const body = concat(payload);
-  return concat([new Uint8Array([id]), u32(body.length), body]);
-}
-
-function concat(pieces: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
-  }
-  return out;
+  const body = concatBytes(payload);
+  return concatBytes([new Uint8Array([id]), u32(body.length), body]);
 }

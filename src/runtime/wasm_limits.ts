@@ -30,6 +30,7 @@
  *
  * @module
  */
+import { concatBytes } from "./concat_bytes.ts";
 
 /** Host limits applied to every memory and table of a module. */
 export interface ClampOptions {
@@ -203,7 +204,7 @@ export function clampModuleLimits(bytes: Uint8Array, options: ClampOptions): Cla
   const report: ClampReport = { memories: p.memories, tables: p.tables };
   if (pieces.length === 0) return { bytes, report, changed: false };
   pieces.push(bytes.subarray(copiedUpTo));
-  return { bytes: concat(pieces), report, changed: true };
+  return { bytes: concatBytes(pieces), report, changed: true };
 }
 
 const IMPORT_SECTION = 2;
@@ -569,17 +570,5 @@ function encodeSection(
     from = e.end;
   }
   out.set(input.subarray(from, payloadEnd), at);
-  return out;
-}
-
-function concat(pieces: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const piece of pieces) length += piece.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
-  }
   return out;
 }
