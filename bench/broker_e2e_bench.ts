@@ -30,8 +30,11 @@
  *   deno bench -A bench/broker_e2e_bench.ts
  *   deno run -A bench/broker_e2e_bench.ts --report [--steps 4000] [--latency-steps 400]
  *     [--rate 50] [--handlers trivial,transform] [--sandboxes 1,2,4] [--socket]
+ *     [--slots-per-sandbox 1]
  *
  * `--socket`: the throwaway cluster through its Unix socket, not loopback TCP.
+ * `--slots-per-sandbox n`: the broker's `concurrency` is n × the sandbox
+ * processes (`max_sandboxes`), so steps claim and report while others run.
  *
  * The database: `DATABASE_URL`'s server (a fresh database, dropped at the
  * end) when set, else a throwaway cluster with `pg_stat_statements` (see
@@ -281,14 +284,17 @@ export class Scenario {
     if (sent !== steps.length) throw new Error(`enqueued ${sent} of ${steps.length} steps`);
   }
 
-  /** A running broker with `concurrency` slots and as many sandboxes (replacing another). */
+  /** Broker slots per sandbox process (`--slots-per-sandbox`; the broker's `max_sandboxes` apart from `concurrency`). */
+  slotsPerSandbox = 1;
+
+  /** A running broker with `concurrency` sandboxes and slotsPerSandbox × as many slots (replacing another). */
   async broker(concurrency: number): Promise<BenchBroker> {
     if (this.#broker?.concurrency === concurrency) return this.#broker.bench;
     await this.#broker?.bench.stop();
     this.#broker = undefined;
     const bench = await startBenchBroker(this.#brokerClient, {
       registryDir: this.registryDir,
-      concurrency,
+      concurrency: concurrency * this.slotsPerSandbox,
       sandboxes: concurrency,
     });
     this.#broker = { concurrency, bench };
@@ -731,6 +737,7 @@ async function report(): Promise<void> {
     nestedStatements: nested,
     socket: Deno.args.includes("--socket"),
   });
+  s.slotsPerSandbox = Number(flag("slots-per-sandbox", "1"));
   const out: string[] = [];
   const log = (line = "") => {
     out.push(line);

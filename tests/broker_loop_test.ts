@@ -7,7 +7,13 @@ import assert from "node:assert/strict";
 import { OrchestrationSimulator } from "../tasker_double/orchestration_simulator.ts";
 import { sendWithNotify } from "../src/tasker/pgmq_queue.ts";
 import { startTestDatabase, type TestDatabase } from "./support/database_harness.ts";
-import { eventually, recordingObserver, startInProcessBroker } from "./support/broker_harness.ts";
+import {
+  copyRegistry,
+  eventually,
+  recordingObserver,
+  startInProcessBroker,
+} from "./support/broker_harness.ts";
+import { publishSlowGuest } from "./support/hostile_registry.ts";
 
 const TEMPLATE = {
   name: "reshape",
@@ -145,5 +151,60 @@ Deno.test("broker leaves steps whose callable it does not serve for other worker
   } finally {
     await broker.stop();
     await db.close();
+  }
+});
+
+Deno.test("read-ahead holds at most 2 × concurrency messages, and stop() hands them back at once", async () => {
+  const db = await startTestDatabase();
+  const registryDir = await copyRegistry();
+  const slow = await publishSlowGuest(registryDir, { ms: 3_000 });
+  const { observer, events } = recordingObserver();
+  const broker = await startInProcessBroker(db.client, {
+    observer,
+    registryDir,
+    settings: { concurrency: 1, batchSize: 20 },
+  });
+  const queueState = async () => {
+    const [row] = await db.client.query<{ visible: number; hidden: number }>(
+      `SELECT count(*) FILTER (WHERE vt <= clock_timestamp())::int AS visible,
+              count(*) FILTER (WHERE vt > clock_timestamp())::int AS hidden
+         FROM pgmq.q_worker_catalog_queue`,
+    );
+    return row;
+  };
+  let stopped = false;
+  try {
+    await withSimulator(db, async (sim) => {
+      await sim.registerTemplate({
+        name: "slow_fan",
+        namespace_name: "catalog",
+        version: "1.0.0",
+        steps: Array.from({ length: 8 }, (_, i) => ({
+          name: `s${i}`,
+          handler: { callable: slow.callable },
+        })),
+      });
+      await sim.createTask({ name: "slow_fan", context: {} });
+      await eventually(() => events.claimed.length > 0 ? true : undefined, "the first claim");
+      // One step runs (its message archived at the claim); at most 2 more wait read ahead.
+      const seen = await eventually(async () => {
+        const state = await queueState();
+        return state.hidden === 2 ? state : undefined;
+      }, "two messages read ahead");
+      assert.equal(
+        seen.visible,
+        8 - 2 - events.claimed.length,
+        "beyond the buffer, messages stay for other workers",
+      );
+      await broker.stop();
+      stopped = true;
+      const after = await queueState();
+      assert.equal(after.hidden, 0, "stop() made the read-ahead messages visible again");
+      assert.equal(after.visible + events.claimed.length, 8, "nothing lost, nothing claimed twice");
+    });
+  } finally {
+    if (!stopped) await broker.stop();
+    await db.close();
+    await Deno.remove(registryDir, { recursive: true }).catch(() => {});
   }
 });

@@ -6,8 +6,12 @@
  * - Discovery: LISTEN on `pgmq_message_ready.<namespace>` wakes the loop at
  *   once; a fallback poller wakes it every `pollIntervalMs` (NOTIFY is best
  *   effort).
- * - Backpressure: a read asks for at most the free dispatch slots, so a
- *   saturated broker leaves messages in the queue for other workers.
+ * - Backpressure with read-ahead: a read asks for at most the free dispatch
+ *   slots plus 2 × concurrency; what cannot start yet waits in a bounded
+ *   buffer (invisible, its visibility timeout extended), hydrated with its
+ *   read's batch in one query. A saturated broker reads again only when the
+ *   buffer is down to one concurrency's worth, and stop() hands the buffer
+ *   back, so beyond that messages stay in the queue for other workers.
  * - A read message stays invisible while it waits for its claim (the
  *   visibility timeout is extended); after the claim it is archived and the
  *   step runs. A message whose callable is not served is left alone: it
@@ -25,7 +29,7 @@ import type { SqlClient } from "../db/sql_client.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { StepOutcome } from "../runtime/step_outcome.ts";
 import { type Claimed, claimStep, findOwnClaim, type OwnClaimQuery } from "../tasker/claim_step.ts";
-import { type HydratedStep, hydrateStep } from "../tasker/hydrate_step.ts";
+import { type HydratedStep, type HydrateResult, hydrateSteps } from "../tasker/hydrate_step.ts";
 import {
   archiveMessage,
   createQueue,
@@ -40,7 +44,7 @@ import {
   type StepExecutionResult,
   toStepExecutionResult,
 } from "../tasker/step_execution_result.ts";
-import { parseStepMessage } from "../tasker/step_message.ts";
+import { parseStepMessage, type StepMessage } from "../tasker/step_message.ts";
 import type { BrokerObserver, ClaimMethod, StepScope } from "./broker_observer.ts";
 import type { HandlerResolver, ServedHandler } from "./handler_resolver.ts";
 
@@ -78,6 +82,18 @@ export interface BrokerStatus {
 }
 
 const MAX_BACKOFF_MS = 5000;
+
+/** A read message waiting for a dispatch slot (read ahead), hydrated with its read's batch. */
+interface Pending {
+  namespace: string;
+  queue: string;
+  message: QueueMessage;
+  method: ClaimMethod;
+  parsed: { ok: true; message: StepMessage } | { ok: false; reason: string };
+  /** This message's result of its read's one hydration query. */
+  hydrated?: Promise<HydrateResult>;
+  extension?: { stop(): void };
+}
 /** How long reports of steps that finished after the grace period may take. */
 const FINAL_REPORT_MS = 15_000;
 
@@ -121,6 +137,12 @@ export class Broker {
   readonly #hardStop = new AbortController();
   /** Aborted when stop() begins: unclaimed messages are handed back. */
   readonly #stopping = new AbortController();
+  /**
+   * Messages read ahead of a free slot (at most 2 × concurrency): the next
+   * steps' read and hydration overlap running steps, and one read + one
+   * hydration query serve several messages.
+   */
+  readonly #buffer: Pending[] = [];
 
   constructor(deps: BrokerDeps, settings: BrokerSettings) {
     this.#deps = deps;
@@ -191,6 +213,13 @@ export class Broker {
     const { observer, runtime } = this.#deps;
     observer.lifecycle("broker.stopping", { in_flight: this.#inFlight });
     await Promise.all(this.#unlisten.splice(0).map((stop) => stop().catch(() => {})));
+    // Read ahead but never dispatched: visible again for other workers at once.
+    await Promise.all(
+      this.#buffer.splice(0).map((p) => {
+        p.extension?.stop();
+        return this.#handBack(p.queue, p.message.msgId);
+      }),
+    );
     const settled = Promise.allSettled([...this.#running]);
     const graceOver = await Promise.race([
       settled.then(() => false),
@@ -230,19 +259,23 @@ export class Broker {
 
   async #pump(method: ClaimMethod): Promise<void> {
     this.#pumping = true;
+    const readAhead = 2 * this.#settings.concurrency;
     try {
       let current: ClaimMethod | null = method;
       while (current && this.#state === "running") {
         let readAny = false;
         for (let i = 0; i < this.#queues.length && this.#state === "running"; i++) {
+          this.#drainBuffer();
           const free = this.#settings.concurrency - this.#inFlight;
-          if (free <= 0) {
+          const room = free + readAhead - this.#buffer.length;
+          // Saturated: read ahead once the buffer is down to one concurrency's worth.
+          if (room <= 0 || (free <= 0 && this.#buffer.length > this.#settings.concurrency)) {
             this.#backlog = true;
             return;
           }
           const q = this.#queues[this.#nextQueue];
           this.#nextQueue = (this.#nextQueue + 1) % this.#queues.length;
-          const qty = Math.min(free, this.#settings.batchSize);
+          const qty = Math.min(room, this.#settings.batchSize);
           let messages: QueueMessage[];
           try {
             messages = await readMessages(this.#deps.queue, q.queue, {
@@ -256,10 +289,16 @@ export class Broker {
             return;
           }
           if (messages.length === 0) continue;
+          if (this.#state !== "running") {
+            // stop() began while this read was out and has already handed back the buffer.
+            await Promise.all(messages.map((m) => this.#handBack(q.queue, m.msgId)));
+            return;
+          }
           readAny = true;
           this.#backlog = messages.length === qty;
           this.#deps.observer.read(q.queue, messages.length, current);
-          for (const message of messages) this.#dispatch(q.namespace, q.queue, message, current);
+          this.#bufferBatch(q.namespace, q.queue, messages, current);
+          this.#drainBuffer();
         }
         current = readAny ? current : this.#pumpAgain;
         this.#pumpAgain = null;
@@ -269,38 +308,72 @@ export class Broker {
     }
   }
 
-  #dispatch(namespace: string, queue: string, message: QueueMessage, method: ClaimMethod): void {
+  /** Parses a read's messages and hydrates them all in one query; they wait in the buffer. */
+  #bufferBatch(
+    namespace: string,
+    queue: string,
+    messages: QueueMessage[],
+    method: ClaimMethod,
+  ): void {
+    const pending: Pending[] = messages.map((message) => ({
+      namespace,
+      queue,
+      message,
+      method,
+      parsed: parseStepMessage(message.message),
+    }));
+    const good = pending.filter((p) => p.parsed.ok);
+    if (good.length > 0) {
+      const batch = hydrateSteps(
+        this.#deps.tasker,
+        good.map((p) => (p.parsed as { message: StepMessage }).message),
+      );
+      batch.catch(() => {}); // each message handles the failure
+      good.forEach((p, k) => {
+        p.hydrated = batch.then((results) => results[k]);
+        p.extension = this.#extendWhileWaiting(queue, p.message.msgId);
+      });
+    }
+    this.#buffer.push(...pending);
+  }
+
+  #drainBuffer(): void {
+    while (
+      this.#state === "running" && this.#buffer.length > 0 &&
+      this.#inFlight < this.#settings.concurrency
+    ) {
+      this.#dispatch(this.#buffer.shift()!);
+    }
+  }
+
+  #dispatch(pending: Pending): void {
     this.#inFlight++;
-    const work = this.#process(namespace, queue, message, method)
+    const work = this.#process(pending)
       .catch((error) => this.#deps.observer.internalError("process", error))
       .finally(() => {
         this.#inFlight--;
         this.#running.delete(work);
+        this.#drainBuffer();
         if (this.#backlog) this.#wake("poll");
       });
     this.#running.add(work);
   }
 
   /** One message, from its body to the reported result (or the reason it was skipped). */
-  async #process(
-    namespace: string,
-    queue: string,
-    message: QueueMessage,
-    method: ClaimMethod,
-  ): Promise<void> {
+  async #process(pending: Pending): Promise<void> {
+    const { namespace, queue, message, method, parsed } = pending;
     const { observer } = this.#deps;
-    const parsed = parseStepMessage(message.message);
     if (!parsed.ok) {
       await this.#archive(queue, message.msgId);
       observer.poison(queue, message.msgId, "bad_message", parsed.reason);
       return;
     }
-    const extension = this.#extendWhileWaiting(queue, message.msgId);
+    const extension = pending.extension!;
     let handedOff = false;
     try {
       let hydrated;
       try {
-        hydrated = await hydrateStep(this.#deps.tasker, parsed.message);
+        hydrated = await pending.hydrated!;
         this.#databaseUp("hydrate");
       } catch (error) {
         // Left invisible: the message comes back after its visibility timeout.
