@@ -29,6 +29,7 @@ import { builtinPlugins } from "../plugins/builtin_plugins.ts";
 import { buildHandler, CATALOG_DIR } from "../src/build/catalog_build.ts";
 import { CapabilityRegistry } from "../src/capability/capability_registry.ts";
 import { parseManifest } from "../src/manifest/manifest.ts";
+import { concatBytes } from "../src/runtime/concat_bytes.ts";
 import { MemoryPool } from "../src/runtime/memory_pool.ts";
 import { type PreparedGuest, prepareGuest } from "../src/runtime/prepared_guest.ts";
 import { runStep } from "../src/runtime/run_step.ts";
@@ -163,15 +164,8 @@ function runInstance(
   guest.memory = instance.exports.memory as WebAssembly.Memory;
   (instance.exports._initialize as () => void)();
   if ((instance.exports.run as () => number)() !== 0) throw new Error("guest failed");
-  if (chunks.length === 1) return chunks[0];
   // The wasm build streams large results in several writes; the host concatenates them.
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return chunks.length === 1 ? chunks[0] : concatBytes(chunks);
 }
 
 /** One benchmark case: a handler at one envelope size, run the three ways. */
