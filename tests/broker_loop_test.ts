@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { OrchestrationSimulator } from "../tasker_double/orchestration_simulator.ts";
+import type { SqlClient } from "../src/db/sql_client.ts";
 import { sendWithNotify } from "../src/tasker/pgmq_queue.ts";
 import { startTestDatabase, type TestDatabase } from "./support/database_harness.ts";
 import {
@@ -189,8 +190,9 @@ Deno.test("read-ahead holds at most 2 × concurrency messages, and stop() hands 
       // One step runs (its message archived at the claim); at most 2 more wait read ahead.
       const seen = await eventually(async () => {
         const state = await queueState();
-        return state.hidden === 2 ? state : undefined;
-      }, "two messages read ahead");
+        const all = state.visible + state.hidden + events.claimed.length === 8;
+        return all && state.hidden === 2 ? state : undefined;
+      }, "all 8 messages queued, two of them read ahead");
       assert.equal(
         seen.visible,
         8 - 2 - events.claimed.length,
@@ -204,6 +206,61 @@ Deno.test("read-ahead holds at most 2 × concurrency messages, and stop() hands 
     });
   } finally {
     if (!stopped) await broker.stop();
+    await db.close();
+    await Deno.remove(registryDir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("a batch hydration that fails while messages wait read ahead neither crashes the broker nor loses them", async () => {
+  const db = await startTestDatabase();
+  const registryDir = await copyRegistry();
+  const slow = await publishSlowGuest(registryDir, { ms: 300 });
+  let hydrations = 0;
+  // The second hydration query fails, as with a connection reset, while the first step runs.
+  const tasker: SqlClient = {
+    kind: db.client.kind,
+    query(text, params) {
+      if (text.includes("get_step_transitive_dependencies") && ++hydrations === 2) {
+        return Promise.reject(new Error("simulated connection reset during hydration"));
+      }
+      return db.client.query(text, params);
+    },
+    transaction: (fn) => db.client.transaction(fn),
+    listen: (channel, onNotify) => db.client.listen(channel, onNotify),
+    close: () => Promise.resolve(),
+  };
+  const { observer, events } = recordingObserver();
+  let broker: Awaited<ReturnType<typeof startInProcessBroker>> | undefined;
+  try {
+    await withSimulator(db, async (sim) => {
+      await sim.registerTemplate({
+        name: "slow_four",
+        namespace_name: "catalog",
+        version: "1.0.0",
+        steps: Array.from({ length: 4 }, (_, i) => ({
+          name: `s${i}`,
+          handler: { callable: slow.callable },
+        })),
+      });
+      const { taskUuid } = await sim.createTask({ name: "slow_four", context: {} });
+      broker = await startInProcessBroker(tasker, {
+        queue: db.client,
+        observer,
+        registryDir,
+        settings: { concurrency: 1, batchSize: 1, visibilityTimeoutSeconds: 2 },
+      });
+      await eventually(
+        () => events.databaseErrors.length > 0 ? true : undefined,
+        "the failed hydration",
+      );
+      // The failed message comes back after its visibility timeout and runs like the others.
+      await eventually(async () => {
+        const report = await sim.taskReport(taskUuid);
+        return report.state === "complete" ? report : undefined;
+      }, "every step complete");
+    });
+  } finally {
+    await broker?.stop();
     await db.close();
     await Deno.remove(registryDir, { recursive: true }).catch(() => {});
   }

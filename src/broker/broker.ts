@@ -82,6 +82,8 @@ export interface BrokerStatus {
 }
 
 const MAX_BACKOFF_MS = 5000;
+/** Messages read ahead of a free slot: at most this many × concurrency. */
+const READ_AHEAD_FACTOR = 2;
 
 /** A read message waiting for a dispatch slot (read ahead), hydrated with its read's batch. */
 interface Pending {
@@ -92,7 +94,7 @@ interface Pending {
   parsed: { ok: true; message: StepMessage } | { ok: false; reason: string };
   /** This message's result of its read's one hydration query. */
   hydrated?: Promise<HydrateResult>;
-  extension?: { stop(): void };
+  extension?: { stop(): Promise<void> };
 }
 /** How long reports of steps that finished after the grace period may take. */
 const FINAL_REPORT_MS = 15_000;
@@ -143,6 +145,8 @@ export class Broker {
    * hydration query serve several messages.
    */
   readonly #buffer: Pending[] = [];
+  /** The last pump, which stop() waits for. */
+  #pumped: Promise<void> = Promise.resolve();
 
   constructor(deps: BrokerDeps, settings: BrokerSettings) {
     this.#deps = deps;
@@ -213,11 +217,13 @@ export class Broker {
     const { observer, runtime } = this.#deps;
     observer.lifecycle("broker.stopping", { in_flight: this.#inFlight });
     await Promise.all(this.#unlisten.splice(0).map((stop) => stop().catch(() => {})));
+    // A read still out hands its messages back itself (see #pump); wait for it.
+    await this.#pumped;
     // Read ahead but never dispatched: visible again for other workers at once.
     await Promise.all(
-      this.#buffer.splice(0).map((p) => {
-        p.extension?.stop();
-        return this.#handBack(p.queue, p.message.msgId);
+      this.#buffer.splice(0).map(async (p) => {
+        await p.extension?.stop();
+        await this.#handBack(p.queue, p.message.msgId);
       }),
     );
     const settled = Promise.allSettled([...this.#running]);
@@ -249,30 +255,43 @@ export class Broker {
       this.#pumpAgain = this.#pumpAgain === "event" ? "event" : method;
       return;
     }
-    if (this.#inFlight >= this.#settings.concurrency) {
+    if (this.#saturated()) {
       this.#backlog = true;
       return;
     }
     if (performance.now() < this.#retryAfter) return;
-    this.#pump(method).catch((error) => this.#deps.observer.internalError("pump", error));
+    this.#pumped = this.#pump(method).catch((error) =>
+      this.#deps.observer.internalError("pump", error)
+    );
+  }
+
+  /**
+   * No read now: the buffer is full, or every slot is busy and the buffer
+   * still holds more than one concurrency's worth (read ahead again only
+   * when it is down to that).
+   */
+  #saturated(): boolean {
+    const concurrency = this.#settings.concurrency;
+    const free = concurrency - this.#inFlight;
+    const room = free + READ_AHEAD_FACTOR * concurrency - this.#buffer.length;
+    return room <= 0 || (free <= 0 && this.#buffer.length > concurrency);
   }
 
   async #pump(method: ClaimMethod): Promise<void> {
     this.#pumping = true;
-    const readAhead = 2 * this.#settings.concurrency;
+    const readAhead = READ_AHEAD_FACTOR * this.#settings.concurrency;
     try {
       let current: ClaimMethod | null = method;
       while (current && this.#state === "running") {
         let readAny = false;
         for (let i = 0; i < this.#queues.length && this.#state === "running"; i++) {
           this.#drainBuffer();
-          const free = this.#settings.concurrency - this.#inFlight;
-          const room = free + readAhead - this.#buffer.length;
-          // Saturated: read ahead once the buffer is down to one concurrency's worth.
-          if (room <= 0 || (free <= 0 && this.#buffer.length > this.#settings.concurrency)) {
+          if (this.#saturated()) {
             this.#backlog = true;
             return;
           }
+          const room = this.#settings.concurrency - this.#inFlight + readAhead -
+            this.#buffer.length;
           const q = this.#queues[this.#nextQueue];
           this.#nextQueue = (this.#nextQueue + 1) % this.#queues.length;
           const qty = Math.min(room, this.#settings.batchSize);
@@ -328,9 +347,11 @@ export class Broker {
         this.#deps.tasker,
         good.map((p) => (p.parsed as { message: StepMessage }).message),
       );
-      batch.catch(() => {}); // each message handles the failure
       good.forEach((p, k) => {
         p.hydrated = batch.then((results) => results[k]);
+        // Awaited in #process, which handles a failure; until then (or if stop() hands the
+        // message back first) a rejection must not count as unhandled and end the process.
+        p.hydrated.catch(() => {});
         p.extension = this.#extendWhileWaiting(queue, p.message.msgId);
       });
     }
@@ -399,15 +420,15 @@ export class Broker {
       }
       if (this.#stopping.signal.aborted) {
         // Stop extending first: an extension landing after the hand-back would hide it again.
-        extension.stop();
+        await extension.stop();
         await this.#handBack(queue, message.msgId);
         return;
       }
       handedOff = true;
-      extension.stop();
+      void extension.stop(); // the claim decides from here; a late extension is harmless
       await this.#runClaimed(namespace, queue, message, method, step, resolution.handler);
     } finally {
-      if (!handedOff) extension.stop();
+      if (!handedOff) void extension.stop();
     }
   }
 
@@ -559,14 +580,24 @@ export class Broker {
   }
 
   /** Keeps a waiting message invisible until `stop()` is called. */
-  #extendWhileWaiting(queue: string, msgId: number): { stop(): void } {
+  /**
+   * Keeps a waiting message invisible. `stop()` resolves once no extension
+   * is in flight, so a hand-back issued after it cannot be overtaken by one.
+   */
+  #extendWhileWaiting(queue: string, msgId: number): { stop(): Promise<void> } {
     const vt = this.#settings.visibilityTimeoutSeconds;
+    let inFlight: Promise<void> = Promise.resolve();
     const timer = setInterval(() => {
-      setVisibilityTimeout(this.#deps.queue, queue, msgId, vt)
+      inFlight = setVisibilityTimeout(this.#deps.queue, queue, msgId, vt)
         .then(() => this.#deps.observer.visibilityExtended(queue, msgId))
         .catch((error) => this.#databaseDown("set_vt", error));
     }, Math.max(500, (vt * 1000) / 2));
-    return { stop: () => clearInterval(timer) };
+    return {
+      stop: () => {
+        clearInterval(timer);
+        return inFlight;
+      },
+    };
   }
 
   async #archive(queue: string, msgId: number): Promise<void> {

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { DatabaseError } from "./database_error.ts";
 
 /** A URL for postgres.js and, when the URL named one, the socket directory (or host) apart. */
 export interface PostgresTarget {
@@ -40,11 +41,14 @@ export function postgresTarget(url: string): PostgresTarget {
   }
   const hosts = parsed.searchParams.getAll("host");
   if (hosts.length === 0) return { url };
-  if (hosts.length > 1 || hosts[0] === "") {
-    throw new TypeError(
-      `Cannot connect as the URL's host parameter must be given once, not empty: got ${
-        JSON.stringify(hosts)
-      }`,
+  if (hosts.length > 1 || hosts[0] === "" || hosts[0].includes(",")) {
+    // libpq's comma-separated host list is not supported: postgres.js would
+    // look for one socket path with the comma in it and wait forever.
+    throw new DatabaseError(
+      "database_config_invalid",
+      `Cannot connect as the URL's host parameter must name one host or socket directory, ` +
+        `given once: got ${JSON.stringify(hosts)}`,
+      { details: { parameter: "host" } },
     );
   }
   parsed.searchParams.delete("host");

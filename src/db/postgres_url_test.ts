@@ -17,9 +17,13 @@ Deno.test("postgresTarget() takes libpq's host parameter out of the URL", () => 
   assert.deepEqual(postgresTarget("not a url"), { url: "not a url" });
 });
 
-Deno.test("postgresTarget() refuses an empty or repeated host parameter", () => {
+Deno.test("postgresTarget() refuses an empty, repeated or listed host parameter with database_config_invalid", () => {
+  assert.throws(() => postgresTarget("postgres://u@localhost/db?host="), {
+    code: "database_config_invalid",
+  });
   assert.throws(() => postgresTarget("postgres://u@localhost/db?host="), /host parameter/);
   assert.throws(() => postgresTarget("postgres://u@localhost/db?host=/a&host=/b"), /given once/);
+  assert.throws(() => postgresTarget("postgres://u@localhost/db?host=/a,/b"), /one host/);
 });
 
 const SOCKET_DIR = "/var/run/postgresql";

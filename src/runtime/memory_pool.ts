@@ -27,7 +27,7 @@ const PAGE = 65536;
 
 /** Options for {@link MemoryPool}. */
 export interface MemoryPoolOptions {
-  /** Memories kept per (initial, maximum) pair; default 4. */
+  /** Memories kept per (initial, maximum) pair (per owner for `any_size`); default 4. */
   perSize?: number;
   /** Largest memory, in pages, worth keeping (zero-filling grows with it); default 512 (32 MiB). */
   maxPages?: number;
@@ -41,6 +41,8 @@ export type MemoryReuse = "exact" | "any_size";
 /** How a step asks for a memory. */
 export interface TakeOptions {
   reuse?: MemoryReuse;
+  /** For `any_size`: whose kept memories to choose from (see GuestMemoryLimits.owner). */
+  owner?: string;
   /** For `any_size`: bytes of memory the step is expected to need in all. */
   expectBytes?: number;
 }
@@ -50,6 +52,11 @@ export interface GuestMemoryLimits {
   initial: number;
   maximum: number;
   reuse: MemoryReuse;
+  /**
+   * Whose memories an `any_size` guest may be handed: only its own, so the
+   * size it starts with never tells it how far another guest grew one.
+   */
+  owner: string;
 }
 
 /**
@@ -93,7 +100,7 @@ export class MemoryPool {
 
   /** A zeroed memory of at least `initial` pages (exactly, unless `any_size`) that can grow to `maximum`. */
   take(initial: number, maximum: number, options: TakeOptions = {}): WebAssembly.Memory {
-    const free = this.#free.get(key(initial, maximum));
+    const free = this.#free.get(key(initial, maximum, options.reuse, options.owner));
     const at = free ? pick(free, initial * PAGE, options) : -1;
     if (at >= 0) {
       const [kept] = free!.splice(at, 1);
@@ -109,36 +116,60 @@ export class MemoryPool {
   takeFor(limits: GuestMemoryLimits, inputBytes: number): WebAssembly.Memory {
     return this.take(limits.initial, limits.maximum, {
       reuse: limits.reuse,
+      owner: limits.owner,
       expectBytes: inputBytes * MEMORY_PER_INPUT_BYTE,
     });
   }
 
   /** {@link give} for a memory from {@link takeFor}. */
   giveFor(memory: WebAssembly.Memory, limits: GuestMemoryLimits): void {
-    this.give(memory, limits.initial, limits.maximum, limits.reuse);
+    this.give(memory, limits.initial, limits.maximum, limits.reuse, limits.owner);
   }
 
   /**
    * Returns a memory from {@link take} once the guest that used it cannot run
    * any more. Kept, zero-filled, when the guest could be handed it again
-   * (`exact`: it has not grown) and there is room.
+   * (`exact`: it has not grown) and it is not above `maxPages`; to make room,
+   * the largest kept memories go first (of its size when `perSize` is
+   * reached, of any size when `maxBytes` is), so the pool follows the
+   * workload instead of holding on to what an old, large step grew.
    */
   give(
     memory: WebAssembly.Memory,
     initial: number,
     maximum: number,
     reuse: MemoryReuse = "exact",
+    owner?: string,
   ): void {
     const bytes = memory.buffer.byteLength;
     if (reuse === "exact" && bytes !== initial * PAGE) return;
-    if (bytes > this.#maxPages * PAGE || this.#keptBytes + bytes > this.#maxBytes) return;
-    const k = key(initial, maximum);
-    let free = this.#free.get(k);
-    if (!free) this.#free.set(k, free = []);
-    if (free.length >= this.#perSize) return;
+    if (bytes > this.#maxPages * PAGE || bytes > this.#maxBytes) return;
+    const k = key(initial, maximum, reuse, owner);
+    const free = this.#free.get(k) ?? [];
+    while (free.length >= this.#perSize) this.#dropLargest(free);
+    while (this.#keptBytes + bytes > this.#maxBytes) {
+      this.#dropLargest([...this.#free.values()].flat());
+    }
     new Uint8Array(memory.buffer).fill(0);
     free.push(memory);
+    this.#free.set(k, free); // dropping may have removed the emptied list
     this.#keptBytes += bytes;
+  }
+
+  /** Lets the largest of `candidates` (all kept) go. */
+  #dropLargest(candidates: WebAssembly.Memory[]): void {
+    let largest = candidates[0];
+    for (const m of candidates) {
+      if (m.buffer.byteLength > largest.buffer.byteLength) largest = m;
+    }
+    for (const [k, list] of this.#free) {
+      const at = list.indexOf(largest);
+      if (at < 0) continue;
+      list.splice(at, 1);
+      if (list.length === 0) this.#free.delete(k);
+      this.#keptBytes -= largest.buffer.byteLength;
+      return;
+    }
   }
 }
 
@@ -164,8 +195,9 @@ function pick(free: WebAssembly.Memory[], initialBytes: number, options: TakeOpt
   return largest;
 }
 
-function key(initial: number, maximum: number): string {
-  return `${initial}/${maximum}`;
+function key(initial: number, maximum: number, reuse?: MemoryReuse, owner?: string): string {
+  const size = `${initial}/${maximum}`;
+  return reuse === "any_size" ? `${size}/any_size/${owner ?? ""}` : size;
 }
 
 /** The process's pool, used by runStep unless told otherwise. */

@@ -42,7 +42,7 @@ Deno.test("MemoryPool keeps at most perSize memories and none above maxPages", (
   pool.take(1, 8);
   const created = pool.created;
   pool.take(1, 8);
-  assert.equal(pool.created, created + 1, "the third was not kept");
+  assert.equal(pool.created, created + 1, "two kept, not three");
   const big = pool.take(5, 8);
   pool.give(big, 5, 8);
   assert.notEqual(pool.take(5, 8), big, "above maxPages: not worth keeping");
@@ -57,8 +57,7 @@ Deno.test("MemoryPool hands an any_size guest a grown memory, zero-filled, the s
   pool.give(small, 1, 64, "any_size");
   pool.give(big, 1, 64, "any_size");
   assert.equal(pool.keptBytes, 11 * PAGE);
-  assert.equal(pool.take(1, 64, { reuse: "exact" }), small, "exact guests get the exact size only");
-  pool.give(small, 1, 64, "any_size");
+  assert.notEqual(pool.take(1, 64), small, "an any_size guest's memories are its own");
   assert.equal(pool.take(1, 64, { reuse: "any_size", expectBytes: 100 }), small);
   const got = pool.take(1, 64, { reuse: "any_size", expectBytes: 6 * PAGE });
   assert.equal(got, big, "a large step gets the memory an earlier one grew");
@@ -66,13 +65,41 @@ Deno.test("MemoryPool hands an any_size guest a grown memory, zero-filled, the s
   assert.equal(pool.keptBytes, 0);
 });
 
-Deno.test("MemoryPool never hands a grown memory to an exact guest", () => {
+Deno.test("MemoryPool hands a grown memory neither to an exact guest nor to another any_size guest", () => {
   const pool = new MemoryPool();
-  const grown = pool.take(1, 64, { reuse: "any_size" });
+  const grown = pool.take(1, 64, { reuse: "any_size", owner: "a" });
   grown.grow(2);
-  pool.give(grown, 1, 64, "any_size");
+  pool.give(grown, 1, 64, "any_size", "a");
   assert.notEqual(pool.take(1, 64), grown);
-  assert.equal(pool.take(1, 64, { reuse: "any_size" }), grown, "still there for any_size");
+  assert.notEqual(
+    pool.take(1, 64, { reuse: "any_size", owner: "b" }),
+    grown,
+    "its size would tell b how far a grew it",
+  );
+  assert.equal(pool.take(1, 64, { reuse: "any_size", owner: "a" }), grown, "still there for a");
+});
+
+Deno.test("MemoryPool makes room for new memories by letting the largest kept ones go", () => {
+  const pool = new MemoryPool({ maxBytes: 200 * PAGE, perSize: 4 });
+  const limits = { initial: 1, maximum: 1024, reuse: "any_size" as const, owner: "g" };
+  // Two large steps fill the byte budget with memories too large for small steps.
+  const big = [pool.takeFor(limits, 1_000_000), pool.takeFor(limits, 1_000_000)];
+  for (const m of big) m.grow(99); // 6.25 MiB: more than 4 MiB beyond a small step's need
+  for (const m of big) pool.giveFor(m, limits);
+  assert.equal(pool.keptBytes, 200 * PAGE);
+  // Small steps: the first gets a fresh memory; giving it back evicts a large one, then it is reused.
+  const first = pool.takeFor(limits, 100);
+  pool.giveFor(first, limits);
+  assert.notEqual(first, big[0]);
+  assert.notEqual(first, big[1]);
+  assert.equal(pool.keptBytes, 101 * PAGE);
+  const created = pool.created;
+  for (let i = 0; i < 20; i++) {
+    const m = pool.takeFor(limits, 100);
+    assert.equal(m, first);
+    pool.giveFor(m, limits);
+  }
+  assert.equal(pool.created, created, "no fresh memory per step once the pool has adapted");
 });
 
 Deno.test("MemoryPool keeps no more than maxBytes in all", () => {
@@ -81,14 +108,15 @@ Deno.test("MemoryPool keeps no more than maxBytes in all", () => {
   const b = pool.take(2, 8);
   pool.give(a, 2, 8);
   pool.give(b, 2, 8);
-  assert.equal(pool.keptBytes, 2 * PAGE);
-  assert.equal(pool.take(2, 8), a);
-  assert.notEqual(pool.take(2, 8), b, "b was over the byte cap and dropped");
+  assert.equal(pool.keptBytes, 2 * PAGE, "a made room for b");
+  assert.equal(pool.take(2, 8), b);
+  assert.notEqual(pool.take(2, 8), a, "a was let go");
+  assert.equal(pool.keptBytes, 0);
 });
 
 Deno.test("MemoryPool gives a small step a fresh memory rather than one far larger than it needs", () => {
   const pool = new MemoryPool();
-  const limits = { initial: 1, maximum: 1024, reuse: "any_size" as const };
+  const limits = { initial: 1, maximum: 1024, reuse: "any_size" as const, owner: "g" };
   const grown = pool.takeFor(limits, 1_000_000);
   grown.grow(200); // ~13 MiB, as a step on a 1 MB envelope leaves it
   pool.giveFor(grown, limits);

@@ -40,11 +40,16 @@ export interface PreparedGuest {
     shared: boolean;
     /** What the guest declared it may be handed (host_memory.ts). */
     reuse: MemoryReuse;
+    /** This prepared guest, for the memory pool (memory_pool.ts). */
+    owner: string;
   };
   readonly validateOutput?: OutputValidator;
   /** Milliseconds spent clamping and compiling. */
   readonly compileMs: number;
 }
+
+/** Guests prepared in this process, for their memory pool owner names. */
+let preparedCount = 0;
 
 /** Options for {@link prepareGuest}. */
 export interface PrepareGuestOptions {
@@ -105,7 +110,12 @@ export function prepareGuest(
     plan,
     entry,
     importedMemory: importedMem && plan.importsMemory
-      ? { ...importedMem, shared: false, reuse: declaredMemoryReuse(module) }
+      ? {
+        ...importedMem,
+        shared: false,
+        reuse: declaredMemoryReuse(module),
+        owner: `guest-${++preparedCount}`,
+      }
       : undefined,
     validateOutput: manifest.output_schema === undefined
       ? undefined

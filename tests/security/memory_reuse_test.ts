@@ -52,6 +52,33 @@ const SCANNER = wat(`(module
     (drop (call $write (i32.const 60000) (i32.const 5)))
     (i32.const 0)))`);
 
+/**
+ * Scans its memory like SCANNER and writes `[pages, dirty]`, then grows by 3
+ * pages and fills everything with 0xAA: its next step shows whether any of
+ * that survived.
+ */
+const SCAN_THEN_DIRTY = wat(`(module
+  (import "io" "write_output" (func $write (param i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (func (export "run") (result i32) (local $i i32) (local $dirty i32) (local $pages i32)
+    (local.set $pages (memory.size))
+    (block $done (loop $scan
+      (br_if $done (i32.ge_u (local.get $i) (i32.mul (local.get $pages) (i32.const 65536))))
+      (if (i32.load8_u (local.get $i)) (then (local.set $dirty (i32.add (local.get $dirty) (i32.const 1)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $scan)))
+    (if (i32.gt_u (local.get $dirty) (i32.const 9)) (then (local.set $dirty (i32.const 9))))
+    (i32.store8 (i32.const 60000) (i32.const 0x5b))
+    (i32.store8 (i32.const 60001) (i32.add (i32.const 0x30) (local.get $pages)))
+    (i32.store8 (i32.const 60002) (i32.const 0x2c))
+    (i32.store8 (i32.const 60003) (i32.add (i32.const 0x30) (local.get $dirty)))
+    (i32.store8 (i32.const 60004) (i32.const 0x5d))
+    (drop (call $write (i32.const 60000) (i32.const 5)))
+    (if (i32.lt_u (memory.size) (i32.const 5))
+      (then (drop (memory.grow (i32.sub (i32.const 5) (memory.size))))))
+    (memory.fill (i32.const 0) (i32.const 0xAA) (i32.mul (memory.size) (i32.const 65536)))
+    (i32.const 0)))`);
+
 async function scenario(runtime: Runtime): Promise<void> {
   const scanner = await runtime.load(SCANNER, grants);
   for (const grow of [0, 1]) {
@@ -76,16 +103,23 @@ async function scenario(runtime: Runtime): Promise<void> {
   assert.equal(trapped.error?.code, "trap");
   assert.deepEqual((await runtime.execute(scanner, {})).result, [2, 0]);
 
-  // Guests that declare any_size may get a memory an earlier step grew: still zero throughout.
-  const anySize = (bytes: Uint8Array) => runtime.load(withMemoryReuse(bytes, "any_size"), grants);
-  const grownScanner = await anySize(SCANNER);
-  const grew = await runtime.execute(await anySize(writer(3)), { big: "x".repeat(40_000) });
-  assert.equal(grew.metrics.memory_high_water_bytes, 5 * 65536);
-  const after = await runtime.execute(grownScanner, { big: "x".repeat(40_000) });
-  assert.equal(after.status, "completed", JSON.stringify(after.error));
-  const [pages, dirty] = after.result as number[];
-  assert.equal(pages, 5, "handed the memory the writer grew (the largest kept)");
-  assert.equal(dirty, 0, "not one byte of the grown memory left behind");
+  // An any_size guest may get back a memory one of its own earlier steps grew: zero throughout.
+  const selfScanner = await runtime.load(withMemoryReuse(SCAN_THEN_DIRTY, "any_size"), grants);
+  const big = { big: "x".repeat(40_000) }; // expects more than the declared 2 pages
+  const firstRun = await runtime.execute(selfScanner, big);
+  assert.deepEqual(firstRun.result, [2, 0], JSON.stringify(firstRun.error));
+  assert.equal(
+    firstRun.metrics.memory_high_water_bytes,
+    5 * 65536,
+    "it grew to 5 pages and dirtied them",
+  );
+  const secondRun = await runtime.execute(selfScanner, big);
+  assert.deepEqual(secondRun.result, [5, 0], "its own grown memory, handed back all zero");
+  // Another any_size guest never gets that memory: its size would tell how far the first grew it.
+  // Other bytes (a custom section "x" added), so another guest with a pool of its own.
+  const otherBytes = new Uint8Array([...SCAN_THEN_DIRTY, 0, 2, 1, 0x78]);
+  const other = await runtime.load(withMemoryReuse(otherBytes, "any_size"), grants);
+  assert.deepEqual((await runtime.execute(other, big)).result, [2, 0]);
 }
 
 Deno.test("a reused memory holds nothing of the step before, in process", async () => {
