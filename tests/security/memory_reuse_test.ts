@@ -29,10 +29,12 @@ function writer(grow: number): Uint8Array {
 }
 
 /**
- * Outputs `[pages at start, bytes that are not zero]` (one digit each: any
- * count above 9 shows as ":" or later, still not "0").
+ * A guest that outputs `[pages at start, bytes that are not zero]` (one digit
+ * each: any count above 9 shows as ":" or later, still not "0"), then runs
+ * `afterwards`.
  */
-const SCANNER = wat(`(module
+function scanner(afterwards = ""): Uint8Array {
+  return wat(`(module
   (import "io" "write_output" (func $write (param i32 i32) (result i32)))
   (memory (export "memory") 2)
   (func (export "run") (result i32) (local $i i32) (local $dirty i32) (local $pages i32)
@@ -50,34 +52,20 @@ const SCANNER = wat(`(module
     (i32.store8 (i32.const 60003) (i32.add (i32.const 0x30) (local.get $dirty)))
     (i32.store8 (i32.const 60004) (i32.const 0x5d))
     (drop (call $write (i32.const 60000) (i32.const 5)))
+    ${afterwards}
     (i32.const 0)))`);
+}
+
+const SCANNER = scanner();
 
 /**
- * Scans its memory like SCANNER and writes `[pages, dirty]`, then grows by 3
- * pages and fills everything with 0xAA: its next step shows whether any of
- * that survived.
+ * Scans like SCANNER, then grows to 5 pages and fills everything with 0xAA:
+ * its next step shows whether any of that survived.
  */
-const SCAN_THEN_DIRTY = wat(`(module
-  (import "io" "write_output" (func $write (param i32 i32) (result i32)))
-  (memory (export "memory") 2)
-  (func (export "run") (result i32) (local $i i32) (local $dirty i32) (local $pages i32)
-    (local.set $pages (memory.size))
-    (block $done (loop $scan
-      (br_if $done (i32.ge_u (local.get $i) (i32.mul (local.get $pages) (i32.const 65536))))
-      (if (i32.load8_u (local.get $i)) (then (local.set $dirty (i32.add (local.get $dirty) (i32.const 1)))))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br $scan)))
-    (if (i32.gt_u (local.get $dirty) (i32.const 9)) (then (local.set $dirty (i32.const 9))))
-    (i32.store8 (i32.const 60000) (i32.const 0x5b))
-    (i32.store8 (i32.const 60001) (i32.add (i32.const 0x30) (local.get $pages)))
-    (i32.store8 (i32.const 60002) (i32.const 0x2c))
-    (i32.store8 (i32.const 60003) (i32.add (i32.const 0x30) (local.get $dirty)))
-    (i32.store8 (i32.const 60004) (i32.const 0x5d))
-    (drop (call $write (i32.const 60000) (i32.const 5)))
+const SCAN_THEN_DIRTY = scanner(`
     (if (i32.lt_u (memory.size) (i32.const 5))
       (then (drop (memory.grow (i32.sub (i32.const 5) (memory.size))))))
-    (memory.fill (i32.const 0) (i32.const 0xAA) (i32.mul (memory.size) (i32.const 65536)))
-    (i32.const 0)))`);
+    (memory.fill (i32.const 0) (i32.const 0xAA) (i32.mul (memory.size) (i32.const 65536)))`);
 
 async function scenario(runtime: Runtime): Promise<void> {
   const scanner = await runtime.load(SCANNER, grants);
