@@ -29,7 +29,7 @@ import { builtinPlugins } from "../plugins/builtin_plugins.ts";
 import { buildHandler, CATALOG_DIR } from "../src/build/catalog_build.ts";
 import { CapabilityRegistry } from "../src/capability/capability_registry.ts";
 import { parseManifest } from "../src/manifest/manifest.ts";
-import { concatBytes } from "../src/runtime/concat_bytes.ts";
+import { concatBytes } from "../src/concat_bytes.ts";
 import { MemoryPool } from "../src/runtime/memory_pool.ts";
 import { type PreparedGuest, prepareGuest } from "../src/runtime/prepared_guest.ts";
 import { runStep } from "../src/runtime/run_step.ts";

@@ -255,7 +255,7 @@ export class Broker {
       this.#pumpAgain = this.#pumpAgain === "event" ? "event" : method;
       return;
     }
-    if (this.#saturated()) {
+    if (this.#readRoom() === 0) {
       this.#backlog = true;
       return;
     }
@@ -266,32 +266,31 @@ export class Broker {
   }
 
   /**
-   * No read now: the buffer is full, or every slot is busy and the buffer
-   * still holds more than one concurrency's worth (read ahead again only
-   * when it is down to that).
+   * How many messages a read may ask for now: free slots plus the buffer's
+   * room. 0 (saturated) when the buffer is full, or when every slot is busy
+   * and the buffer still holds more than one concurrency's worth (read ahead
+   * again only when it is down to that).
    */
-  #saturated(): boolean {
+  #readRoom(): number {
     const concurrency = this.#settings.concurrency;
     const free = concurrency - this.#inFlight;
     const room = free + READ_AHEAD_FACTOR * concurrency - this.#buffer.length;
-    return room <= 0 || (free <= 0 && this.#buffer.length > concurrency);
+    return room <= 0 || (free <= 0 && this.#buffer.length > concurrency) ? 0 : room;
   }
 
   async #pump(method: ClaimMethod): Promise<void> {
     this.#pumping = true;
-    const readAhead = READ_AHEAD_FACTOR * this.#settings.concurrency;
     try {
       let current: ClaimMethod | null = method;
       while (current && this.#state === "running") {
         let readAny = false;
         for (let i = 0; i < this.#queues.length && this.#state === "running"; i++) {
           this.#drainBuffer();
-          if (this.#saturated()) {
+          const room = this.#readRoom();
+          if (room === 0) {
             this.#backlog = true;
             return;
           }
-          const room = this.#settings.concurrency - this.#inFlight + readAhead -
-            this.#buffer.length;
           const q = this.#queues[this.#nextQueue];
           this.#nextQueue = (this.#nextQueue + 1) % this.#queues.length;
           const qty = Math.min(room, this.#settings.batchSize);

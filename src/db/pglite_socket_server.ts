@@ -35,6 +35,7 @@
  *
  * @module
  */
+import { concatBytes } from "../concat_bytes.ts";
 import type { PGlite } from "@electric-sql/pglite";
 import { type PgliteSession, pgliteSession } from "./pglite_session.ts";
 import { quoteIdentifier } from "./quote_identifier.ts";
@@ -588,13 +589,5 @@ function readInt32(bytes: Uint8Array, at: number): number {
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(parts);
 }

@@ -19,7 +19,7 @@
  * @module
  */
 import type { MemoryReuse } from "./memory_pool.ts";
-import { concatBytes } from "./concat_bytes.ts";
+import { concatBytes } from "../concat_bytes.ts";
 import type { ClampReport } from "./wasm_limits.ts";
 
 /**

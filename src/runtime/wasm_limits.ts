@@ -30,7 +30,7 @@
  *
  * @module
  */
-import { concatBytes } from "./concat_bytes.ts";
+import { concatBytes } from "../concat_bytes.ts";
 
 /** Host limits applied to every memory and table of a module. */
 export interface ClampOptions {

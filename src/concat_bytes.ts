@@ -1,7 +1,7 @@
 /**
  * One buffer from several, each byte copied once: the module rewriters
- * (wasm_limits.ts, host_memory.ts) assemble their output from slices of the
- * input and freshly encoded sections.
+ * (runtime/wasm_limits.ts, runtime/host_memory.ts) assemble their output
+ * from slices of the input, the PGlite socket server its protocol messages.
  *
  * @example
  * ```ts
