@@ -16,8 +16,12 @@ export interface SandboxFlagsOptions {
 
 /**
  * Flags for a sandbox serving `profile`, placed between `run` and the entry
- * module. `--cached-only` and `--no-lock` mean a sandbox never downloads
- * and never writes the lockfile.
+ * module. `--cached-only` and `--frozen` mean a sandbox never downloads
+ * and never writes the lockfile; `--frozen` also makes it resolve npm
+ * packages from the lockfile, so it needs only what `deno install --frozen`
+ * cached (with `--no-lock` it resolved them again, which needs every
+ * package's registry metadata, and `deno install` does not cache that for
+ * transitive packages: on a fresh machine no sandbox could start).
  *
  * @example
  * ```ts
@@ -28,7 +32,7 @@ export interface SandboxFlagsOptions {
  * ```
  */
 export function sandboxFlags(profile: SandboxProfile, options: SandboxFlagsOptions = {}): string[] {
-  const flags = ["--no-prompt", "--quiet", "--cached-only", "--no-lock"];
+  const flags = ["--no-prompt", "--quiet", "--cached-only", "--frozen"];
   if (options.config) flags.push(`--config=${options.config}`);
   if (profile.netHosts.length === 1 && profile.netHosts[0] === "*") flags.push("--allow-net");
   else if (profile.netHosts.length) flags.push(`--allow-net=${profile.netHosts.join(",")}`);

@@ -6,9 +6,10 @@ const profile = (netHosts: string[], memoryPages = 1024) => ({ netHosts, memoryP
 Deno.test("sandboxFlags() grants no permission at all for a profile without hosts", () => {
   const flags = sandboxFlags(profile([]));
   assert.deepEqual(flags.filter((f) => f.startsWith("--allow") || f === "-A"), []);
-  for (const required of ["--no-prompt", "--cached-only", "--no-lock"]) {
+  for (const required of ["--no-prompt", "--cached-only", "--frozen"]) {
     assert.ok(flags.includes(required), required);
   }
+  assert.ok(!flags.includes("--no-lock"), "--no-lock re-resolves npm packages (see the doc)");
   assert.ok(flags.includes("--v8-flags=--wasm-max-mem-pages=1024"));
 });
 
