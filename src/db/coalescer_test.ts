@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { Coalescer } from "./coalescer.ts";
+
+/** A run function whose batches the test releases one by one. */
+function gated() {
+  const batches: number[][] = [];
+  const gates: (() => void)[] = [];
+  const run = (items: number[]) => {
+    batches.push(items);
+    return new Promise<number[]>((resolve) => gates.push(() => resolve(items.map((x) => x * 10))));
+  };
+  const release = async () => {
+    while (gates.length === 0) await new Promise((r) => setTimeout(r, 1));
+    gates.shift()!();
+  };
+  return { batches, run, release };
+}
+
+Deno.test("Coalescer: items submitted together share one batch", async () => {
+  const { batches, run, release } = gated();
+  const c = new Coalescer(run, { maxBatch: 8 });
+  const out = Promise.all([c.submit(1), c.submit(2), c.submit(3)]);
+  await release();
+  assert.deepEqual(await out, [10, 20, 30]);
+  assert.deepEqual(batches, [[1, 2, 3]]);
+});
+
+Deno.test("Coalescer: an idle coalescer sends an item at once, later items wait for the next batch", async () => {
+  const { batches, run, release } = gated();
+  const c = new Coalescer(run, { maxBatch: 8 });
+  const first = c.submit(1);
+  await new Promise((r) => setTimeout(r, 1));
+  assert.deepEqual(batches, [[1]], "the first item went out without waiting for others");
+  const later = [c.submit(2), c.submit(3), c.submit(4)];
+  assert.equal(c.waiting, 3);
+  await release();
+  assert.equal(await first, 10);
+  await release();
+  assert.deepEqual(await Promise.all(later), [20, 30, 40]);
+  assert.deepEqual(batches, [[1], [2, 3, 4]]);
+  assert.equal(c.waiting, 0);
+});
+
+Deno.test("Coalescer: maxBatch splits a long queue, in order", async () => {
+  const { batches, run, release } = gated();
+  const c = new Coalescer(run, { maxBatch: 2 });
+  const all = Promise.all([1, 2, 3, 4, 5].map((x) => c.submit(x)));
+  for (let i = 0; i < 3; i++) await release();
+  assert.deepEqual(await all, [10, 20, 30, 40, 50]);
+  assert.deepEqual(batches, [[1, 2], [3, 4], [5]]);
+});
+
+Deno.test("Coalescer: items with the same key never share a batch", async () => {
+  const { batches, run, release } = gated();
+  const c = new Coalescer(run, { maxBatch: 8, key: (x) => String(x % 2) });
+  const all = Promise.all([1, 3, 2, 5].map((x) => c.submit(x)));
+  for (let i = 0; i < 3; i++) await release();
+  assert.deepEqual(await all, [10, 30, 20, 50]);
+  assert.deepEqual(batches, [[1, 2], [3], [5]]);
+});
+
+Deno.test("Coalescer: a failing batch rejects its own items only, and the next batch still runs", async () => {
+  let calls = 0;
+  const c = new Coalescer(async (items: number[]) => {
+    calls++;
+    await new Promise((r) => setTimeout(r, 5));
+    if (items.includes(2)) throw new Error("boom");
+    return items;
+  }, { maxBatch: 2 });
+  const results = await Promise.allSettled([1, 2, 3].map((x) => c.submit(x)));
+  assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected", "fulfilled"]);
+  assert.equal((results[0] as PromiseRejectedResult).reason.message, "boom");
+  assert.equal(calls, 2);
+  // Idle again: a new item goes out on its own.
+  assert.equal(await c.submit(7), 7);
+});
+
+Deno.test("Coalescer: a run returning the wrong number of outputs rejects the batch", async () => {
+  const c = new Coalescer((items: number[]) => Promise.resolve(items.slice(1)), { maxBatch: 4 });
+  await assert.rejects(
+    Promise.all([c.submit(1), c.submit(2)]),
+    /returned 1 outputs for 2 items/,
+  );
+});
+
+Deno.test("Coalescer: refuses a maxBatch below 1", () => {
+  assert.throws(
+    () => new Coalescer((xs: number[]) => Promise.resolve(xs), { maxBatch: 0 }),
+    /maxBatch is not an integer ≥ 1: current value is 0/,
+  );
+});
