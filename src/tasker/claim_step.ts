@@ -91,12 +91,7 @@ export async function claimStep(
   options: ClaimStepOptions = {},
 ): Promise<ClaimResult> {
   const now = options.now ?? (() => new Date());
-  const metadata = JSON.stringify({
-    event: START_EVENT,
-    timestamp: now().toISOString(),
-    worker_uuid: input.workerUuid,
-    correlation_id: input.correlationId,
-  });
+  const metadata = JSON.stringify(claimMetadata(input, now()));
   const archive = options.archive;
   if (archive && (!Number.isSafeInteger(archive.msgId) || archive.msgId < 1)) {
     throw new RangeError(
@@ -115,15 +110,32 @@ export async function claimStep(
       : await client.query<ClaimRow>(CLAIM_SQL, [input.stepUuid, metadata]);
   } catch (error) {
     if (isUniqueViolation(error)) return "already_claimed";
-    if (archive && sqlState(error) === "42P01") {
-      throw new TaskerError(
-        "queue_missing",
-        `Cannot archive with the claim as queue ${JSON.stringify(archive.queue)} does not exist`,
-        { details: { queue: archive.queue }, cause: error },
-      );
-    }
+    if (archive && sqlState(error) === "42P01") throw queueMissing(archive.queue, error);
     throw error;
   }
+  return fromClaimRow(row, input.stepUuid, archive !== undefined);
+}
+
+/** The claim transition's metadata (Tasker's shape; see the protocol page). */
+function claimMetadata(input: ClaimStepInput, at: Date): Record<string, string> {
+  return {
+    event: START_EVENT,
+    timestamp: at.toISOString(),
+    worker_uuid: input.workerUuid,
+    correlation_id: input.correlationId,
+  };
+}
+
+function queueMissing(queue: string, cause: unknown): TaskerError {
+  return new TaskerError(
+    "queue_missing",
+    `Cannot archive with the claim as queue ${JSON.stringify(queue)} does not exist`,
+    { details: { queue }, cause },
+  );
+}
+
+/** What one step's row of a claim statement means. */
+function fromClaimRow(row: ClaimRow | undefined, stepUuid: string, archive: boolean): ClaimResult {
   if (row?.attempts !== null && row?.attempts !== undefined) {
     const claimed: Claimed = {
       claimed: true,
@@ -141,7 +153,7 @@ export async function claimStep(
   if (state !== null) return { notClaimable: state };
   // No transition and nothing written: the step row is missing (the
   // transition's foreign key makes this unreachable; kept loud).
-  throw new Error(`Cannot claim step ${input.stepUuid} as its workflow_steps row is missing`);
+  throw new Error(`Cannot claim step ${stepUuid} as its workflow_steps row is missing`);
 }
 
 interface ClaimRow {
@@ -201,6 +213,148 @@ const CLAIM_AND_ARCHIVE_SQL = `${CLAIM_CTES}, ack AS (
 SELECT step.attempts, step.sort_key, step.from_state, (SELECT to_state FROM snap) AS snapshot_state,
        (SELECT archived FROM ack) AS archived
 FROM (SELECT 1) AS one LEFT JOIN step ON true`;
+
+// The same per step, for a batch: `$1` is a JSON array of {step_uuid,
+// metadata, msg_id, ord} (jsonb_to_recordset: its row estimate does not
+// depend on the value, so the plan is cached; see hydrate_step.ts). One row
+// per request, in `ord` order. `MAX(sort_key)` reads the statement's
+// snapshot, as in the single form: the requests name distinct steps.
+const CLAIM_MANY_CTES = `
+WITH input AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb)
+    AS i(step_uuid uuid, metadata jsonb, msg_id bigint, ord integer)
+), snap AS (
+  SELECT t.workflow_step_uuid, t.to_state
+  FROM input i JOIN tasker.workflow_step_transitions t
+    ON t.workflow_step_uuid = i.step_uuid AND t.most_recent
+), cur AS (
+  UPDATE tasker.workflow_step_transitions t SET most_recent = false
+  FROM input i
+  WHERE t.workflow_step_uuid = i.step_uuid AND t.most_recent AND t.to_state IN (${CLAIMABLE_SQL})
+  RETURNING t.workflow_step_uuid, t.to_state
+), claim AS (
+  INSERT INTO tasker.workflow_step_transitions
+    (workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent,
+     created_at, updated_at)
+  SELECT i.step_uuid, 'in_progress', COALESCE(cur.to_state, 'pending'), i.metadata,
+         COALESCE((SELECT MAX(m.sort_key) FROM tasker.workflow_step_transitions m
+                   WHERE m.workflow_step_uuid = i.step_uuid), 0) + 1,
+         true, now(), now()
+  FROM input i LEFT JOIN cur ON cur.workflow_step_uuid = i.step_uuid
+  WHERE cur.workflow_step_uuid IS NOT NULL
+     OR NOT EXISTS (SELECT 1 FROM snap WHERE snap.workflow_step_uuid = i.step_uuid)
+  RETURNING workflow_step_uuid, sort_key, from_state
+), step AS (
+  UPDATE tasker.workflow_steps ws
+  SET in_process = true, attempts = COALESCE(ws.attempts, 0) + 1,
+      last_attempted_at = now(), updated_at = now()
+  FROM claim
+  WHERE ws.workflow_step_uuid = claim.workflow_step_uuid
+  RETURNING ws.workflow_step_uuid, ws.attempts, claim.sort_key, claim.from_state
+)`;
+
+const CLAIM_MANY_SELECT = `
+SELECT i.ord, step.attempts, step.sort_key, step.from_state, snap.to_state AS snapshot_state`;
+
+const CLAIM_MANY_FROM = `
+FROM input i
+LEFT JOIN step ON step.workflow_step_uuid = i.step_uuid
+LEFT JOIN snap ON snap.workflow_step_uuid = i.step_uuid`;
+
+const CLAIM_MANY_SQL = `${CLAIM_MANY_CTES}${CLAIM_MANY_SELECT}${CLAIM_MANY_FROM}
+ORDER BY i.ord`;
+
+// pgmq.archive's array form: one DELETE/INSERT for the batch; it returns the ids it found.
+const CLAIM_AND_ARCHIVE_MANY_SQL = `${CLAIM_MANY_CTES}, ack AS (
+  SELECT pgmq.archive($2::text, ARRAY(SELECT msg_id FROM input)) AS msg_id
+)${CLAIM_MANY_SELECT},
+       EXISTS (SELECT 1 FROM ack WHERE ack.msg_id = i.msg_id) AS archived${CLAIM_MANY_FROM}
+ORDER BY i.ord`;
+
+/** One claim of a batch (see {@link claimSteps}). */
+export interface ClaimRequest extends ClaimStepInput {
+  /** The transition's `metadata.timestamp` (default: now); what {@link findOwnClaim} looks for. */
+  at?: Date;
+  /** The step message's id, archived with the claim when {@link ClaimStepsOptions.archiveQueue} is set. */
+  msgId?: number;
+}
+
+/** Options for {@link claimSteps}. */
+export interface ClaimStepsOptions {
+  /**
+   * Archive every request's `msgId` from this queue in the same statement
+   * (see {@link ClaimStepOptions.archive}).
+   */
+  archiveQueue?: string;
+}
+
+/**
+ * Claims several steps in ONE statement, each exactly as {@link claimStep}
+ * would (same protocol, same answers, in the requests' order): the batch is
+ * one round trip and one commit instead of one per step. A batch of one is
+ * {@link claimStep}'s own statement (its plan is cached). When the batch
+ * statement fails on a race only one of its steps lost — a unique violation,
+ * or a deadlock with another batch — nothing of it was written, and each step
+ * is claimed again on its own, so the others are not held back by it. Other
+ * database failures are thrown: then none of the batch was claimed. Requests
+ * for the same step twice are refused (`TypeError`).
+ *
+ * @example
+ * ```ts ignore
+ * const [a, b] = await claimSteps(client, [
+ *   { stepUuid: s1, workerUuid, correlationId: c1, msgId: 7 },
+ *   { stepUuid: s2, workerUuid, correlationId: c2, msgId: 8 },
+ * ], { archiveQueue: "worker_catalog_queue" });
+ * ```
+ */
+export async function claimSteps(
+  client: SqlExecutor,
+  requests: readonly ClaimRequest[],
+  options: ClaimStepsOptions = {},
+): Promise<ClaimResult[]> {
+  const queue = options.archiveQueue;
+  const one = (r: ClaimRequest) =>
+    claimStep(client, r, {
+      now: r.at && (() => r.at!),
+      archive: queue === undefined ? undefined : { queue, msgId: r.msgId! },
+    });
+  if (queue !== undefined) {
+    for (const r of requests) {
+      if (!Number.isSafeInteger(r.msgId) || r.msgId! < 1) {
+        throw new RangeError(
+          `Cannot archive with the claim of step ${r.stepUuid} as msgId is not an integer ≥ 1: current value is ${r.msgId}`,
+        );
+      }
+    }
+  }
+  if (new Set(requests.map((r) => r.stepUuid.toLowerCase())).size !== requests.length) {
+    throw new TypeError("Cannot claim a batch that names the same step twice");
+  }
+  if (requests.length <= 1) return await Promise.all(requests.map(one));
+  const rows = JSON.stringify(requests.map((r, ord) => ({
+    step_uuid: r.stepUuid,
+    metadata: claimMetadata(r, r.at ?? new Date()),
+    msg_id: r.msgId ?? null,
+    ord,
+  })));
+  let found: (ClaimRow & { ord: number })[];
+  try {
+    found = queue === undefined
+      ? await client.query(CLAIM_MANY_SQL, [rows])
+      : await client.query(CLAIM_AND_ARCHIVE_MANY_SQL, [rows, queue]);
+  } catch (error) {
+    // 23505 / 40P01: one step lost a race (to a rival claim, or in lock order to
+    // another batch); 23503: a step row is missing. Each on its own then.
+    if (isUniqueViolation(error) || ["40P01", "23503"].includes(sqlState(error) ?? "")) {
+      const results: ClaimResult[] = [];
+      for (const r of requests) results.push(await one(r));
+      return results;
+    }
+    if (queue !== undefined && sqlState(error) === "42P01") throw queueMissing(queue, error);
+    throw error;
+  }
+  return requests.map((r, ord) => fromClaimRow(found[ord], r.stepUuid, queue !== undefined));
+}
 
 /** Which claim to look for (see {@link findOwnClaim}). */
 export interface OwnClaimQuery {

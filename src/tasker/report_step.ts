@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { isUniqueViolation, type SqlExecutor } from "../db/sql_client.ts";
+import { isUniqueViolation, type SqlExecutor, sqlState } from "../db/sql_client.ts";
 import { RESULTS_QUEUE } from "./queue_names.ts";
 import {
   failureResult,
@@ -151,6 +151,35 @@ async function writeReport(
   options: ReportStepOptions,
   revertAttempt: boolean,
 ): Promise<ReportResult> {
+  const [result] = await writeReports(client, [prepareReport(input, options, revertAttempt)]);
+  return result;
+}
+
+/** One report, checked and serialized (see {@link prepareReport}), ready for {@link writeReports}. */
+export interface PreparedReport {
+  readonly stepUuid: string;
+  readonly toState: string;
+  /** The transition's metadata as JSON text. */
+  readonly metadata: string;
+  /** The StepExecutionResult as JSON text. */
+  readonly results: string;
+  readonly revertAttempt: boolean;
+  /** The `orchestration_step_results` message as JSON text. */
+  readonly message: string;
+  readonly workerUuid: string;
+  readonly claimSortKey: number | null;
+}
+
+/**
+ * Checks a report and serializes what it writes. Throws a `TypeError` for a
+ * result orchestration could not parse or whose `step_uuid` is another
+ * step's (as {@link reportStepResult} does).
+ */
+export function prepareReport(
+  input: ReportStepInput,
+  options: ReportStepOptions = {},
+  revertAttempt = false,
+): PreparedReport {
   const parsed = StepExecutionResultSchema.safeParse(input.result);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -166,51 +195,120 @@ async function writeReport(
   }
   const now = options.now ?? (() => new Date());
   const success = input.result.success;
-  const resultJson = JSON.stringify(input.result);
+  const results = JSON.stringify(input.result);
   // The event is a JSON string inside the metadata (Tasker's StepEvent,
   // serialized), built from the same text as `results`.
   const event = `{"type":"${
     success ? REPORT_EVENTS.success : REPORT_EVENTS.failure
-  }","data":${resultJson}}`;
-  const metadata = JSON.stringify({
-    event,
-    timestamp: now().toISOString(),
-    worker_uuid: input.workerUuid,
-    correlation_id: input.correlationId,
-  });
-  const message = JSON.stringify({
-    task_uuid: input.taskUuid,
-    step_uuid: input.stepUuid,
-    correlation_id: input.correlationId,
-  });
-  let rows: { msg_id: number }[];
+  }","data":${results}}`;
+  return {
+    stepUuid: input.stepUuid,
+    toState: success ? "enqueued_for_orchestration" : "enqueued_as_error_for_orchestration",
+    metadata: JSON.stringify({
+      event,
+      timestamp: now().toISOString(),
+      worker_uuid: input.workerUuid,
+      correlation_id: input.correlationId,
+    }),
+    results,
+    revertAttempt,
+    message: JSON.stringify({
+      task_uuid: input.taskUuid,
+      step_uuid: input.stepUuid,
+      correlation_id: input.correlationId,
+    }),
+    workerUuid: input.workerUuid,
+    claimSortKey: input.claimSortKey ?? null,
+  };
+}
+
+/**
+ * Writes several prepared reports in ONE statement, each exactly as
+ * {@link reportStepResult} would (same checks, same answers, in order): one
+ * round trip and one commit for the batch. A batch of one is the single
+ * report's own statement (its plan is cached). When the batch fails on a
+ * race one of its steps lost (a unique violation, a deadlock), nothing of it
+ * was written and each report is written again on its own. Other database
+ * failures are thrown: then none of the batch was written. Reports for the
+ * same step twice are refused (`TypeError`).
+ *
+ * @example
+ * ```ts ignore
+ * const rows = finished.map((f) => prepareReport({ ...f, workerUuid }));
+ * const results = await writeReports(client, rows); // "reported" | {skipped, reason}, per row
+ * ```
+ */
+export async function writeReports(
+  client: SqlExecutor,
+  reports: readonly PreparedReport[],
+): Promise<ReportResult[]> {
+  if (new Set(reports.map((r) => r.stepUuid.toLowerCase())).size !== reports.length) {
+    throw new TypeError("Cannot report a batch that names the same step twice");
+  }
+  if (reports.length === 0) return [];
+  let written: Set<number>;
   try {
-    rows = await client.query<{ msg_id: number }>(REPORT_SQL, [
-      input.stepUuid,
-      success ? "enqueued_for_orchestration" : "enqueued_as_error_for_orchestration",
-      metadata,
-      resultJson,
-      revertAttempt,
-      RESULTS_QUEUE,
-      message,
-      input.workerUuid,
-      input.claimSortKey ?? null,
-    ]);
+    if (reports.length === 1) {
+      const r = reports[0];
+      const rows = await client.query<{ msg_id: number }>(REPORT_SQL, [
+        r.stepUuid,
+        r.toState,
+        r.metadata,
+        r.results,
+        r.revertAttempt,
+        RESULTS_QUEUE,
+        r.message,
+        r.workerUuid,
+        r.claimSortKey,
+      ]);
+      written = new Set(rows.length > 0 ? [0] : []);
+    } else {
+      const rows = await client.query<{ ord: number }>(REPORT_MANY_SQL, [
+        // Spliced from the JSON texts already made: no parse and serialize again.
+        `[${
+          reports.map((r, ord) =>
+            `{"step_uuid":${JSON.stringify(r.stepUuid)},"to_state":${
+              JSON.stringify(r.toState)
+            },"metadata":${r.metadata},"results":${r.results},"revert":${r.revertAttempt},"message":${r.message},"worker_uuid":${
+              JSON.stringify(r.workerUuid)
+            },"sort_key":${r.claimSortKey ?? "null"},"ord":${ord}}`
+          ).join(",")
+        }]`,
+        RESULTS_QUEUE,
+      ]);
+      written = new Set(rows.map((row) => Number(row.ord)));
+    }
   } catch (error) {
-    if (isUniqueViolation(error)) return { skipped: "unknown", reason: "transition_conflict" };
+    if (reports.length === 1 && isUniqueViolation(error)) {
+      return [{ skipped: "unknown", reason: "transition_conflict" }];
+    }
+    if (isUniqueViolation(error) || sqlState(error) === "40P01") {
+      const results: ReportResult[] = [];
+      for (const r of reports) results.push(...await writeReports(client, [r]));
+      return results;
+    }
     throw error;
   }
-  if (rows.length > 0) return "reported";
-  // Nothing written: name the reason from the state as it is now (a rival
-  // that moved the step while this statement waited for its row lock has
-  // committed; this new statement sees its row).
+  const results: ReportResult[] = [];
+  for (const [ord, r] of reports.entries()) {
+    results.push(written.has(ord) ? "reported" : await whySkipped(client, r.stepUuid));
+  }
+  return results;
+}
+
+/**
+ * Names why nothing was written, from the state as it is now (a rival that
+ * moved the step while the report waited for its row lock has committed; this
+ * new statement sees its row).
+ */
+async function whySkipped(client: SqlExecutor, stepUuid: string): Promise<ReportResult> {
   const [current] = await client.query<
     { to_state: string; sort_key: number; worker_uuid: string | null }
   >(
     `SELECT to_state, sort_key, metadata->>'worker_uuid' AS worker_uuid
      FROM tasker.workflow_step_transitions
      WHERE workflow_step_uuid = $1::uuid AND most_recent`,
-    [input.stepUuid],
+    [stepUuid],
   );
   if (!current) return { skipped: "pending", reason: "not_in_progress" };
   if (current.to_state !== "in_progress") {
@@ -251,3 +349,42 @@ WITH cur AS (
   RETURNING ws.workflow_step_uuid
 )
 SELECT tasker.pgmq_send_with_notify($6::text, $7::jsonb, 0) AS msg_id FROM step`;
+
+// The same per report, for a batch: `$1` is a JSON array of {step_uuid,
+// to_state, metadata, results, revert, message, worker_uuid, sort_key, ord}
+// (jsonb_to_recordset: a cached plan, see hydrate_step.ts). Returns the `ord`
+// of every report written; the results message is sent per step, as Tasker's
+// orchestration expects one per step.
+const REPORT_MANY_SQL = `
+WITH input AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb)
+    AS i(step_uuid uuid, to_state text, metadata jsonb, results jsonb, revert boolean,
+         message jsonb, worker_uuid text, sort_key integer, ord integer)
+), cur AS (
+  UPDATE tasker.workflow_step_transitions t SET most_recent = false
+  FROM input i
+  WHERE t.workflow_step_uuid = i.step_uuid AND t.most_recent AND t.to_state = 'in_progress'
+    AND lower(t.metadata->>'worker_uuid') = lower(i.worker_uuid)
+    AND (i.sort_key IS NULL OR t.sort_key = i.sort_key)
+  RETURNING t.workflow_step_uuid
+), report AS (
+  INSERT INTO tasker.workflow_step_transitions
+    (workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent,
+     created_at, updated_at)
+  SELECT i.step_uuid, i.to_state, 'in_progress', i.metadata,
+         COALESCE((SELECT MAX(m.sort_key) FROM tasker.workflow_step_transitions m
+                   WHERE m.workflow_step_uuid = i.step_uuid), 0) + 1,
+         true, now(), now()
+  FROM input i JOIN cur ON cur.workflow_step_uuid = i.step_uuid
+  RETURNING workflow_step_uuid
+), step AS (
+  UPDATE tasker.workflow_steps ws
+  SET in_process = false, results = i.results, updated_at = now(),
+      attempts = CASE WHEN i.revert THEN GREATEST(COALESCE(ws.attempts, 0) - 1, 0)
+                      ELSE ws.attempts END
+  FROM report JOIN input i ON i.step_uuid = report.workflow_step_uuid
+  WHERE ws.workflow_step_uuid = report.workflow_step_uuid
+  RETURNING i.ord, i.message
+)
+SELECT step.ord, tasker.pgmq_send_with_notify($2::text, step.message, 0) AS msg_id
+FROM step ORDER BY step.ord`;

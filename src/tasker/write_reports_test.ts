@@ -1,0 +1,206 @@
+import assert from "node:assert/strict";
+import type { SqlClient, SqlExecutor } from "../db/sql_client.ts";
+import { emptyMetrics } from "../runtime/step_outcome.ts";
+import {
+  createFixtureTask,
+  stepRow,
+  testOnEveryDatabase,
+  transitionsOf,
+} from "./_tasker_fixture.ts";
+import { type Claimed, claimSteps } from "./claim_step.ts";
+import { archiveMessage, readMessages } from "./pgmq_queue.ts";
+import { RESULTS_QUEUE } from "./queue_names.ts";
+import { prepareReport, writeReports } from "./report_step.ts";
+import { type StepExecutionResult, toStepExecutionResult } from "./step_execution_result.ts";
+
+const WORKER = "0190a8b2-1c2d-7e3f-8a4b-5c6d7e8f9aff";
+const OTHER = "0190a8b2-1c2d-7e3f-8a4b-5c6d7e8f9a00";
+
+function resultOf(stepUuid: string, ok: boolean): StepExecutionResult {
+  return toStepExecutionResult(
+    ok
+      ? {
+        status: "completed",
+        result: { step: stepUuid },
+        error: null,
+        metrics: emptyMetrics(),
+        logs: [],
+      }
+      : {
+        status: "failed",
+        result: null,
+        error: { code: "trap", message: "unreachable", retryable: false, details: {} },
+        metrics: emptyMetrics(),
+        logs: [],
+      },
+    { stepUuid, workerId: WORKER, startedAt: new Date(), completedAt: new Date() },
+  );
+}
+
+/** A task with steps `names`, each claimed by `WORKER` except those in `byOther`. */
+async function claimedSteps(client: SqlClient, names: string[], byOther: string[] = []) {
+  const fixture = await createFixtureTask(client, { steps: names.map((name) => ({ name })) });
+  const claims = await claimSteps(
+    client,
+    names.map((name) => ({
+      stepUuid: fixture.steps[name],
+      workerUuid: byOther.includes(name) ? OTHER : WORKER,
+      correlationId: fixture.correlationId,
+    })),
+  );
+  const sortKeys = Object.fromEntries(names.map((n, k) => [n, (claims[k] as Claimed).sortKey]));
+  const report = (name: string, ok = true, revert = false) =>
+    prepareReport(
+      {
+        stepUuid: fixture.steps[name],
+        taskUuid: fixture.taskUuid,
+        correlationId: fixture.correlationId,
+        workerUuid: WORKER,
+        result: resultOf(fixture.steps[name], ok),
+        claimSortKey: sortKeys[name],
+      },
+      {},
+      revert,
+    );
+  return { fixture, report };
+}
+
+/** Result messages for `stepUuids`, archived as they are read; others made visible again. */
+async function takeResultMessages(client: SqlClient, stepUuids: string[]) {
+  const out: { step_uuid: string }[] = [];
+  for (const m of await readMessages(client, RESULTS_QUEUE, { vtSeconds: 30, qty: 100 })) {
+    const body = m.message as { step_uuid: string };
+    if (stepUuids.includes(body.step_uuid)) {
+      out.push(body);
+      await archiveMessage(client, RESULTS_QUEUE, m.msgId);
+    } else {
+      await client.query("SELECT pgmq.set_vt($1::text, $2::bigint, 0)", [RESULTS_QUEUE, m.msgId]);
+    }
+  }
+  return out;
+}
+
+/** Counts statements, and fails the first batch statement with `failWith` when given. */
+function watched(client: SqlExecutor, failWith?: string) {
+  const statements: string[] = [];
+  let failed = false;
+  const executor: SqlExecutor = {
+    query<R>(text: string, params?: unknown[]) {
+      statements.push(text);
+      if (failWith && !failed && text.includes("jsonb_to_recordset")) {
+        failed = true;
+        return Promise.reject(
+          Object.assign(new Error(`simulated ${failWith}`), { code: failWith }),
+        );
+      }
+      return client.query<R>(text, params);
+    },
+  };
+  return { executor, statements };
+}
+
+testOnEveryDatabase("writeReports", async (db, t) => {
+  const client = db.client;
+
+  await t.step(
+    "writes a batch in one statement, each report as reportStepResult would",
+    async () => {
+      const { fixture, report } = await claimedSteps(client, ["a", "b", "c"]);
+      const { executor, statements } = watched(client);
+      const results = await writeReports(executor, [
+        report("a"),
+        report("b", false),
+        report("c", true, true),
+      ]);
+      assert.deepEqual(results, ["reported", "reported", "reported"]);
+      assert.equal(statements.length, 1);
+      const states = [];
+      for (const name of ["a", "b", "c"]) {
+        const transitions = await transitionsOf(client, fixture.steps[name]);
+        const last = transitions.at(-1)!;
+        states.push([last.to_state, last.from_state, last.most_recent, last.sort_key]);
+        const event = JSON.parse(last.metadata.event as string);
+        const row = await stepRow(client, fixture.steps[name]);
+        assert.deepEqual(event.data, row.results, `${name}: the event carries the result`);
+        assert.equal(row.in_process, false);
+        assert.equal(transitions.filter((x) => x.most_recent).length, 1);
+      }
+      assert.deepEqual(states, [
+        ["enqueued_for_orchestration", "in_progress", true, 3],
+        ["enqueued_as_error_for_orchestration", "in_progress", true, 3],
+        ["enqueued_for_orchestration", "in_progress", true, 3],
+      ]);
+      assert.equal((await stepRow(client, fixture.steps.a)).attempts, 1);
+      assert.equal((await stepRow(client, fixture.steps.c)).attempts, 0, "revertAttempt");
+      const messages = await takeResultMessages(client, Object.values(fixture.steps));
+      assert.deepEqual(
+        messages.map((m) => m.step_uuid).sort(),
+        Object.values(fixture.steps).sort(),
+        "one results message per reported step",
+      );
+    },
+  );
+
+  await t.step("a step this worker does not hold is skipped; the rest are written", async () => {
+    const { fixture, report } = await claimedSteps(client, ["a", "b", "c"], ["b"]);
+    const first = await writeReports(client, [report("a"), report("b"), report("c")]);
+    assert.deepEqual(first, [
+      "reported",
+      { skipped: "in_progress", reason: "claimed_by_other" },
+      "reported",
+    ]);
+    // Reported already: a second batch writes nothing at all.
+    const again = await writeReports(client, [report("a"), report("c")]);
+    assert.deepEqual(again, [
+      { skipped: "enqueued_for_orchestration", reason: "not_in_progress" },
+      { skipped: "enqueued_for_orchestration", reason: "not_in_progress" },
+    ]);
+    assert.equal((await transitionsOf(client, fixture.steps.a)).length, 3);
+    const messages = await takeResultMessages(client, Object.values(fixture.steps));
+    assert.deepEqual(
+      messages.map((m) => m.step_uuid).sort(),
+      [fixture.steps.a, fixture.steps.c].sort(),
+    );
+  });
+
+  for (const code of ["23505", "40P01"]) {
+    await t.step(`a batch failing with ${code} is written again one report at a time`, async () => {
+      const { fixture, report } = await claimedSteps(client, ["a", "b"]);
+      const { executor, statements } = watched(client, code);
+      const results = await writeReports(executor, [report("a"), report("b")]);
+      assert.deepEqual(results, ["reported", "reported"]);
+      assert.equal(statements.length, 3, "the failed batch, then one statement per report");
+      await takeResultMessages(client, Object.values(fixture.steps));
+    });
+  }
+
+  await t.step("other failures are thrown, and nothing of the batch is written", async () => {
+    const { fixture, report } = await claimedSteps(client, ["a", "b"]);
+    const { executor } = watched(client, "57P01");
+    await assert.rejects(writeReports(executor, [report("a"), report("b")]), /simulated 57P01/);
+    for (const name of ["a", "b"]) {
+      assert.equal(
+        (await transitionsOf(client, fixture.steps[name])).at(-1)!.to_state,
+        "in_progress",
+      );
+    }
+    // The real statement fails as a whole too: results queue missing.
+    await client.query("SELECT pgmq.drop_queue($1::text)", [RESULTS_QUEUE]);
+    try {
+      await assert.rejects(writeReports(client, [report("a"), report("b")]));
+      for (const name of ["a", "b"]) {
+        const row = await stepRow(client, fixture.steps[name]);
+        assert.equal(row.results, null, name);
+        assert.equal(row.in_process, true, name);
+      }
+    } finally {
+      await client.query("SELECT pgmq.create($1::text)", [RESULTS_QUEUE]);
+    }
+  });
+
+  await t.step("refuses a step named twice", async () => {
+    const { report } = await claimedSteps(client, ["a"]);
+    await assert.rejects(writeReports(client, [report("a"), report("a")]), /same step twice/);
+    assert.deepEqual(await writeReports(client, []), []);
+  });
+});
