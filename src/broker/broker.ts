@@ -25,10 +25,18 @@
  *
  * @module
  */
+import { Coalescer } from "../db/coalescer.ts";
 import type { SqlClient } from "../db/sql_client.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { StepOutcome } from "../runtime/step_outcome.ts";
-import { type Claimed, claimStep, findOwnClaim, type OwnClaimQuery } from "../tasker/claim_step.ts";
+import {
+  type Claimed,
+  type ClaimRequest,
+  type ClaimResult,
+  claimSteps,
+  findOwnClaim,
+  type OwnClaimQuery,
+} from "../tasker/claim_step.ts";
 import { type HydratedStep, type HydrateResult, hydrateSteps } from "../tasker/hydrate_step.ts";
 import {
   archiveMessage,
@@ -38,7 +46,12 @@ import {
   setVisibilityTimeout,
 } from "../tasker/pgmq_queue.ts";
 import { namespaceQueueName, notifyChannel, RESULTS_QUEUE } from "../tasker/queue_names.ts";
-import { reportStepResult } from "../tasker/report_step.ts";
+import {
+  type PreparedReport,
+  prepareReport,
+  type ReportResult,
+  writeReports,
+} from "../tasker/report_step.ts";
 import { buildEnvelope } from "../tasker/step_envelope.ts";
 import {
   type StepExecutionResult,
@@ -147,6 +160,14 @@ export class Broker {
   readonly #buffer: Pending[] = [];
   /** The last pump, which stop() waits for. */
   #pumped: Promise<void> = Promise.resolve();
+  /**
+   * Claims (per queue: the ack rides along) and reports go out in batches:
+   * what finishes while a statement is out shares the next one (group
+   * commit), so a busy broker sends one statement for several steps and an
+   * idle one sends each at once.
+   */
+  readonly #claims = new Map<string, Coalescer<ClaimRequest, ClaimResult>>();
+  readonly #reports: Coalescer<PreparedReport, ReportResult>;
 
   constructor(deps: BrokerDeps, settings: BrokerSettings) {
     this.#deps = deps;
@@ -155,6 +176,24 @@ export class Broker {
       namespace,
       queue: namespaceQueueName(namespace),
     }));
+    const maxBatch = settings.concurrency;
+    // With the queues in Tasker's database the ack rides in the claim's statement:
+    // claimed and archived commit together, so no crash window lies between them.
+    const ackInClaim = deps.queue === deps.tasker;
+    for (const { queue } of this.#queues) {
+      const archiveQueue = ackInClaim ? queue : undefined;
+      this.#claims.set(
+        queue,
+        new Coalescer((requests) => claimSteps(deps.tasker, requests, { archiveQueue }), {
+          maxBatch,
+          key: (r) => r.stepUuid.toLowerCase(),
+        }),
+      );
+    }
+    this.#reports = new Coalescer((reports) => writeReports(deps.tasker, reports), {
+      maxBatch,
+      key: (r) => r.stepUuid.toLowerCase(),
+    });
   }
 
   /** A snapshot for health checks. */
@@ -439,7 +478,7 @@ export class Broker {
     step: HydratedStep,
     handler: ServedHandler,
   ): Promise<void> {
-    const { observer, tasker } = this.#deps;
+    const { observer } = this.#deps;
     const scope = observer.step({
       namespace,
       queue,
@@ -458,16 +497,12 @@ export class Broker {
         workerUuid: this.#settings.workerId,
         correlationId: step.task.correlationId,
       };
-      // With the queues in Tasker's database the ack rides in the claim's statement:
-      // claimed and archived commit together, so no crash window lies between them.
-      const ackInClaim = this.#deps.queue === tasker;
       let claim;
       try {
-        claim = await scope.phase("worker.claim", () =>
-          claimStep(tasker, input, {
-            now: () => claimedAt,
-            archive: ackInClaim ? { queue, msgId: message.msgId } : undefined,
-          }));
+        claim = await scope.phase(
+          "worker.claim",
+          () => this.#claims.get(queue)!.submit({ ...input, at: claimedAt, msgId: message.msgId }),
+        );
         this.#databaseUp("claim");
       } catch (error) {
         this.#databaseDown("claim", error);
@@ -482,7 +517,7 @@ export class Broker {
         return;
       }
       scope.claimed(performance.now() - claimStarted, method);
-      if (!ackInClaim || claim.archived === undefined) await this.#archive(queue, message.msgId);
+      if (claim.archived === undefined) await this.#archive(queue, message.msgId);
 
       const startedAt = new Date();
       const outcome = await this.#execute(step, claim.attempts, handler);
@@ -526,21 +561,18 @@ export class Broker {
     scope: StepScope,
     claimSortKey: number,
   ): Promise<void> {
+    const report = prepareReport({
+      stepUuid: step.step.uuid,
+      taskUuid: step.task.uuid,
+      correlationId: step.task.correlationId,
+      workerUuid: this.#settings.workerId,
+      result,
+      claimSortKey,
+    });
     for (let attempt = 1;; attempt++) {
       const started = performance.now();
       try {
-        const reported = await scope.phase(
-          "worker.report",
-          () =>
-            reportStepResult(this.#deps.tasker, {
-              stepUuid: step.step.uuid,
-              taskUuid: step.task.uuid,
-              correlationId: step.task.correlationId,
-              workerUuid: this.#settings.workerId,
-              result,
-              claimSortKey,
-            }),
-        );
+        const reported = await scope.phase("worker.report", () => this.#reports.submit(report));
         this.#databaseUp("report");
         if (reported === "reported") scope.reported(result, performance.now() - started);
         else scope.reportSkipped(`${reported.skipped} (${reported.reason})`);
