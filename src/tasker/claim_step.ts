@@ -218,19 +218,21 @@ FROM (SELECT 1) AS one LEFT JOIN step ON true`;
 // metadata, msg_id, ord} (jsonb_to_recordset: its row estimate does not
 // depend on the value, so the plan is cached; see hydrate_step.ts). One row
 // per request, in `ord` order. `MAX(sort_key)` reads the statement's
-// snapshot, as in the single form: the requests name distinct steps.
+// snapshot, as in the single form: the requests name distinct steps. Tables
+// are reached through `= ANY (ARRAY(...))`, an index scan; joined with the
+// input instead (estimated at 100 rows), they were scanned whole
+// (EXPLAIN ANALYZE: 13 ms for 3 steps among 20,000).
 const CLAIM_MANY_CTES = `
 WITH input AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb)
     AS i(step_uuid uuid, metadata jsonb, msg_id bigint, ord integer)
 ), snap AS (
-  SELECT t.workflow_step_uuid, t.to_state
-  FROM input i JOIN tasker.workflow_step_transitions t
-    ON t.workflow_step_uuid = i.step_uuid AND t.most_recent
+  SELECT t.workflow_step_uuid, t.to_state FROM tasker.workflow_step_transitions t
+  WHERE t.workflow_step_uuid = ANY (ARRAY(SELECT step_uuid FROM input)) AND t.most_recent
 ), cur AS (
   UPDATE tasker.workflow_step_transitions t SET most_recent = false
-  FROM input i
-  WHERE t.workflow_step_uuid = i.step_uuid AND t.most_recent AND t.to_state IN (${CLAIMABLE_SQL})
+  WHERE t.workflow_step_uuid = ANY (ARRAY(SELECT step_uuid FROM input)) AND t.most_recent
+    AND t.to_state IN (${CLAIMABLE_SQL})
   RETURNING t.workflow_step_uuid, t.to_state
 ), claim AS (
   INSERT INTO tasker.workflow_step_transitions
@@ -249,7 +251,8 @@ WITH input AS (
   SET in_process = true, attempts = COALESCE(ws.attempts, 0) + 1,
       last_attempted_at = now(), updated_at = now()
   FROM claim
-  WHERE ws.workflow_step_uuid = claim.workflow_step_uuid
+  WHERE ws.workflow_step_uuid = ANY (ARRAY(SELECT workflow_step_uuid FROM claim))
+    AND ws.workflow_step_uuid = claim.workflow_step_uuid
   RETURNING ws.workflow_step_uuid, ws.attempts, claim.sort_key, claim.from_state
 )`;
 

@@ -352,7 +352,8 @@ SELECT tasker.pgmq_send_with_notify($6::text, $7::jsonb, 0) AS msg_id FROM step`
 
 // The same per report, for a batch: `$1` is a JSON array of {step_uuid,
 // to_state, metadata, results, revert, message, worker_uuid, sort_key, ord}
-// (jsonb_to_recordset: a cached plan, see hydrate_step.ts). Returns the `ord`
+// (jsonb_to_recordset: a cached plan, see hydrate_step.ts; tables reached
+// through `= ANY (ARRAY(...))`, an index scan, see claim_step.ts). Returns the `ord`
 // of every report written; the results message is sent per step, as Tasker's
 // orchestration expects one per step.
 const REPORT_MANY_SQL = `
@@ -363,7 +364,8 @@ WITH input AS (
 ), cur AS (
   UPDATE tasker.workflow_step_transitions t SET most_recent = false
   FROM input i
-  WHERE t.workflow_step_uuid = i.step_uuid AND t.most_recent AND t.to_state = 'in_progress'
+  WHERE t.workflow_step_uuid = ANY (ARRAY(SELECT step_uuid FROM input))
+    AND t.workflow_step_uuid = i.step_uuid AND t.most_recent AND t.to_state = 'in_progress'
     AND lower(t.metadata->>'worker_uuid') = lower(i.worker_uuid)
     AND (i.sort_key IS NULL OR t.sort_key = i.sort_key)
   RETURNING t.workflow_step_uuid
@@ -383,7 +385,8 @@ WITH input AS (
       attempts = CASE WHEN i.revert THEN GREATEST(COALESCE(ws.attempts, 0) - 1, 0)
                       ELSE ws.attempts END
   FROM report JOIN input i ON i.step_uuid = report.workflow_step_uuid
-  WHERE ws.workflow_step_uuid = report.workflow_step_uuid
+  WHERE ws.workflow_step_uuid = ANY (ARRAY(SELECT workflow_step_uuid FROM report))
+    AND ws.workflow_step_uuid = report.workflow_step_uuid
   RETURNING i.ord, i.message
 )
 SELECT step.ord, tasker.pgmq_send_with_notify($2::text, step.message, 0) AS msg_id
