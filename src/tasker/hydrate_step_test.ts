@@ -303,7 +303,7 @@ testOnEveryDatabase("hydrateStep", async (db, t) => {
     };
     const batch = await hydrateSteps(counting, messages);
     assert.equal(queries, 1);
-    const alone = [];
+    const alone: Awaited<ReturnType<typeof hydrateStep>>[] = [];
     for (const m of messages) alone.push(await hydrateStep(client, m));
     assert.deepEqual(batch, alone);
     assert.deepEqual(
@@ -330,5 +330,11 @@ testOnEveryDatabase("hydrateStep", async (db, t) => {
     const onlyBad = await hydrateSteps(counting, [{ ...messages[0], task_uuid: "x" }]);
     assert.equal(!onlyBad[0].ok && onlyBad[0].code, "bad_message");
     assert.equal(queries, 2, "a batch of malformed messages sends nothing");
+    // More than one statement's worth: in order, at most 20 keys per statement.
+    const many = Array.from({ length: 45 }, (_, i) => messages[i % messages.length]);
+    const manyBatch = await hydrateSteps(counting, many);
+    assert.deepEqual(manyBatch, many.map((_, i) => alone[i % messages.length]));
+    // 39 of them well-formed (every 8th is not a UUID): 20 + 19.
+    assert.equal(queries, 2 + 2, "20 keys per statement");
   });
 });
