@@ -9,8 +9,7 @@
  * - Backpressure with read-ahead: a read asks for at most the free dispatch
  *   slots plus 2 × concurrency; what cannot start yet waits in a bounded
  *   buffer (invisible, its visibility timeout extended), hydrated with its
- *   read's batch in one query — in the read's own statement when the queues
- *   are in Tasker's database. A saturated broker reads again only when the
+ *   read's batch in one query. A saturated broker reads again only when the
  *   buffer is down to one concurrency's worth, and stop() hands the buffer
  *   back, so beyond that messages stay in the queue for other workers.
  * - A read message stays invisible while it waits for its claim (the
@@ -39,7 +38,6 @@ import {
   type OwnClaimQuery,
 } from "../tasker/claim_step.ts";
 import { type HydratedStep, type HydrateResult, hydrateSteps } from "../tasker/hydrate_step.ts";
-import { READ_HYDRATED_MAX, readHydrated } from "../tasker/read_hydrated.ts";
 import {
   archiveMessage,
   createQueue,
@@ -336,17 +334,11 @@ export class Broker {
           this.#nextQueue = (this.#nextQueue + 1) % this.#queues.length;
           const qty = Math.min(room, this.#settings.batchSize);
           let messages: QueueMessage[];
-          let hydrated: (HydrateResult | undefined)[] = [];
-          const read = { vtSeconds: this.#settings.visibilityTimeoutSeconds, qty };
           try {
-            // With the queues in Tasker's database the read hydrates too: one round trip.
-            if (this.#deps.queue === this.#deps.tasker && qty <= READ_HYDRATED_MAX) {
-              const rows = await readHydrated(this.#deps.queue, q.queue, read);
-              messages = rows.map((r) => r.message);
-              hydrated = rows.map((r) => r.hydrated);
-            } else {
-              messages = await readMessages(this.#deps.queue, q.queue, read);
-            }
+            messages = await readMessages(this.#deps.queue, q.queue, {
+              vtSeconds: this.#settings.visibilityTimeoutSeconds,
+              qty,
+            });
             this.#databaseUp("read");
           } catch (error) {
             this.#databaseDown("read", error);
@@ -362,7 +354,7 @@ export class Broker {
           readAny = true;
           this.#backlog = messages.length === qty;
           this.#deps.observer.read(q.queue, messages.length, current);
-          this.#bufferBatch(q.namespace, q.queue, messages, current, hydrated);
+          this.#bufferBatch(q.namespace, q.queue, messages, current);
           this.#drainBuffer();
         }
         current = readAny ? current : this.#pumpAgain;
@@ -373,29 +365,21 @@ export class Broker {
     }
   }
 
-  /**
-   * Parses a read's messages and hydrates those the read did not (`hydrated[i]`
-   * absent) in one query; they wait in the buffer.
-   */
+  /** Parses a read's messages and hydrates them all in one query; they wait in the buffer. */
   #bufferBatch(
     namespace: string,
     queue: string,
     messages: QueueMessage[],
     method: ClaimMethod,
-    hydrated: (HydrateResult | undefined)[],
   ): void {
-    const pending: Pending[] = messages.map((message, i) => ({
+    const pending: Pending[] = messages.map((message) => ({
       namespace,
       queue,
       message,
       method,
       parsed: parseStepMessage(message.message),
-      hydrated: hydrated[i] && Promise.resolve(hydrated[i]),
     }));
-    for (const p of pending) {
-      if (p.hydrated) p.extension = this.#extendWhileWaiting(queue, p.message.msgId);
-    }
-    const good = pending.filter((p) => p.parsed.ok && !p.hydrated);
+    const good = pending.filter((p) => p.parsed.ok);
     if (good.length > 0) {
       const batch = hydrateSteps(
         this.#deps.tasker,

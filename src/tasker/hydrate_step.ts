@@ -117,8 +117,7 @@ export interface HydrateFailure {
 /** The result of {@link hydrateStep}. */
 export type HydrateResult = { ok: true; step: HydratedStep } | HydrateFailure;
 
-/** A row of the hydration query (internal: shared with `read_hydrated.ts`). */
-export interface HydrateRow {
+interface Row {
   task_uuid: string | null;
   named_task_uuid: string | null;
   context: unknown;
@@ -151,14 +150,9 @@ export interface HydrateRow {
 // root step costs one index probe instead of a plpgsql call whose recursive
 // query is planned again on every call. jsonb_object_agg keeps the last value of
 // a repeated key, hence ORDER BY distance DESC: the nearest ancestor wins.
-/**
- * The hydration query over `keys` (a FROM item `k` with `task_uuid` and
- * `step_uuid` columns), with `extra` select items first (internal: shared
- * with `read_hydrated.ts`).
- */
-export function hydrateSql(keys: string, orderBy = "", extra = ""): string {
+function hydrateSql(keys: string, orderBy = ""): string {
   return `
-SELECT${extra}
+SELECT
   t.task_uuid, t.named_task_uuid, t.context, t.correlation_id, t.parent_correlation_id,
   nt.name AS task_name, nt.version AS task_version, nt.configuration,
   tn.name AS namespace,
@@ -203,7 +197,7 @@ const HYDRATE_SQL = hydrateSql("(SELECT $1::uuid AS task_uuid, $2::uuid AS step_
 // over the whole of `workflow_steps` (EXPLAIN ANALYZE, 20,000 steps: a
 // sequential scan, 2.9 ms for 4 keys); the LIMIT caps the estimate at a
 // batch's size, so the tables are probed by index.
-export const HYDRATE_BATCH = 20;
+const HYDRATE_BATCH = 20;
 const HYDRATE_MANY_SQL = hydrateSql(
   `(SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(task_uuid uuid, step_uuid uuid, ord integer)
   LIMIT ${HYDRATE_BATCH}) k`,
@@ -238,7 +232,7 @@ export async function hydrateStep(
       reason: "Cannot hydrate the step as task_uuid or step_uuid is not a UUID",
     };
   }
-  const [row] = await client.query<HydrateRow>(HYDRATE_SQL, [message.task_uuid, message.step_uuid]);
+  const [row] = await client.query<Row>(HYDRATE_SQL, [message.task_uuid, message.step_uuid]);
   return fromRow(row, message);
 }
 
@@ -288,14 +282,13 @@ export async function hydrateSteps(
         ord,
       })),
     );
-    const rows = await client.query<HydrateRow>(HYDRATE_MANY_SQL, [keys]);
+    const rows = await client.query<Row>(HYDRATE_MANY_SQL, [keys]);
     for (const [n, i] of chunk.entries()) results[i] = fromRow(rows[n], messages[i]);
   }
   return results;
 }
 
-/** What a hydration row means for `message` (internal: shared with `read_hydrated.ts`). */
-export function fromRow(row: HydrateRow | undefined, message: StepMessage): HydrateResult {
+function fromRow(row: Row | undefined, message: StepMessage): HydrateResult {
   if (!row || row.task_uuid === null) {
     return fail(
       "unknown_task",

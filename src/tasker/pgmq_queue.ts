@@ -193,8 +193,7 @@ export async function sendWithNotify(
   return Number(row.msg_id);
 }
 
-/** Throws a `RangeError` naming `name` unless `value` is an integer ≥ `min` (internal). */
-export function checkInteger(name: string, value: number, min: number): void {
+function checkInteger(name: string, value: number, min: number): void {
   if (!Number.isSafeInteger(value) || value < min) {
     throw new RangeError(
       `Cannot use ${name} as it is not an integer ≥ ${min}: current value is ${value}`,
@@ -202,12 +201,8 @@ export function checkInteger(name: string, value: number, min: number): void {
   }
 }
 
-/**
- * Runs a statement on `queue`, reporting a missing queue as `queue_missing`
- * (internal). pgmq names its tables q_<queue>; a missing one is
- * "undefined_table" (42P01).
- */
-export async function onQueue<T>(queue: string, run: () => Promise<T>): Promise<T> {
+// pgmq names its tables q_<queue>; a missing one is "undefined_table" (42P01).
+async function onQueue<T>(queue: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (error) {
