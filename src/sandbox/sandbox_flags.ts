@@ -12,16 +12,19 @@ import type { SandboxProfile } from "./sandbox_profile.ts";
 export interface SandboxFlagsOptions {
   /** `deno.json` whose import map resolves the plugins' imports (e.g. `zod`). */
   config?: string;
+  /** Whether a `deno.lock` beside `config` resolves its npm packages (then `--frozen`). */
+  lockfile?: boolean;
 }
 
 /**
  * Flags for a sandbox serving `profile`, placed between `run` and the entry
- * module. `--cached-only` and `--frozen` mean a sandbox never downloads
- * and never writes the lockfile; `--frozen` also makes it resolve npm
- * packages from the lockfile, so it needs only what `deno install --frozen`
- * cached (with `--no-lock` it resolved them again, which needs every
- * package's registry metadata, and `deno install` does not cache that for
- * transitive packages: on a fresh machine no sandbox could start).
+ * module. A sandbox never downloads (`--cached-only`) and never writes a
+ * lockfile. With a `deno.lock` beside the config (`lockfile`) it resolves
+ * npm packages from it (`--frozen`), so it needs only what
+ * `deno install --frozen` cached; without one, `--no-lock`, and Deno resolves
+ * them again, which needs every package's registry metadata — `deno install`
+ * caches that only for direct dependencies (on a fresh machine with
+ * `--no-lock` and this package's config, no sandbox could start).
  *
  * @example
  * ```ts
@@ -32,7 +35,12 @@ export interface SandboxFlagsOptions {
  * ```
  */
 export function sandboxFlags(profile: SandboxProfile, options: SandboxFlagsOptions = {}): string[] {
-  const flags = ["--no-prompt", "--quiet", "--cached-only", "--frozen"];
+  const flags = [
+    "--no-prompt",
+    "--quiet",
+    "--cached-only",
+    options.lockfile ? "--frozen" : "--no-lock",
+  ];
   if (options.config) flags.push(`--config=${options.config}`);
   if (profile.netHosts.length === 1 && profile.netHosts[0] === "*") flags.push("--allow-net");
   else if (profile.netHosts.length) flags.push(`--allow-net=${profile.netHosts.join(",")}`);

@@ -6,11 +6,20 @@ const profile = (netHosts: string[], memoryPages = 1024) => ({ netHosts, memoryP
 Deno.test("sandboxFlags() grants no permission at all for a profile without hosts", () => {
   const flags = sandboxFlags(profile([]));
   assert.deepEqual(flags.filter((f) => f.startsWith("--allow") || f === "-A"), []);
-  for (const required of ["--no-prompt", "--cached-only", "--frozen"]) {
+  for (const required of ["--no-prompt", "--cached-only", "--no-lock"]) {
     assert.ok(flags.includes(required), required);
   }
-  assert.ok(!flags.includes("--no-lock"), "--no-lock re-resolves npm packages (see the doc)");
   assert.ok(flags.includes("--v8-flags=--wasm-max-mem-pages=1024"));
+});
+
+Deno.test("sandboxFlags() resolves from the lockfile when the config has one", () => {
+  const flags = sandboxFlags(profile([]), { config: "/app/deno.json", lockfile: true });
+  assert.ok(flags.includes("--frozen"));
+  assert.ok(
+    !flags.includes("--no-lock"),
+    "--no-lock would resolve npm packages again (see the doc)",
+  );
+  assert.ok(flags.includes("--config=/app/deno.json"));
 });
 
 Deno.test("sandboxFlags() grants the network to exactly the profile's hosts", () => {

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { dirname, join } from "node:path";
 import type { PluginSource } from "../capability/capability_plugin.ts";
 import { encodeFrame, type Frame, FrameDecoder } from "./frame_codec.ts";
 import { sandboxFlags } from "./sandbox_flags.ts";
@@ -121,7 +122,11 @@ export class SandboxProcess<S> {
     const deno = [
       Deno.execPath(),
       "run",
-      ...sandboxFlags(options.profile, { config: options.config }),
+      ...sandboxFlags(options.profile, {
+        config: options.config,
+        lockfile: options.config !== undefined &&
+          isFile(join(dirname(options.config), "deno.lock")),
+      }),
       options.entry,
     ];
     const [program, ...args] = [...(options.launcher ?? []), ...deno];
@@ -291,5 +296,13 @@ export class SandboxProcess<S> {
 
   #log(level: SandboxLogEvent["level"], message: string): void {
     this.#options.onLog({ level, message, pid: this.pid, profile: this.profile.key });
+  }
+}
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
   }
 }
