@@ -265,3 +265,38 @@ Deno.test("a batch hydration that fails while messages wait read ahead neither c
     await Deno.remove(registryDir, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("a result PostgreSQL cannot store fails its step once, permanently, instead of retrying forever", async () => {
+  const db = await startTestDatabase();
+  const { observer, events } = recordingObserver();
+  const broker = await startInProcessBroker(db.client, { observer });
+  try {
+    await withSimulator(db, async (sim) => {
+      await sim.registerTemplate({
+        name: "nul_output",
+        namespace_name: "catalog",
+        version: "1.0.0",
+        steps: [{
+          name: "nul",
+          // A string with U+0000: valid JSON, but jsonb cannot hold it (SQLSTATE 22P05).
+          handler: {
+            callable: "catalog.transform",
+            initialization: { filter: '{text: "a\\u0000b"}' },
+          },
+        }],
+      });
+      const { taskUuid } = await sim.createTask({ name: "nul_output", context: {} });
+      const report = await sim.waitForTask(taskUuid, { timeoutMs: 60_000 });
+      const step = report.steps[0];
+      assert.equal(report.state, "error", JSON.stringify(report));
+      assert.equal(step.errorCode, "output_invalid", JSON.stringify(step));
+      assert.equal(step.errorType, "validation_error");
+      assert.match(step.errorMessage ?? "", /PostgreSQL refused a value in it \(SQLSTATE 22P05\)/);
+      assert.equal(step.attempts, 1, "not retried: no retry could store it");
+    });
+    assert.deepEqual(events.internalErrors, []);
+  } finally {
+    await broker.stop();
+    await db.close();
+  }
+});

@@ -26,7 +26,7 @@
  * @module
  */
 import { Coalescer } from "../db/coalescer.ts";
-import type { SqlClient } from "../db/sql_client.ts";
+import { type SqlClient, sqlState } from "../db/sql_client.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import type { StepOutcome } from "../runtime/step_outcome.ts";
 import {
@@ -54,6 +54,8 @@ import {
 } from "../tasker/report_step.ts";
 import { buildEnvelope } from "../tasker/step_envelope.ts";
 import {
+  failureResult,
+  type ResultInfo,
   type StepExecutionResult,
   toStepExecutionResult,
 } from "../tasker/step_execution_result.ts";
@@ -109,6 +111,8 @@ interface Pending {
   hydrated?: Promise<HydrateResult>;
   extension?: { stop(): Promise<void> };
 }
+/** How the message of a result PostgreSQL refused to store begins. */
+const UNSTORABLE = "Cannot store the step's result as PostgreSQL refused a value in it";
 /** How long reports of steps that finished after the grace period may take. */
 const FINAL_REPORT_MS = 15_000;
 
@@ -523,7 +527,7 @@ export class Broker {
       const outcome = await this.#execute(step, claim.attempts, handler);
       const completedAt = new Date();
       scope.ran(outcome, handler);
-      const result = toStepExecutionResult(outcome, {
+      const info: ResultInfo = {
         stepUuid: step.step.uuid,
         workerId: this.#settings.workerId,
         startedAt,
@@ -532,8 +536,8 @@ export class Broker {
         stepName: step.step.name,
         stepType: step.definition.type,
         workerHostname: this.#settings.hostname,
-      });
-      await this.#report(step, result, scope, claim.sortKey);
+      };
+      await this.#report(step, toStepExecutionResult(outcome, info), info, scope, claim.sortKey);
     } finally {
       scope.end();
     }
@@ -558,17 +562,20 @@ export class Broker {
   async #report(
     step: HydratedStep,
     result: StepExecutionResult,
+    info: ResultInfo,
     scope: StepScope,
     claimSortKey: number,
   ): Promise<void> {
-    const report = prepareReport({
-      stepUuid: step.step.uuid,
-      taskUuid: step.task.uuid,
-      correlationId: step.task.correlationId,
-      workerUuid: this.#settings.workerId,
-      result,
-      claimSortKey,
-    });
+    const prepare = (result: StepExecutionResult) =>
+      prepareReport({
+        stepUuid: step.step.uuid,
+        taskUuid: step.task.uuid,
+        correlationId: step.task.correlationId,
+        workerUuid: this.#settings.workerId,
+        result,
+        claimSortKey,
+      });
+    let report = prepare(result);
     for (let attempt = 1;; attempt++) {
       const started = performance.now();
       try {
@@ -578,6 +585,22 @@ export class Broker {
         else scope.reportSkipped(`${reported.skipped} (${reported.reason})`);
         return;
       } catch (error) {
+        const state = sqlState(error);
+        if (state?.startsWith("22")) {
+          scope.reportFailed(error, attempt);
+          // A value PostgreSQL cannot store (U+0000 in a string, say) in the output or an
+          // error text: no retry can write it. The step fails permanently, in words of ours
+          // (the first time; should even those be refused, nothing more can be done).
+          if (result.error?.message.startsWith(UNSTORABLE)) return;
+          result = failureResult(info, {
+            code: "output_invalid",
+            message: `${UNSTORABLE} (SQLSTATE ${state}): its output or an error message holds ` +
+              "what PostgreSQL's jsonb cannot, such as the character U+0000",
+            retryable: false,
+          });
+          report = prepare(result);
+          continue;
+        }
         this.#databaseDown("report", error);
         scope.reportFailed(error, attempt);
         if (this.#hardStop.signal.aborted) return;

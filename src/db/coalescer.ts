@@ -8,7 +8,8 @@
  *
  * One batch is out at a time. Items with the same key never share a batch
  * (the later one waits for the next), so a batch statement never sees an item
- * twice. A batch that fails rejects each of its items with the error.
+ * twice. `run` settles each item on its own (one item's failure need not be
+ * its batch-mates'); a `run` that throws rejects each item of its batch.
  *
  * @module
  */
@@ -23,28 +24,50 @@ export interface CoalescerOptions<I> {
 
 interface Waiting<I, O> {
   item: I;
+  key?: string;
   resolve: (value: O) => void;
   reject: (error: unknown) => void;
 }
 
+/** What `run` gives back per item: its output or its failure (as `Promise.allSettled`). */
+export type Settled<O> = PromiseSettledResult<O>;
+
+/** `run`'s outputs for a batch where every item succeeded. */
+export function allFulfilled<O>(values: readonly O[]): Settled<O>[] {
+  return values.map((value) => ({ status: "fulfilled", value }));
+}
+
+/** Runs `fn`, settling its outcome (as one entry of `Promise.allSettled`). */
+export async function settle<O>(fn: () => Promise<O>): Promise<Settled<O>> {
+  try {
+    return { status: "fulfilled", value: await fn() };
+  } catch (reason) {
+    return { status: "rejected", reason };
+  }
+}
+
 /**
- * Batches items for `run`, which must return one output per item, in order.
+ * Batches items for `run`, which must settle every item, in order.
  *
  * @example
  * ```ts
- * const sums = new Coalescer(async (xs: number[]) => xs.map((x) => x + 1), { maxBatch: 16 });
+ * import { allFulfilled, Coalescer } from "./coalescer.ts";
+ * const sums = new Coalescer(
+ *   (xs: number[]) => Promise.resolve(allFulfilled(xs.map((x) => x + 1))),
+ *   { maxBatch: 16 },
+ * );
  * const [a, b] = await Promise.all([sums.submit(1), sums.submit(2)]); // one call of run: [1, 2]
  * console.assert(a === 2 && b === 3);
  * ```
  */
 export class Coalescer<I, O> {
-  readonly #run: (items: I[]) => Promise<O[]>;
+  readonly #run: (items: I[]) => Promise<Settled<O>[]>;
   readonly #maxBatch: number;
   readonly #key?: (item: I) => string;
   readonly #waiting: Waiting<I, O>[] = [];
   #busy = false;
 
-  constructor(run: (items: I[]) => Promise<O[]>, options: CoalescerOptions<I>) {
+  constructor(run: (items: I[]) => Promise<Settled<O>[]>, options: CoalescerOptions<I>) {
     if (!Number.isInteger(options.maxBatch) || options.maxBatch < 1) {
       throw new RangeError(
         `Cannot batch as maxBatch is not an integer ≥ 1: current value is ${options.maxBatch}`,
@@ -60,10 +83,11 @@ export class Coalescer<I, O> {
     return this.#waiting.length;
   }
 
-  /** Resolves with `run`'s output for `item`, or rejects with its batch's error. */
+  /** Resolves with `run`'s output for `item`, or rejects with its failure (or its batch's). */
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
-      this.#waiting.push({ item, resolve, reject });
+      const key = this.#key?.(item); // a throwing key rejects this item only
+      this.#waiting.push({ item, key, resolve, reject });
       if (!this.#busy) {
         this.#busy = true;
         queueMicrotask(() => this.#flush());
@@ -75,7 +99,7 @@ export class Coalescer<I, O> {
     const batch: Waiting<I, O>[] = [];
     const keys = new Set<string>();
     for (let i = 0; i < this.#waiting.length && batch.length < this.#maxBatch;) {
-      const key = this.#key?.(this.#waiting[i].item);
+      const key = this.#waiting[i].key;
       if (key !== undefined && keys.has(key)) {
         i++; // the same key again: it waits for the next batch
         continue;
@@ -95,7 +119,11 @@ export class Coalescer<I, O> {
             `Cannot match a batch's outputs to its items as it returned ${outputs.length} outputs for ${batch.length} items`,
           );
         }
-        batch.forEach((w, i) => w.resolve(outputs[i]));
+        batch.forEach((w, i) => {
+          const out = outputs[i];
+          if (out.status === "fulfilled") w.resolve(out.value);
+          else w.reject(out.reason);
+        });
       } catch (error) {
         for (const w of batch) w.reject(error);
       }

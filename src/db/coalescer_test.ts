@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Coalescer } from "./coalescer.ts";
+import { allFulfilled, Coalescer, type Settled } from "./coalescer.ts";
 
 /** A run function whose batches the test releases one by one. */
 function gated() {
@@ -7,7 +7,9 @@ function gated() {
   const gates: (() => void)[] = [];
   const run = (items: number[]) => {
     batches.push(items);
-    return new Promise<number[]>((resolve) => gates.push(() => resolve(items.map((x) => x * 10))));
+    return new Promise<Settled<number>[]>((resolve) =>
+      gates.push(() => resolve(allFulfilled(items.map((x) => x * 10))))
+    );
   };
   const release = async () => {
     while (gates.length === 0) await new Promise((r) => setTimeout(r, 1));
@@ -65,7 +67,7 @@ Deno.test("Coalescer: a failing batch rejects its own items only, and the next b
     calls++;
     await new Promise((r) => setTimeout(r, 5));
     if (items.includes(2)) throw new Error("boom");
-    return items;
+    return allFulfilled(items);
   }, { maxBatch: 2 });
   const results = await Promise.allSettled([1, 2, 3].map((x) => c.submit(x)));
   assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected", "fulfilled"]);
@@ -73,10 +75,58 @@ Deno.test("Coalescer: a failing batch rejects its own items only, and the next b
   assert.equal(calls, 2);
   // Idle again: a new item goes out on its own.
   assert.equal(await c.submit(7), 7);
+  assert.equal(calls, 3);
+});
+
+Deno.test("Coalescer: run settles each item on its own", async () => {
+  const c = new Coalescer(
+    (items: number[]) =>
+      Promise.resolve(
+        items.map((x): Settled<number> =>
+          x % 2
+            ? { status: "fulfilled", value: x }
+            : { status: "rejected", reason: new Error(`odd one out: ${x}`) }
+        ),
+      ),
+    { maxBatch: 8 },
+  );
+  const results = await Promise.allSettled([1, 2, 3].map((x) => c.submit(x)));
+  assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+  assert.match((results[1] as PromiseRejectedResult).reason.message, /odd one out: 2/);
+});
+
+Deno.test("Coalescer: a run that throws synchronously rejects its batch and the next runs", async () => {
+  let calls = 0;
+  const c = new Coalescer((items: number[]) => {
+    if (calls++ === 0) throw new Error("sync boom");
+    return Promise.resolve(allFulfilled(items));
+  }, { maxBatch: 8 });
+  await assert.rejects(c.submit(1), /sync boom/);
+  assert.equal(await c.submit(2), 2);
+});
+
+Deno.test("Coalescer: a key that throws rejects that item only", async () => {
+  const batches: number[][] = [];
+  const c = new Coalescer((items: number[]) => {
+    batches.push(items);
+    return Promise.resolve(allFulfilled(items));
+  }, {
+    maxBatch: 8,
+    key: (x) => {
+      if (x === 2) throw new Error("no key for 2");
+      return String(x);
+    },
+  });
+  const results = await Promise.allSettled([1, 2, 3].map((x) => c.submit(x)));
+  assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+  assert.deepEqual(batches, [[1, 3]]);
+  assert.equal(await c.submit(4), 4, "still working");
 });
 
 Deno.test("Coalescer: a run returning the wrong number of outputs rejects the batch", async () => {
-  const c = new Coalescer((items: number[]) => Promise.resolve(items.slice(1)), { maxBatch: 4 });
+  const c = new Coalescer((items: number[]) => Promise.resolve(allFulfilled(items.slice(1))), {
+    maxBatch: 4,
+  });
   await assert.rejects(
     Promise.all([c.submit(1), c.submit(2)]),
     /returned 1 outputs for 2 items/,
@@ -85,7 +135,7 @@ Deno.test("Coalescer: a run returning the wrong number of outputs rejects the ba
 
 Deno.test("Coalescer: refuses a maxBatch below 1", () => {
   assert.throws(
-    () => new Coalescer((xs: number[]) => Promise.resolve(xs), { maxBatch: 0 }),
+    () => new Coalescer((xs: number[]) => Promise.resolve(allFulfilled(xs)), { maxBatch: 0 }),
     /maxBatch is not an integer ≥ 1: current value is 0/,
   );
 });

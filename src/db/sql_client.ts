@@ -46,6 +46,19 @@ export function sqlState(error: unknown): string | undefined {
   return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
+/**
+ * Whether `error` is one a single row of a multi-row statement can cause on
+ * its own: a data exception (class 22, e.g. a string jsonb cannot hold), an
+ * integrity violation (class 23: a unique index, a foreign key) or a deadlock
+ * (40P01: a lock order another statement crossed). A statement failing so
+ * may succeed for its other rows when they go one by one.
+ */
+export function isRowLevelError(error: unknown): boolean {
+  const state = sqlState(error);
+  return state !== undefined &&
+    (state.startsWith("22") || state.startsWith("23") || state === "40P01");
+}
+
 /** Whether `error` is a unique violation (SQLSTATE 23505). */
 export function isUniqueViolation(error: unknown): boolean {
   return sqlState(error) === "23505";

@@ -25,7 +25,13 @@
  *
  * @module
  */
-import { isUniqueViolation, type SqlExecutor, sqlState } from "../db/sql_client.ts";
+import { settle, type Settled } from "../db/coalescer.ts";
+import {
+  isRowLevelError,
+  isUniqueViolation,
+  type SqlExecutor,
+  sqlState,
+} from "../db/sql_client.ts";
 import { CLAIMABLE_STATES, isClaimable } from "./hydrate_step.ts";
 import { TaskerError } from "./tasker_error.ts";
 
@@ -293,14 +299,16 @@ export interface ClaimStepsOptions {
 
 /**
  * Claims several steps in ONE statement, each exactly as {@link claimStep}
- * would (same protocol, same answers, in the requests' order): the batch is
- * one round trip and one commit instead of one per step. A batch of one is
- * {@link claimStep}'s own statement (its plan is cached). When the batch
- * statement fails on a race only one of its steps lost — a unique violation,
- * or a deadlock with another batch — nothing of it was written, and each step
- * is claimed again on its own, so the others are not held back by it. Other
- * database failures are thrown: then none of the batch was claimed. Requests
- * for the same step twice are refused (`TypeError`).
+ * would (same protocol, same answers), and settles each request on its own,
+ * in order: the batch is one round trip and one commit instead of one per
+ * step. A batch of one is {@link claimStep}'s own statement (its plan is
+ * cached). When the batch statement fails on something one step can cause
+ * alone — a race it lost on the unique index, a deadlock with another batch,
+ * a missing step row, a data error — nothing of it was written, and each
+ * request is claimed again in a statement of its own, so only that step
+ * fails. A failure of the whole statement (the connection, a missing queue)
+ * rejects every request: none was claimed. Misuse throws: the same step
+ * twice (`TypeError`), a bad `msgId` (`RangeError`).
  *
  * @example
  * ```ts ignore
@@ -308,19 +316,22 @@ export interface ClaimStepsOptions {
  *   { stepUuid: s1, workerUuid, correlationId: c1, msgId: 7 },
  *   { stepUuid: s2, workerUuid, correlationId: c2, msgId: 8 },
  * ], { archiveQueue: "worker_catalog_queue" });
+ * if (a.status === "fulfilled" && a.value !== "already_claimed" && "claimed" in a.value) run(s1);
  * ```
  */
 export async function claimSteps(
   client: SqlExecutor,
   requests: readonly ClaimRequest[],
   options: ClaimStepsOptions = {},
-): Promise<ClaimResult[]> {
+): Promise<Settled<ClaimResult>[]> {
   const queue = options.archiveQueue;
   const one = (r: ClaimRequest) =>
-    claimStep(client, r, {
-      now: r.at && (() => r.at!),
-      archive: queue === undefined ? undefined : { queue, msgId: r.msgId! },
-    });
+    settle(() =>
+      claimStep(client, r, {
+        now: r.at && (() => r.at!),
+        archive: queue === undefined ? undefined : { queue, msgId: r.msgId! },
+      })
+    );
   if (queue !== undefined) {
     for (const r of requests) {
       if (!Number.isSafeInteger(r.msgId) || r.msgId! < 1) {
@@ -346,17 +357,22 @@ export async function claimSteps(
       ? await client.query(CLAIM_MANY_SQL, [rows])
       : await client.query(CLAIM_AND_ARCHIVE_MANY_SQL, [rows, queue]);
   } catch (error) {
-    // 23505 / 40P01: one step lost a race (to a rival claim, or in lock order to
-    // another batch); 23503: a step row is missing. Each on its own then.
-    if (isUniqueViolation(error) || ["40P01", "23503"].includes(sqlState(error) ?? "")) {
-      const results: ClaimResult[] = [];
+    if (isRowLevelError(error)) {
+      // One after the other: the next starts once the last has committed.
+      const results: Settled<ClaimResult>[] = [];
       for (const r of requests) results.push(await one(r));
       return results;
     }
-    if (queue !== undefined && sqlState(error) === "42P01") throw queueMissing(queue, error);
-    throw error;
+    const reason = queue !== undefined && sqlState(error) === "42P01"
+      ? queueMissing(queue, error)
+      : error;
+    return requests.map(() => ({ status: "rejected", reason }));
   }
-  return requests.map((r, ord) => fromClaimRow(found[ord], r.stepUuid, queue !== undefined));
+  return await Promise.all(
+    requests.map((r, ord) =>
+      settle(() => Promise.resolve(fromClaimRow(found[ord], r.stepUuid, queue !== undefined)))
+    ),
+  );
 }
 
 /** Which claim to look for (see {@link findOwnClaim}). */

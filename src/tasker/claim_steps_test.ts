@@ -13,6 +13,14 @@ import { TaskerError } from "./tasker_error.ts";
 const WORKER = "0190a8b2-1c2d-7e3f-8a4b-5c6d7e8f9aff";
 const NOW = new Date("2025-03-01T10:00:00.000Z");
 
+/** The values of settled results that must all have succeeded. */
+function values<T>(settled: PromiseSettledResult<T>[]): T[] {
+  return settled.map((r) => {
+    if (r.status === "rejected") throw r.reason;
+    return r.value;
+  });
+}
+
 function isClaimed(r: ClaimResult): boolean {
   return typeof r === "object" && "claimed" in r;
 }
@@ -60,7 +68,7 @@ testOnEveryDatabase("claimSteps", async (db, t) => {
         return client.query<R>(text, params);
       },
     };
-    const results = await claimSteps(counting, requests);
+    const results = values(await claimSteps(counting, requests));
     assert.equal(statements.length, 1, "one statement for the batch");
     assert.deepEqual(results, [
       { claimed: true, attempts: 1, sortKey: 2, fromState: "enqueued" },
@@ -103,15 +111,17 @@ testOnEveryDatabase("claimSteps", async (db, t) => {
     });
     const { queue, msgIds, where } = await queueWithMessages(client, 3);
     await client.query("SELECT pgmq.archive($1::text, $2::bigint)", [queue, msgIds[2]]);
-    const results = await claimSteps(
-      client,
-      ["a", "b", "c"].map((name, k) => ({
-        stepUuid: fixture.steps[name],
-        workerUuid: WORKER,
-        correlationId: fixture.correlationId,
-        msgId: msgIds[k],
-      })),
-      { archiveQueue: queue },
+    const results = values(
+      await claimSteps(
+        client,
+        ["a", "b", "c"].map((name, k) => ({
+          stepUuid: fixture.steps[name],
+          workerUuid: WORKER,
+          correlationId: fixture.correlationId,
+          msgId: msgIds[k],
+        })),
+        { archiveQueue: queue },
+      ),
     );
     assert.deepEqual(results, [
       { claimed: true, attempts: 1, sortKey: 2, fromState: "enqueued", archived: true },
@@ -137,13 +147,15 @@ testOnEveryDatabase("claimSteps", async (db, t) => {
       const won: string[] = [];
       for (let i = 0; i < order.length; i += 4) {
         const batch = order.slice(i, i + 4);
-        const results = await claimSteps(
-          client,
-          batch.map((stepUuid) => ({
-            stepUuid,
-            workerUuid: crypto.randomUUID(),
-            correlationId: fixture.correlationId,
-          })),
+        const results = values(
+          await claimSteps(
+            client,
+            batch.map((stepUuid) => ({
+              stepUuid,
+              workerUuid: crypto.randomUUID(),
+              correlationId: fixture.correlationId,
+            })),
+          ),
         );
         results.forEach((r, k) => isClaimed(r) && won.push(batch[k]));
       }
@@ -204,7 +216,7 @@ testOnEveryDatabase("claimSteps", async (db, t) => {
         }
         releaseRival();
         await rival;
-        const results = await claims;
+        const results = values(await claims);
         assert.ok(isClaimed(results[0]), JSON.stringify(results[0]));
         // Claimed again on its own after the rival committed: it sees the rival's claim.
         assert.deepEqual(results[1], { notClaimable: "in_progress" });
@@ -219,9 +231,9 @@ testOnEveryDatabase("claimSteps", async (db, t) => {
     );
   }
 
-  await t.step("a missing queue fails the whole batch and writes nothing", async () => {
+  await t.step("a missing queue fails every claim of the batch and writes nothing", async () => {
     const fixture = await createFixtureTask(client, { steps: [{ name: "a" }, { name: "b" }] });
-    const error = await claimSteps(
+    const results = await claimSteps(
       client,
       ["a", "b"].map((name, k) => ({
         stepUuid: fixture.steps[name],
@@ -230,14 +242,34 @@ testOnEveryDatabase("claimSteps", async (db, t) => {
         msgId: k + 1,
       })),
       { archiveQueue: "no_such_queue_here" },
-    ).then(() => undefined, (e) => e);
-    assert.ok(error instanceof TaskerError, String(error));
-    assert.equal(error.code, "queue_missing");
+    );
+    for (const r of results) {
+      assert.equal(r.status, "rejected");
+      const error = (r as PromiseRejectedResult).reason;
+      assert.ok(error instanceof TaskerError && error.code === "queue_missing", String(error));
+    }
     for (const name of ["a", "b"]) {
       assert.deepEqual(
         (await transitionsOf(client, fixture.steps[name])).map((x) => x.to_state),
         ["enqueued"],
       );
+    }
+  });
+
+  await t.step("a step whose row is missing fails alone; the others are claimed", async () => {
+    const fixture = await createFixtureTask(client, { steps: [{ name: "a" }, { name: "b" }] });
+    const results = await claimSteps(
+      client,
+      [fixture.steps.a, crypto.randomUUID(), fixture.steps.b].map((stepUuid) => ({
+        stepUuid,
+        workerUuid: WORKER,
+        correlationId: fixture.correlationId,
+      })),
+    );
+    assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+    assert.ok(results.every((r) => r.status === "rejected" || isClaimed(r.value)));
+    for (const name of ["a", "b"]) {
+      assert.equal((await stepRow(client, fixture.steps[name])).attempts, 1, name);
     }
   });
 

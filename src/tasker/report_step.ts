@@ -22,7 +22,8 @@
  *
  * @module
  */
-import { isUniqueViolation, type SqlExecutor, sqlState } from "../db/sql_client.ts";
+import { settle, type Settled } from "../db/coalescer.ts";
+import { isRowLevelError, isUniqueViolation, type SqlExecutor } from "../db/sql_client.ts";
 import { RESULTS_QUEUE } from "./queue_names.ts";
 import {
   failureResult,
@@ -151,8 +152,7 @@ async function writeReport(
   options: ReportStepOptions,
   revertAttempt: boolean,
 ): Promise<ReportResult> {
-  const [result] = await writeReports(client, [prepareReport(input, options, revertAttempt)]);
-  return result;
+  return await writeOne(client, prepareReport(input, options, revertAttempt));
 }
 
 /** One report, checked and serialized (see {@link prepareReport}), ready for {@link writeReports}. */
@@ -224,76 +224,85 @@ export function prepareReport(
 
 /**
  * Writes several prepared reports in ONE statement, each exactly as
- * {@link reportStepResult} would (same checks, same answers, in order): one
- * round trip and one commit for the batch. A batch of one is the single
- * report's own statement (its plan is cached). When the batch fails on a
- * race one of its steps lost (a unique violation, a deadlock), nothing of it
- * was written and each report is written again on its own. Other database
- * failures are thrown: then none of the batch was written. Reports for the
- * same step twice are refused (`TypeError`).
+ * {@link reportStepResult} would (same answers), and settles each on its
+ * own, in order: one round trip and one commit for the batch. A batch of one
+ * is the single report's own statement (its plan is cached). When the batch
+ * statement fails on something one report can cause alone — a unique
+ * violation, a deadlock, a value PostgreSQL cannot store — nothing of it was
+ * written, and each report is written again in a statement of its own, so
+ * only that report fails. A failure of the whole statement (the connection,
+ * the results queue missing) rejects every report: none was written. Reports
+ * for the same step twice are refused (`TypeError`).
  *
  * @example
  * ```ts ignore
  * const rows = finished.map((f) => prepareReport({ ...f, workerUuid }));
- * const results = await writeReports(client, rows); // "reported" | {skipped, reason}, per row
+ * const results = await writeReports(client, rows); // settled "reported" | {skipped, reason}, per row
  * ```
  */
 export async function writeReports(
   client: SqlExecutor,
   reports: readonly PreparedReport[],
-): Promise<ReportResult[]> {
+): Promise<Settled<ReportResult>[]> {
   if (new Set(reports.map((r) => r.stepUuid.toLowerCase())).size !== reports.length) {
     throw new TypeError("Cannot report a batch that names the same step twice");
   }
-  if (reports.length === 0) return [];
+  if (reports.length <= 1) {
+    return await Promise.all(reports.map((r) => settle(() => writeOne(client, r))));
+  }
   let written: Set<number>;
   try {
-    if (reports.length === 1) {
-      const r = reports[0];
-      const rows = await client.query<{ msg_id: number }>(REPORT_SQL, [
-        r.stepUuid,
-        r.toState,
-        r.metadata,
-        r.results,
-        r.revertAttempt,
-        RESULTS_QUEUE,
-        r.message,
-        r.workerUuid,
-        r.claimSortKey,
-      ]);
-      written = new Set(rows.length > 0 ? [0] : []);
-    } else {
-      const rows = await client.query<{ ord: number }>(REPORT_MANY_SQL, [
-        // Spliced from the JSON texts already made: no parse and serialize again.
-        `[${
-          reports.map((r, ord) =>
-            `{"step_uuid":${JSON.stringify(r.stepUuid)},"to_state":${
-              JSON.stringify(r.toState)
-            },"metadata":${r.metadata},"results":${r.results},"revert":${r.revertAttempt},"message":${r.message},"worker_uuid":${
-              JSON.stringify(r.workerUuid)
-            },"sort_key":${r.claimSortKey ?? "null"},"ord":${ord}}`
-          ).join(",")
-        }]`,
-        RESULTS_QUEUE,
-      ]);
-      written = new Set(rows.map((row) => Number(row.ord)));
-    }
+    const rows = await client.query<{ ord: number }>(REPORT_MANY_SQL, [
+      // Spliced from the JSON texts already made: no parse and serialize again.
+      `[${
+        reports.map((r, ord) =>
+          `{"step_uuid":${JSON.stringify(r.stepUuid)},"to_state":${
+            JSON.stringify(r.toState)
+          },"metadata":${r.metadata},"results":${r.results},"revert":${r.revertAttempt},"message":${r.message},"worker_uuid":${
+            JSON.stringify(r.workerUuid)
+          },"sort_key":${r.claimSortKey ?? "null"},"ord":${ord}}`
+        ).join(",")
+      }]`,
+      RESULTS_QUEUE,
+    ]);
+    written = new Set(rows.map((row) => Number(row.ord)));
   } catch (error) {
-    if (reports.length === 1 && isUniqueViolation(error)) {
-      return [{ skipped: "unknown", reason: "transition_conflict" }];
-    }
-    if (isUniqueViolation(error) || sqlState(error) === "40P01") {
-      const results: ReportResult[] = [];
-      for (const r of reports) results.push(...await writeReports(client, [r]));
+    if (isRowLevelError(error)) {
+      const results: Settled<ReportResult>[] = [];
+      for (const r of reports) results.push(await settle(() => writeOne(client, r)));
       return results;
     }
+    return reports.map(() => ({ status: "rejected", reason: error }));
+  }
+  return await Promise.all(
+    reports.map((r, ord) =>
+      written.has(ord)
+        ? { status: "fulfilled", value: "reported" } as const
+        : settle(() => whySkipped(client, r.stepUuid))
+    ),
+  );
+}
+
+/** One report in its own statement (see {@link reportStepResult}). */
+async function writeOne(client: SqlExecutor, r: PreparedReport): Promise<ReportResult> {
+  let rows: { msg_id: number }[];
+  try {
+    rows = await client.query<{ msg_id: number }>(REPORT_SQL, [
+      r.stepUuid,
+      r.toState,
+      r.metadata,
+      r.results,
+      r.revertAttempt,
+      RESULTS_QUEUE,
+      r.message,
+      r.workerUuid,
+      r.claimSortKey,
+    ]);
+  } catch (error) {
+    if (isUniqueViolation(error)) return { skipped: "unknown", reason: "transition_conflict" };
     throw error;
   }
-  const results: ReportResult[] = [];
-  for (const [ord, r] of reports.entries()) {
-    results.push(written.has(ord) ? "reported" : await whySkipped(client, r.stepUuid));
-  }
-  return results;
+  return rows.length > 0 ? "reported" : await whySkipped(client, r.stepUuid);
 }
 
 /**

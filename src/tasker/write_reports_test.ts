@@ -37,16 +37,26 @@ function resultOf(stepUuid: string, ok: boolean): StepExecutionResult {
   );
 }
 
+/** The values of settled results that must all have succeeded. */
+function values<T>(settled: PromiseSettledResult<T>[]): T[] {
+  return settled.map((r) => {
+    if (r.status === "rejected") throw r.reason;
+    return r.value;
+  });
+}
+
 /** A task with steps `names`, each claimed by `WORKER` except those in `byOther`. */
 async function claimedSteps(client: SqlClient, names: string[], byOther: string[] = []) {
   const fixture = await createFixtureTask(client, { steps: names.map((name) => ({ name })) });
-  const claims = await claimSteps(
-    client,
-    names.map((name) => ({
-      stepUuid: fixture.steps[name],
-      workerUuid: byOther.includes(name) ? OTHER : WORKER,
-      correlationId: fixture.correlationId,
-    })),
+  const claims = values(
+    await claimSteps(
+      client,
+      names.map((name) => ({
+        stepUuid: fixture.steps[name],
+        workerUuid: byOther.includes(name) ? OTHER : WORKER,
+        correlationId: fixture.correlationId,
+      })),
+    ),
   );
   const sortKeys = Object.fromEntries(names.map((n, k) => [n, (claims[k] as Claimed).sortKey]));
   const report = (name: string, ok = true, revert = false) =>
@@ -107,11 +117,13 @@ testOnEveryDatabase("writeReports", async (db, t) => {
     async () => {
       const { fixture, report } = await claimedSteps(client, ["a", "b", "c"]);
       const { executor, statements } = watched(client);
-      const results = await writeReports(executor, [
-        report("a"),
-        report("b", false),
-        report("c", true, true),
-      ]);
+      const results = values(
+        await writeReports(executor, [
+          report("a"),
+          report("b", false),
+          report("c", true, true),
+        ]),
+      );
       assert.deepEqual(results, ["reported", "reported", "reported"]);
       assert.equal(statements.length, 1);
       const states = [];
@@ -143,14 +155,14 @@ testOnEveryDatabase("writeReports", async (db, t) => {
 
   await t.step("a step this worker does not hold is skipped; the rest are written", async () => {
     const { fixture, report } = await claimedSteps(client, ["a", "b", "c"], ["b"]);
-    const first = await writeReports(client, [report("a"), report("b"), report("c")]);
+    const first = values(await writeReports(client, [report("a"), report("b"), report("c")]));
     assert.deepEqual(first, [
       "reported",
       { skipped: "in_progress", reason: "claimed_by_other" },
       "reported",
     ]);
     // Reported already: a second batch writes nothing at all.
-    const again = await writeReports(client, [report("a"), report("c")]);
+    const again = values(await writeReports(client, [report("a"), report("c")]));
     assert.deepEqual(again, [
       { skipped: "enqueued_for_orchestration", reason: "not_in_progress" },
       { skipped: "enqueued_for_orchestration", reason: "not_in_progress" },
@@ -167,36 +179,74 @@ testOnEveryDatabase("writeReports", async (db, t) => {
     await t.step(`a batch failing with ${code} is written again one report at a time`, async () => {
       const { fixture, report } = await claimedSteps(client, ["a", "b"]);
       const { executor, statements } = watched(client, code);
-      const results = await writeReports(executor, [report("a"), report("b")]);
+      const results = values(await writeReports(executor, [report("a"), report("b")]));
       assert.deepEqual(results, ["reported", "reported"]);
       assert.equal(statements.length, 3, "the failed batch, then one statement per report");
       await takeResultMessages(client, Object.values(fixture.steps));
     });
   }
 
-  await t.step("other failures are thrown, and nothing of the batch is written", async () => {
-    const { fixture, report } = await claimedSteps(client, ["a", "b"]);
-    const { executor } = watched(client, "57P01");
-    await assert.rejects(writeReports(executor, [report("a"), report("b")]), /simulated 57P01/);
-    for (const name of ["a", "b"]) {
-      assert.equal(
-        (await transitionsOf(client, fixture.steps[name])).at(-1)!.to_state,
-        "in_progress",
-      );
-    }
-    // The real statement fails as a whole too: results queue missing.
-    await client.query("SELECT pgmq.drop_queue($1::text)", [RESULTS_QUEUE]);
-    try {
-      await assert.rejects(writeReports(client, [report("a"), report("b")]));
-      for (const name of ["a", "b"]) {
-        const row = await stepRow(client, fixture.steps[name]);
-        assert.equal(row.results, null, name);
-        assert.equal(row.in_process, true, name);
+  await t.step(
+    "a failure of the whole statement fails every report; nothing is written",
+    async () => {
+      const { fixture, report } = await claimedSteps(client, ["a", "b"]);
+      await client.query("SELECT pgmq.drop_queue($1::text)", [RESULTS_QUEUE]);
+      try {
+        const results = await writeReports(client, [report("a"), report("b")]);
+        assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected"]);
+        for (const name of ["a", "b"]) {
+          const row = await stepRow(client, fixture.steps[name]);
+          assert.equal(row.results, null, name);
+          assert.equal(row.in_process, true, name);
+          assert.equal(
+            (await transitionsOf(client, fixture.steps[name])).at(-1)!.to_state,
+            "in_progress",
+          );
+        }
+      } finally {
+        await client.query("SELECT pgmq.create($1::text)", [RESULTS_QUEUE]);
       }
-    } finally {
-      await client.query("SELECT pgmq.create($1::text)", [RESULTS_QUEUE]);
-    }
-  });
+    },
+  );
+
+  await t.step(
+    "a result PostgreSQL cannot store fails alone; its batch-mates are written",
+    async () => {
+      const { fixture, report } = await claimedSteps(client, ["a", "b", "c"]);
+      // jsonb cannot hold U+0000 (SQLSTATE 22P05): the batch fails, then each goes on its own.
+      const bad = prepareReport({
+        stepUuid: fixture.steps.b,
+        taskUuid: fixture.taskUuid,
+        correlationId: fixture.correlationId,
+        workerUuid: WORKER,
+        result: toStepExecutionResult(
+          {
+            status: "completed",
+            result: { text: "nul\u0000" },
+            error: null,
+            metrics: emptyMetrics(),
+            logs: [],
+          },
+          {
+            stepUuid: fixture.steps.b,
+            workerId: WORKER,
+            startedAt: new Date(),
+            completedAt: new Date(),
+          },
+        ),
+        claimSortKey: (await transitionsOf(client, fixture.steps.b)).at(-1)!.sort_key,
+      });
+      const { executor, statements } = watched(client);
+      const results = await writeReports(executor, [report("a"), bad, report("c")]);
+      assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+      assert.equal(statements.length, 4, "the batch, then one statement per report");
+      for (const name of ["a", "c"]) {
+        assert.equal((await stepRow(client, fixture.steps[name])).in_process, false, name);
+      }
+      assert.equal((await stepRow(client, fixture.steps.b)).in_process, true);
+      await takeResultMessages(client, Object.values(fixture.steps));
+    },
+  );
 
   await t.step("refuses a step named twice", async () => {
     const { report } = await claimedSteps(client, ["a"]);
