@@ -300,3 +300,50 @@ Deno.test("a result PostgreSQL cannot store fails its step once, permanently, in
     await db.close();
   }
 });
+
+Deno.test("a step announced by NOTIFY is hydrated while the read that returns it is out", async () => {
+  const db = await startTestDatabase();
+  const reads: { start: number; end: number }[] = [];
+  const hydrations: number[] = [];
+  const client: SqlClient = {
+    kind: db.client.kind,
+    async query<Row>(text: string, params?: readonly unknown[]) {
+      const start = performance.now();
+      if (text.includes("get_step_transitive_dependencies")) hydrations.push(start);
+      const rows = await db.client.query<Row>(text, params);
+      if (text.includes("pgmq.read(") && rows.length > 0) {
+        reads.push({ start, end: performance.now() });
+      }
+      return rows;
+    },
+    transaction: (fn) => db.client.transaction(fn),
+    listen: (channel, onNotify) => db.client.listen(channel, onNotify),
+    close: () => Promise.resolve(),
+  };
+  const { observer, events } = recordingObserver();
+  const broker = await startInProcessBroker(client, { observer });
+  try {
+    await withSimulator(db, async (sim) => {
+      await sim.registerTemplate({ ...TEMPLATE, name: "one_step", steps: [TEMPLATE.steps[0]] });
+      const { taskUuid } = await sim.createTask({
+        name: "one_step",
+        context: { items: [{ price: 1 }] },
+      });
+      const report = await sim.waitForTask(taskUuid, { timeoutMs: 60_000 });
+      assert.equal(report.state, "complete", JSON.stringify(report));
+    });
+    assert.equal(events.claimed.length, 1);
+    assert.equal(reads.length, 1, "one read returned the step's message");
+    assert.equal(hydrations.length, 1, "hydrated once, not again after the read");
+    assert.ok(
+      hydrations[0] < reads[0].end,
+      `the hydration started (${hydrations[0].toFixed(1)}) before the read returned (${
+        reads[0].end.toFixed(1)
+      })`,
+    );
+    assert.deepEqual(events.internalErrors, []);
+  } finally {
+    await broker.stop();
+    await db.close();
+  }
+});
