@@ -146,7 +146,7 @@ class JsonParser {
   error: string | null = null;
   errorOffset: i32 = -1;
   /** Recent object keys by hash (see parseKeyString); "" marks an empty slot. */
-  keyCache: Array<string> = new Array<string>();
+  keyCache: Array<string>;
   /**
    * The members of every open container wait on these two stacks (the top
    * is `vTop`/`nTop`; slots above it are reused, never cut off: shortening
@@ -167,7 +167,9 @@ class JsonParser {
     this.text = text;
     this.len = text.length;
     this.maxDepth = maxDepth;
-    for (let i = 0; i < KEY_CACHE_SIZE; i++) this.keyCache.push("");
+    // Filled in one allocation, not by 256 pushes (the array grows and is
+    // copied six times): each step parses the envelope and the config schema.
+    this.keyCache = new Array<string>(KEY_CACHE_SIZE).fill("");
   }
 
   /** Records an error at `offset` naming the character found there; returns null. */

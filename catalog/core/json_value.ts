@@ -74,8 +74,9 @@ export class JsonValue {
     if (value >= 0 && value < SMALL_INTS && value == Math.floor(value) && 1 / value > 0) {
       let cache = smallInts;
       if (cache == null) {
-        cache = new Array<JsonValue | null>();
-        for (let k = 0; k < SMALL_INTS; k++) cache.push(null);
+        // One allocation, not 256 pushes (the array grows and is copied six
+        // times): a fresh wasm instance per step makes this cache every step.
+        cache = new Array<JsonValue | null>(SMALL_INTS).fill(null);
         smallInts = cache;
       }
       const i = i32(value);
