@@ -352,15 +352,19 @@ class Resolver {
       }
       s = s.parent;
     }
+    // Native built-ins first: most calls are to them, and no name is both
+    // native and in the prelude (compile_jq_test.ts checks), so the order
+    // does not change the result; this way a call to a native skips the
+    // prelude's key list, which a fresh wasm instance searches cold.
+    const id = findNative(name, arity);
+    if (id >= 0) {
+      n.builtin = id;
+      return;
+    }
     const key = name + "/" + arity.toString();
     const defined = preludeFunc(name, arity, key);
     if (defined != null) {
       n.func = defined;
-      return;
-    }
-    const id = findNative(name, arity);
-    if (id >= 0) {
-      n.builtin = id;
       return;
     }
     if (isJq16Builtin(name, arity)) {

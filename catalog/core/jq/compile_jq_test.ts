@@ -1,7 +1,7 @@
 import "../../native/portable_runtime.ts";
 import assert from "node:assert/strict";
 import { compileJq, preludeSource } from "./compile_jq.ts";
-import { findNative, nativeBuiltinNames } from "./jq_builtin_table.ts";
+import { findNative, nativeBuiltinNames, wordIndex } from "./jq_builtin_table.ts";
 import { JQ_PRELUDE, JQ_PRELUDE_KEYS } from "./jq_prelude.ts";
 
 /** The prelude split into definitions by `name/arity`, later ones winning (the former index). */
@@ -113,4 +113,18 @@ Deno.test("findNative() gives each native built-in its position in the list", ()
   for (const [name, arity] of [["map", 2], ["ma", 1], ["ap", 1], ["empty", 1], ["-", 0]]) {
     assert.equal(findNative(name as string, arity as number), -1, `${name}/${arity}`);
   }
+});
+
+Deno.test("wordIndex() finds the last whole word, as a split and a search would", () => {
+  for (const list of [JQ_PRELUDE_KEYS, nativeBuiltinNames().join(" "), "a b  a", "", " x "]) {
+    const words = list.split(" ");
+    for (const key of [...words, "a ", "b a", "ap/1", "combination/0", "-"]) {
+      assert.equal(wordIndex(list, key), words.lastIndexOf(key), `${JSON.stringify(list)} ${key}`);
+    }
+  }
+});
+
+Deno.test("no built-in is both native and defined in the prelude (the lookup order is free)", () => {
+  const native = new Set(nativeBuiltinNames());
+  for (const key of JQ_PRELUDE_KEYS.trim().split(" ")) assert.ok(!native.has(key), key);
 });

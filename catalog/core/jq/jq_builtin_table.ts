@@ -165,10 +165,7 @@ export function findNative(name: string, arity: i32): i32 {
   // Looked up in the list in place (the last whole-word match, as an index
   // built from it would keep): a fresh wasm instance per step would split
   // the list and build that index for every filter that calls a built-in.
-  // One pass over the words, comparing only words of the right length:
-  // `lastIndexOf` costs the wasm build a string comparison call at every
-  // position of the list (~5 µs a lookup). Found ids are remembered (at
-  // most one entry per built-in).
+  // Found ids are remembered (at most one entry per built-in).
   const key = name + "/" + arity.toString();
   let found = nativeFound;
   if (found == null) {
@@ -177,7 +174,27 @@ export function findNative(name: string, arity: i32): i32 {
   } else if (found.has(key)) {
     return found.get(key) as i32;
   }
-  const list = NATIVE_LIST;
+  const result = wordIndex(NATIVE_LIST, key);
+  if (result >= 0) found.set(key, result);
+  return result;
+}
+
+/**
+ * The position of the last word of `list` (words separated by single spaces)
+ * that is exactly `key`, or -1. One pass comparing only words of the key's
+ * length: `lastIndexOf` / `indexOf` cost the wasm build a string comparison
+ * call at every position of the list (~5 µs for a lookup in this list), and
+ * a fresh instance per step looks every built-in a filter calls up cold.
+ *
+ * @example
+ * ```ts
+ * import "../../native/portable_runtime.ts";
+ * import { wordIndex } from "./jq_builtin_table.ts";
+ * console.assert(wordIndex("map/1 select/1 map/1", "map/1") === 2);
+ * console.assert(wordIndex("map/1 select/1", "ap/1") === -1);
+ * ```
+ */
+export function wordIndex(list: string, key: string): i32 {
   const n = list.length;
   const m = key.length;
   let result = -1;
@@ -185,7 +202,7 @@ export function findNative(name: string, arity: i32): i32 {
   let start = 0;
   for (let i = 0; i <= n; i++) {
     if (i < n && list.charCodeAt(i) != 0x20) continue;
-    // list[start, i) is the word of built-in `id`.
+    // list[start, i) is word `id`.
     if (i - start == m) {
       let k = 0;
       while (k < m && list.charCodeAt(start + k) == key.charCodeAt(k)) k++;
@@ -194,7 +211,6 @@ export function findNative(name: string, arity: i32): i32 {
     id++;
     start = i + 1;
   }
-  if (result >= 0) found.set(key, result);
   return result;
 }
 
