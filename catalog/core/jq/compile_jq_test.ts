@@ -115,12 +115,19 @@ Deno.test("findNative() gives each native built-in its position in the list", ()
   }
 });
 
-Deno.test("wordIndex() finds the last whole word, as a split and a search would", () => {
+Deno.test("wordIndex() finds the first whole word, as a split and indexOf would", () => {
   for (const list of [JQ_PRELUDE_KEYS, nativeBuiltinNames().join(" "), "a b  a", "", " x "]) {
     const words = list.split(" ");
     for (const key of [...words, "a ", "b a", "ap/1", "combination/0", "-"]) {
-      assert.equal(wordIndex(list, key), words.lastIndexOf(key), `${JSON.stringify(list)} ${key}`);
+      assert.equal(wordIndex(list, key), words.indexOf(key), `${JSON.stringify(list)} ${key}`);
     }
+  }
+});
+
+Deno.test("the built-in lists repeat no word (findNative takes the first match)", () => {
+  for (const list of [JQ_PRELUDE_KEYS.trim(), nativeBuiltinNames().join(" ")]) {
+    const words = list.split(" ").filter((w) => w !== "");
+    assert.equal(new Set(words).size, words.length);
   }
 });
 
