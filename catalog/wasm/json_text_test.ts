@@ -300,6 +300,21 @@ Deno.test("readEnvelope() and writeResult() carry a 1 MB envelope through the io
   );
 });
 
+Deno.test("readEnvelope() decodes ASCII runs of every length and alignment between multibyte characters", async () => {
+  // Its ASCII fast path takes eight bytes at a time; the characters after a run start at every
+  // offset modulo 8 and the runs end at every length, so each seam with the byte loop is crossed.
+  const strings: string[] = [];
+  for (let run = 0; run <= 24; run++) {
+    for (const c of ["é", "€", "𝄞", "\u0000"]) {
+      strings.push("a".repeat(run) + c + "b".repeat(run % 9) + c);
+    }
+  }
+  const envelope = { strings, tail: "x".repeat(7) };
+  const outcome = await runProbe(encoder.encode(JSON.stringify(envelope)));
+  assert.equal(outcome.error, null);
+  assert.deepEqual(outcome.result, envelope);
+});
+
 Deno.test("failStep() reports an envelope that is not JSON as a handler_error with code and details", async () => {
   const outcome = await runProbe(encoder.encode('{"a":1,}'));
   assert.equal(outcome.status, "failed");
