@@ -206,8 +206,12 @@ export class JsonValue {
       return index.has(key) ? (index.get(key) as i32) : -1;
     }
     const keys = this.keys!;
+    // Lengths first: in the wasm build a string comparison is a call, and
+    // most keys looked up (schema keywords, jq fields) are not there.
+    const m = key.length;
     for (let i = 0, n = keys.length; i < n; i++) {
-      if (keys[i] == key) return i;
+      const k = keys[i];
+      if (k.length == m && k == key) return i;
     }
     return -1;
   }
