@@ -44,28 +44,38 @@ function failed(code: string, message: string): HandlerOutput {
   return out;
 }
 
-/**
- * Runs `handle` on the envelope text. With `resultText` false the result is
- * left as a value (`result`) for the caller to write: the wasm edge streams it
- * as UTF-8 instead of building the text as a string first.
- */
-export function runHandler(
-  handle: Handler,
-  envelopeText: string,
-  resultText: bool = true,
-): HandlerOutput {
+/** The parsed step envelope, or the output that reports why it cannot be used. */
+export class ParsedEnvelope {
+  envelope: JsonValue | null = null;
+  failure: HandlerOutput | null = null;
+}
+
+/** Parses the envelope text; it must be a JSON object. */
+export function parseEnvelope(envelopeText: string): ParsedEnvelope {
+  const out = new ParsedEnvelope();
   const parsed = parseJson(envelopeText);
   if (parsed.error != null) {
-    return failed("envelope_invalid", "Cannot parse the step envelope: " + parsed.error!);
+    out.failure = failed("envelope_invalid", "Cannot parse the step envelope: " + parsed.error!);
+    return out;
   }
   const envelope = parsed.value!;
   if (!envelope.isObject()) {
-    return failed(
+    out.failure = failed(
       "envelope_invalid",
       "Cannot use the step envelope as it is " + envelope.typeName() + ", not an object",
     );
+    return out;
   }
-  const result = handle(envelope);
+  out.envelope = envelope;
+  return out;
+}
+
+/**
+ * A handler's result as output. With `resultText` false the result is left
+ * as a value (`result`) for the caller to write: the wasm edge streams it as
+ * UTF-8 instead of building the text as a string first.
+ */
+export function handlerOutput(result: HandlerResult, resultText: bool = true): HandlerOutput {
   const out = new HandlerOutput();
   const error = result.error;
   if (error != null) {
@@ -83,4 +93,19 @@ export function runHandler(
     if (resultText) out.resultJson = writeJson(result.value!);
   }
   return out;
+}
+
+/**
+ * Runs `handle` on the envelope text ({@link parseEnvelope}, then
+ * {@link handlerOutput}). The wasm edge calls those two itself, so that each
+ * handler's entry calls its `handle` directly (see catalog/wasm/run_handler.ts).
+ */
+export function runHandler(
+  handle: Handler,
+  envelopeText: string,
+  resultText: bool = true,
+): HandlerOutput {
+  const parsed = parseEnvelope(envelopeText);
+  if (parsed.failure != null) return parsed.failure!;
+  return handlerOutput(handle(parsed.envelope!), resultText);
 }

@@ -1,5 +1,6 @@
-import { runWasmHandler } from "../../wasm/run_handler.ts";
+import { wasmEnvelope, wasmFinish } from "../../wasm/run_handler.ts";
 import { handle } from "./decide.ts";
 export function run(): i32 {
-  return runWasmHandler(handle);
+  const envelope = wasmEnvelope();
+  return envelope == null ? 1 : wasmFinish(handle(envelope!));
 }
