@@ -59,7 +59,7 @@ import {
   type StepExecutionResult,
   toStepExecutionResult,
 } from "../tasker/step_execution_result.ts";
-import { parseNotifyPayload, parseStepMessage, type StepMessage } from "../tasker/step_message.ts";
+import { parseStepMessage, type StepMessage } from "../tasker/step_message.ts";
 import type { BrokerObserver, ClaimMethod, StepScope } from "./broker_observer.ts";
 import type { HandlerResolver, ServedHandler } from "./handler_resolver.ts";
 
@@ -111,8 +111,6 @@ interface Pending {
   hydrated?: Promise<HydrateResult>;
   extension?: { stop(): Promise<void> };
 }
-/** How long a hydration started from a NOTIFY waits for the read that returns its message. */
-const PREFETCH_KEEP_MS = 5_000;
 /** How the message of a result PostgreSQL refused to store begins. */
 const UNSTORABLE = "Cannot store the step's result as PostgreSQL refused a value in it";
 /** How long reports of steps that finished after the grace period may take. */
@@ -164,11 +162,6 @@ export class Broker {
    * hydration query serve several messages.
    */
   readonly #buffer: Pending[] = [];
-  /** Hydrations started from NOTIFY payloads (see #prefetch), by `queue:msgId`. */
-  readonly #prefetched = new Map<
-    string,
-    { message: StepMessage; hydrated: Promise<HydrateResult>; at: number }
-  >();
   /** The last pump, which stop() waits for. */
   #pumped: Promise<void> = Promise.resolve();
   /**
@@ -237,10 +230,7 @@ export class Broker {
         await createQueue(queue, RESULTS_QUEUE);
         for (const q of this.#queues) {
           this.#unlisten.push(
-            await queue.listen(notifyChannel(q.namespace), (payload) => {
-              this.#prefetch(payload);
-              this.#wake("event");
-            }),
+            await queue.listen(notifyChannel(q.namespace), () => this.#wake("event")),
           );
         }
         this.#databaseUp("start");
@@ -379,75 +369,21 @@ export class Broker {
     }
   }
 
-  /**
-   * Starts hydrating the step a NOTIFY carries, while the read it triggers is
-   * out: when not saturated, every step waits for a read and then for its
-   * hydration; this way the two overlap (one round trip less on the path of
-   * each step). Only for a message with its body in the payload, visible now,
-   * on a queue this broker reads, and when a slot is free and nothing waits
-   * read ahead (a saturated broker hydrates whole reads in one query). The
-   * query starts after the NOTIFY, so after the sender committed: it sees
-   * all the sender wrote, as a hydration after the read would.
-   */
-  #prefetch(payload: string): void {
-    const concurrency = this.#settings.concurrency;
-    if (this.#state !== "running" || this.#buffer.length > 0 || this.#inFlight >= concurrency) {
-      return;
-    }
-    const now = performance.now();
-    for (const [key, p] of this.#prefetched) {
-      if (now - p.at > PREFETCH_KEEP_MS) this.#prefetched.delete(key); // another worker read it
-    }
-    if (this.#prefetched.size >= concurrency) return;
-    const notify = parseNotifyPayload(payload);
-    if (!notify.ok || notify.event.type !== "message_with_payload") return;
-    const { msgId, queueName, delaySeconds } = notify.event;
-    if ((delaySeconds ?? 0) > 0 || !this.#queues.some((q) => q.queue === queueName)) return;
-    const parsed = parseStepMessage(notify.event.message);
-    if (!parsed.ok) return;
-    const hydrated = hydrateSteps(this.#deps.tasker, [parsed.message]).then(([r]) => r);
-    hydrated.catch(() => {}); // see #bufferBatch; unused ones are dropped
-    this.#prefetched.set(`${queueName}:${msgId}`, { message: parsed.message, hydrated, at: now });
-  }
-
-  /** The hydration {@link #prefetch} started for this message, if its body is the same. */
-  #takePrefetched(queue: string, msgId: number, message: StepMessage) {
-    const key = `${queue}:${msgId}`;
-    const found = this.#prefetched.get(key);
-    if (!found) return undefined;
-    this.#prefetched.delete(key);
-    const same = found.message.task_uuid === message.task_uuid &&
-      found.message.step_uuid === message.step_uuid;
-    return same ? found.hydrated : undefined;
-  }
-
-  /**
-   * Parses a read's messages and hydrates them in one query (those a NOTIFY
-   * started hydrating already keep that one); they wait in the buffer.
-   */
+  /** Parses a read's messages and hydrates them all in one query; they wait in the buffer. */
   #bufferBatch(
     namespace: string,
     queue: string,
     messages: QueueMessage[],
     method: ClaimMethod,
   ): void {
-    const pending: Pending[] = messages.map((message) => {
-      const parsed = parseStepMessage(message.message);
-      return {
-        namespace,
-        queue,
-        message,
-        method,
-        parsed,
-        hydrated: parsed.ok
-          ? this.#takePrefetched(queue, message.msgId, parsed.message)
-          : undefined,
-      };
-    });
-    for (const p of pending) {
-      if (p.hydrated) p.extension = this.#extendWhileWaiting(queue, p.message.msgId);
-    }
-    const good = pending.filter((p) => p.parsed.ok && !p.hydrated);
+    const pending: Pending[] = messages.map((message) => ({
+      namespace,
+      queue,
+      message,
+      method,
+      parsed: parseStepMessage(message.message),
+    }));
+    const good = pending.filter((p) => p.parsed.ok);
     if (good.length > 0) {
       const batch = hydrateSteps(
         this.#deps.tasker,
