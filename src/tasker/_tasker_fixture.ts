@@ -205,3 +205,32 @@ export function testOnEveryDatabase(
     });
   }
 }
+
+/**
+ * Waits until some session of this database waits on a lock (a statement
+ * blocked by a rival's row or index entry), or fails after `timeoutMs`.
+ */
+export async function waitForLockWait(
+  client: SqlExecutor,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [row] = await client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity
+       WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+    );
+    if (row.n > 0) return;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** The values of settled results that must all have succeeded (the first failure is thrown). */
+export function fulfilled<T>(settled: readonly PromiseSettledResult<T>[]): T[] {
+  return settled.map((r) => {
+    if (r.status === "rejected") throw r.reason;
+    return r.value;
+  });
+}

@@ -5,6 +5,7 @@ import {
   stepRow,
   testOnEveryDatabase,
   transitionsOf,
+  waitForLockWait,
 } from "./_tasker_fixture.ts";
 import { type ClaimResult, claimStep, findOwnClaim, START_EVENT } from "./claim_step.ts";
 import { STEP_STATES } from "./hydrate_step.ts";
@@ -43,14 +44,6 @@ async function queueWithMessage(client: SqlClient) {
     return q.n === 1 ? "queue" : a.n === 1 ? "archive" : "gone";
   };
   return { queue, msgId, where };
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 testOnEveryDatabase("claimStep", async (db, t) => {
@@ -216,13 +209,7 @@ testOnEveryDatabase("claimStep", async (db, t) => {
             workerUuid: WORKER,
             correlationId: fixture.correlationId,
           });
-          await waitFor("claimStep to block on the rival's lock", async () => {
-            const [row] = await client.query<{ n: number }>(
-              `SELECT count(*)::int AS n FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-            );
-            return row.n > 0;
-          });
+          await waitForLockWait(client, "claimStep to block on the rival's lock");
           releaseRival();
           await rival;
           assert.equal(await claim, "already_claimed", String(state));
@@ -258,13 +245,7 @@ testOnEveryDatabase("claimStep", async (db, t) => {
         workerUuid: WORKER,
         correlationId: fixture.correlationId,
       });
-      await waitFor("claimStep to block on the rival's lock", async () => {
-        const [row] = await client.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_stat_activity
-           WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-        );
-        return row.n > 0;
-      });
+      await waitForLockWait(client, "claimStep to block on the rival's lock");
       releaseRival();
       await rival;
       assert.deepEqual(await claim, {
@@ -303,13 +284,7 @@ testOnEveryDatabase("claimStep", async (db, t) => {
           { stepUuid, workerUuid: WORKER, correlationId: fixture.correlationId },
           { archive: { queue, msgId } },
         );
-        await waitFor("claimStep to block on the rival's index entry", async () => {
-          const [row] = await client.query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-          );
-          return row.n > 0;
-        });
+        await waitForLockWait(client, "claimStep to block on the rival's index entry");
         releaseRival();
         await rival;
         assert.equal(await claim, "already_claimed");

@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import type { SqlClient } from "../db/sql_client.ts";
 import {
   createFixtureTask,
+  fulfilled,
   stepRow,
   testOnEveryDatabase,
   transitionsOf,
+  waitForLockWait,
 } from "./_tasker_fixture.ts";
 import { type ClaimResult, claimSteps, findOwnClaim, START_EVENT } from "./claim_step.ts";
 import { createQueue, sendWithNotify } from "./pgmq_queue.ts";
@@ -12,14 +14,6 @@ import { TaskerError } from "./tasker_error.ts";
 
 const WORKER = "0190a8b2-1c2d-7e3f-8a4b-5c6d7e8f9aff";
 const NOW = new Date("2025-03-01T10:00:00.000Z");
-
-/** The values of settled results that must all have succeeded. */
-function values<T>(settled: PromiseSettledResult<T>[]): T[] {
-  return settled.map((r) => {
-    if (r.status === "rejected") throw r.reason;
-    return r.value;
-  });
-}
 
 function isClaimed(r: ClaimResult): boolean {
   return typeof r === "object" && "claimed" in r;
@@ -68,7 +62,7 @@ testOnEveryDatabase("claimSteps", async (db, t) => {
         return client.query<R>(text, params);
       },
     };
-    const results = values(await claimSteps(counting, requests));
+    const results = fulfilled(await claimSteps(counting, requests));
     assert.equal(statements.length, 1, "one statement for the batch");
     assert.deepEqual(results, [
       { claimed: true, attempts: 1, sortKey: 2, fromState: "enqueued" },
@@ -111,7 +105,7 @@ testOnEveryDatabase("claimSteps", async (db, t) => {
     });
     const { queue, msgIds, where } = await queueWithMessages(client, 3);
     await client.query("SELECT pgmq.archive($1::text, $2::bigint)", [queue, msgIds[2]]);
-    const results = values(
+    const results = fulfilled(
       await claimSteps(
         client,
         ["a", "b", "c"].map((name, k) => ({
@@ -147,7 +141,7 @@ testOnEveryDatabase("claimSteps", async (db, t) => {
       const won: string[] = [];
       for (let i = 0; i < order.length; i += 4) {
         const batch = order.slice(i, i + 4);
-        const results = values(
+        const results = fulfilled(
           await claimSteps(
             client,
             batch.map((stepUuid) => ({
@@ -204,19 +198,10 @@ testOnEveryDatabase("claimSteps", async (db, t) => {
             correlationId: fixture.correlationId,
           })),
         );
-        const deadline = Date.now() + 15_000;
-        for (;;) {
-          const [row] = await client.query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-          );
-          if (row.n > 0) break;
-          if (Date.now() > deadline) throw new Error("Timed out waiting for the batch to block");
-          await new Promise((r) => setTimeout(r, 10));
-        }
+        await waitForLockWait(client, "the batch to block");
         releaseRival();
         await rival;
-        const results = values(await claims);
+        const results = fulfilled(await claims);
         assert.ok(isClaimed(results[0]), JSON.stringify(results[0]));
         // Claimed again on its own after the rival committed: it sees the rival's claim.
         assert.deepEqual(results[1], { notClaimable: "in_progress" });

@@ -6,6 +6,7 @@ import {
   stepRow,
   testOnEveryDatabase,
   transitionsOf,
+  waitForLockWait,
 } from "./_tasker_fixture.ts";
 import { type Claimed, claimStep } from "./claim_step.ts";
 import { archiveMessage, readMessages } from "./pgmq_queue.ts";
@@ -233,16 +234,7 @@ testOnEveryDatabase("reportStepResult", async (db, t) => {
         workerUuid: WORKER,
         result: success(stepUuid),
       });
-      const deadline = Date.now() + 15_000;
-      for (;;) {
-        const [row] = await client.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_stat_activity
-           WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-        );
-        if (row.n > 0) break;
-        if (Date.now() > deadline) throw new Error("Timed out waiting for the report to block");
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await waitForLockWait(client, "the report to block");
       releaseRival();
       await rival;
       assert.deepEqual(await report, {

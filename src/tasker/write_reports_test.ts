@@ -3,6 +3,7 @@ import type { SqlClient, SqlExecutor } from "../db/sql_client.ts";
 import { emptyMetrics } from "../runtime/step_outcome.ts";
 import {
   createFixtureTask,
+  fulfilled,
   stepRow,
   testOnEveryDatabase,
   transitionsOf,
@@ -37,18 +38,10 @@ function resultOf(stepUuid: string, ok: boolean): StepExecutionResult {
   );
 }
 
-/** The values of settled results that must all have succeeded. */
-function values<T>(settled: PromiseSettledResult<T>[]): T[] {
-  return settled.map((r) => {
-    if (r.status === "rejected") throw r.reason;
-    return r.value;
-  });
-}
-
 /** A task with steps `names`, each claimed by `WORKER` except those in `byOther`. */
 async function claimedSteps(client: SqlClient, names: string[], byOther: string[] = []) {
   const fixture = await createFixtureTask(client, { steps: names.map((name) => ({ name })) });
-  const claims = values(
+  const claims = fulfilled(
     await claimSteps(
       client,
       names.map((name) => ({
@@ -117,7 +110,7 @@ testOnEveryDatabase("writeReports", async (db, t) => {
     async () => {
       const { fixture, report } = await claimedSteps(client, ["a", "b", "c"]);
       const { executor, statements } = watched(client);
-      const results = values(
+      const results = fulfilled(
         await writeReports(executor, [
           report("a"),
           report("b", false),
@@ -155,14 +148,14 @@ testOnEveryDatabase("writeReports", async (db, t) => {
 
   await t.step("a step this worker does not hold is skipped; the rest are written", async () => {
     const { fixture, report } = await claimedSteps(client, ["a", "b", "c"], ["b"]);
-    const first = values(await writeReports(client, [report("a"), report("b"), report("c")]));
+    const first = fulfilled(await writeReports(client, [report("a"), report("b"), report("c")]));
     assert.deepEqual(first, [
       "reported",
       { skipped: "in_progress", reason: "claimed_by_other" },
       "reported",
     ]);
     // Reported already: a second batch writes nothing at all.
-    const again = values(await writeReports(client, [report("a"), report("c")]));
+    const again = fulfilled(await writeReports(client, [report("a"), report("c")]));
     assert.deepEqual(again, [
       { skipped: "enqueued_for_orchestration", reason: "not_in_progress" },
       { skipped: "enqueued_for_orchestration", reason: "not_in_progress" },
@@ -179,7 +172,7 @@ testOnEveryDatabase("writeReports", async (db, t) => {
     await t.step(`a batch failing with ${code} is written again one report at a time`, async () => {
       const { fixture, report } = await claimedSteps(client, ["a", "b"]);
       const { executor, statements } = watched(client, code);
-      const results = values(await writeReports(executor, [report("a"), report("b")]));
+      const results = fulfilled(await writeReports(executor, [report("a"), report("b")]));
       assert.deepEqual(results, ["reported", "reported"]);
       assert.equal(statements.length, 3, "the failed batch, then one statement per report");
       await takeResultMessages(client, Object.values(fixture.steps));
