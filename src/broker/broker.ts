@@ -111,8 +111,6 @@ interface Pending {
   hydrated?: Promise<HydrateResult>;
   extension?: { stop(): Promise<void> };
 }
-/** How the message of a result PostgreSQL refused to store begins. */
-const UNSTORABLE = "Cannot store the step's result as PostgreSQL refused a value in it";
 /** How long reports of steps that finished after the grace period may take. */
 const FINAL_REPORT_MS = 15_000;
 
@@ -576,6 +574,7 @@ export class Broker {
         claimSortKey,
       });
     let report = prepare(result);
+    let replaced = false;
     for (let attempt = 1;; attempt++) {
       const started = performance.now();
       try {
@@ -591,11 +590,13 @@ export class Broker {
           // A value PostgreSQL cannot store (U+0000 in a string, say) in the output or an
           // error text: no retry can write it. The step fails permanently, in words of ours
           // (the first time; should even those be refused, nothing more can be done).
-          if (result.error?.message.startsWith(UNSTORABLE)) return;
+          if (replaced) return;
+          replaced = true;
           result = failureResult(info, {
             code: "output_invalid",
-            message: `${UNSTORABLE} (SQLSTATE ${state}): its output or an error message holds ` +
-              "what PostgreSQL's jsonb cannot, such as the character U+0000",
+            message:
+              `Cannot store the step's result as PostgreSQL refused a value in it (SQLSTATE ${state}): ` +
+              "its output or an error message holds what PostgreSQL's jsonb cannot, such as U+0000",
             retryable: false,
           });
           report = prepare(result);
