@@ -37,13 +37,27 @@ export function allFulfilled<O>(values: readonly O[]): Settled<O>[] {
   return values.map((value) => ({ status: "fulfilled", value }));
 }
 
-/** Runs `fn`, settling its outcome (as one entry of `Promise.allSettled`). */
-export async function settle<O>(fn: () => Promise<O>): Promise<Settled<O>> {
+/** Runs `fn`, settling its outcome (as one entry of `Promise.allSettled`); a throw is caught too. */
+export async function settle<O>(fn: () => O | Promise<O>): Promise<Settled<O>> {
   try {
     return { status: "fulfilled", value: await fn() };
   } catch (reason) {
     return { status: "rejected", reason };
   }
+}
+
+/**
+ * Runs `fn` for each item one after the other (each starts once the last has
+ * settled), settling each: a batch's items retried alone, in a lock order
+ * nobody else shares.
+ */
+export async function settleInTurn<I, O>(
+  items: readonly I[],
+  fn: (item: I) => Promise<O>,
+): Promise<Settled<O>[]> {
+  const results: Settled<O>[] = [];
+  for (const item of items) results.push(await settle(() => fn(item)));
+  return results;
 }
 
 /**

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { allFulfilled, Coalescer, type Settled } from "./coalescer.ts";
+import { allFulfilled, Coalescer, settle, type Settled, settleInTurn } from "./coalescer.ts";
 
 /** A run function whose batches the test releases one by one. */
 function gated() {
@@ -138,4 +138,22 @@ Deno.test("Coalescer: refuses a maxBatch below 1", () => {
     () => new Coalescer((xs: number[]) => Promise.resolve(allFulfilled(xs)), { maxBatch: 0 }),
     /maxBatch is not an integer ≥ 1: current value is 0/,
   );
+});
+
+Deno.test("settleInTurn runs one item after the other and settles each; settle catches sync throws", async () => {
+  const log: string[] = [];
+  const results = await settleInTurn([1, 2, 3], async (x) => {
+    log.push(`start ${x}`);
+    await new Promise((r) => setTimeout(r, 3));
+    log.push(`end ${x}`);
+    if (x === 2) throw new Error("two fails");
+    return x * 10;
+  });
+  assert.deepEqual(log, ["start 1", "end 1", "start 2", "end 2", "start 3", "end 3"]);
+  assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+  assert.deepEqual(await settle(() => 5), { status: "fulfilled", value: 5 });
+  const thrown = await settle(() => {
+    throw new Error("sync");
+  });
+  assert.equal(thrown.status, "rejected");
 });

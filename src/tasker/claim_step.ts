@@ -25,7 +25,7 @@
  *
  * @module
  */
-import { settle, type Settled } from "../db/coalescer.ts";
+import { settle, type Settled, settleInTurn } from "../db/coalescer.ts";
 import {
   isRowLevelError,
   isUniqueViolation,
@@ -325,13 +325,11 @@ export async function claimSteps(
   options: ClaimStepsOptions = {},
 ): Promise<Settled<ClaimResult>[]> {
   const queue = options.archiveQueue;
-  const one = (r: ClaimRequest) =>
-    settle(() =>
-      claimStep(client, r, {
-        now: r.at && (() => r.at!),
-        archive: queue === undefined ? undefined : { queue, msgId: r.msgId! },
-      })
-    );
+  const claimOne = (r: ClaimRequest) =>
+    claimStep(client, r, {
+      now: r.at && (() => r.at!),
+      archive: queue === undefined ? undefined : { queue, msgId: r.msgId! },
+    });
   if (queue !== undefined) {
     for (const r of requests) {
       if (!Number.isSafeInteger(r.msgId) || r.msgId! < 1) {
@@ -344,7 +342,7 @@ export async function claimSteps(
   if (new Set(requests.map((r) => r.stepUuid.toLowerCase())).size !== requests.length) {
     throw new TypeError("Cannot claim a batch that names the same step twice");
   }
-  if (requests.length <= 1) return await Promise.all(requests.map(one));
+  if (requests.length <= 1) return await settleInTurn(requests, claimOne);
   const rows = JSON.stringify(requests.map((r, ord) => ({
     step_uuid: r.stepUuid,
     metadata: claimMetadata(r, r.at ?? new Date()),
@@ -357,12 +355,7 @@ export async function claimSteps(
       ? await client.query(CLAIM_MANY_SQL, [rows])
       : await client.query(CLAIM_AND_ARCHIVE_MANY_SQL, [rows, queue]);
   } catch (error) {
-    if (isRowLevelError(error)) {
-      // One after the other: the next starts once the last has committed.
-      const results: Settled<ClaimResult>[] = [];
-      for (const r of requests) results.push(await one(r));
-      return results;
-    }
+    if (isRowLevelError(error)) return await settleInTurn(requests, claimOne);
     const reason = queue !== undefined && sqlState(error) === "42P01"
       ? queueMissing(queue, error)
       : error;
@@ -370,7 +363,7 @@ export async function claimSteps(
   }
   return await Promise.all(
     requests.map((r, ord) =>
-      settle(() => Promise.resolve(fromClaimRow(found[ord], r.stepUuid, queue !== undefined)))
+      settle(() => fromClaimRow(found[ord], r.stepUuid, queue !== undefined))
     ),
   );
 }

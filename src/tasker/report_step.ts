@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { settle, type Settled } from "../db/coalescer.ts";
+import { settle, type Settled, settleInTurn } from "../db/coalescer.ts";
 import { isRowLevelError, isUniqueViolation, type SqlExecutor } from "../db/sql_client.ts";
 import { RESULTS_QUEUE } from "./queue_names.ts";
 import {
@@ -247,9 +247,7 @@ export async function writeReports(
   if (new Set(reports.map((r) => r.stepUuid.toLowerCase())).size !== reports.length) {
     throw new TypeError("Cannot report a batch that names the same step twice");
   }
-  if (reports.length <= 1) {
-    return await Promise.all(reports.map((r) => settle(() => writeOne(client, r))));
-  }
+  if (reports.length <= 1) return await settleInTurn(reports, (r) => writeOne(client, r));
   let written: Set<number>;
   try {
     const rows = await client.query<{ ord: number }>(REPORT_MANY_SQL, [
@@ -267,11 +265,7 @@ export async function writeReports(
     ]);
     written = new Set(rows.map((row) => Number(row.ord)));
   } catch (error) {
-    if (isRowLevelError(error)) {
-      const results: Settled<ReportResult>[] = [];
-      for (const r of reports) results.push(await settle(() => writeOne(client, r)));
-      return results;
-    }
+    if (isRowLevelError(error)) return await settleInTurn(reports, (r) => writeOne(client, r));
     return reports.map(() => ({ status: "rejected", reason: error }));
   }
   return await Promise.all(
