@@ -55,12 +55,28 @@ async function withSimulator(
   }
 }
 
+/**
+ * A database (of `kind`) with an in-process broker serving the catalog and
+ * recording its events; stopped and closed when `fn` ends.
+ */
+async function withBroker(
+  fn: (db: TestDatabase, events: ReturnType<typeof recordingObserver>["events"]) => Promise<void>,
+  kind: "auto" | "pglite" = "auto",
+): Promise<void> {
+  const db = await startTestDatabase({ kind });
+  const { observer, events } = recordingObserver();
+  const broker = await startInProcessBroker(db.client, { observer });
+  try {
+    await fn(db, events);
+  } finally {
+    await broker.stop();
+    await db.close();
+  }
+}
+
 for (const kind of ["auto", "pglite"] as const) {
   Deno.test(`broker runs a two-step catalog workflow to completion (${kind})`, async () => {
-    const db = await startTestDatabase({ kind });
-    const { observer, events } = recordingObserver();
-    const broker = await startInProcessBroker(db.client, { observer });
-    try {
+    await withBroker(async (db, events) => {
       await withSimulator(db, async (sim) => {
         await sim.registerTemplate(TEMPLATE);
         const { taskUuid } = await sim.createTask({
@@ -81,18 +97,12 @@ for (const kind of ["auto", "pglite"] as const) {
           WHERE to_state = 'in_progress'`,
       );
       assert.equal(rows[0].n, 2);
-    } finally {
-      await broker.stop();
-      await db.close();
-    }
+    }, kind);
   });
 }
 
 Deno.test("broker archives poison messages and keeps serving", async () => {
-  const db = await startTestDatabase();
-  const { observer, events } = recordingObserver();
-  const broker = await startInProcessBroker(db.client, { observer });
-  try {
+  await withBroker(async (db, events) => {
     await withSimulator(db, async (sim) => {
       const queue = "worker_catalog_queue";
       await sendWithNotify(db.client, queue, "not an object");
@@ -117,17 +127,11 @@ Deno.test("broker archives poison messages and keeps serving", async () => {
       "SELECT count(*)::int AS n FROM pgmq.q_worker_catalog_queue",
     );
     assert.equal(left.n, 0, "every poison message is archived");
-  } finally {
-    await broker.stop();
-    await db.close();
-  }
+  });
 });
 
 Deno.test("broker leaves steps whose callable it does not serve for other workers", async () => {
-  const db = await startTestDatabase();
-  const { observer, events } = recordingObserver();
-  const broker = await startInProcessBroker(db.client, { observer });
-  try {
+  await withBroker(async (db, events) => {
     await withSimulator(db, async (sim) => {
       await sim.registerTemplate({
         name: "foreign",
@@ -149,10 +153,7 @@ Deno.test("broker leaves steps whose callable it does not serve for other worker
       assert.equal(msgs.n, 1, "the message stays in the queue");
     });
     assert.deepEqual(events.claimed, []);
-  } finally {
-    await broker.stop();
-    await db.close();
-  }
+  });
 });
 
 Deno.test("read-ahead holds at most 2 × concurrency messages, and stop() hands them back at once", async () => {
@@ -267,10 +268,7 @@ Deno.test("a batch hydration that fails while messages wait read ahead neither c
 });
 
 Deno.test("a result PostgreSQL cannot store fails its step once, permanently, instead of retrying forever", async () => {
-  const db = await startTestDatabase();
-  const { observer, events } = recordingObserver();
-  const broker = await startInProcessBroker(db.client, { observer });
-  try {
+  await withBroker(async (db, events) => {
     await withSimulator(db, async (sim) => {
       await sim.registerTemplate({
         name: "nul_output",
@@ -295,8 +293,5 @@ Deno.test("a result PostgreSQL cannot store fails its step once, permanently, in
       assert.equal(step.attempts, 1, "not retried: no retry could store it");
     });
     assert.deepEqual(events.internalErrors, []);
-  } finally {
-    await broker.stop();
-    await db.close();
-  }
+  });
 });
