@@ -283,6 +283,54 @@ BEGIN
 END;
 $$;
 
+-- Several messages with one pgmq.send_batch and one notification per channel, in the sender's
+-- transaction: a `batch_ready` payload with the ids (never the messages), like Tasker's. As
+-- Tasker's, it does not guard an empty array (it would notify `msg_ids: null`); callers send at
+-- least one message.
+CREATE OR REPLACE FUNCTION tasker.pgmq_send_batch_with_notify(
+    queue_name text,
+    messages jsonb[],
+    delay_seconds integer DEFAULT 0
+) RETURNS SETOF bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_msg_ids bigint[];
+    v_namespace text;
+    v_payload text;
+    v_namespace_channel text;
+    v_global_channel text := 'pgmq_message_ready';
+BEGIN
+    SELECT array_agg(t.msg_id) INTO v_msg_ids
+    FROM pgmq.send_batch(queue_name, messages, delay_seconds) AS t(msg_id);
+
+    v_namespace := tasker.extract_queue_namespace(queue_name);
+    v_namespace_channel := 'pgmq_message_ready.' || v_namespace;
+
+    v_payload := json_build_object(
+        'event_type', 'batch_ready',
+        'msg_ids', v_msg_ids,
+        'queue_name', queue_name,
+        'namespace', v_namespace,
+        'message_count', array_length(v_msg_ids, 1),
+        'ready_at', now()::timestamptz,
+        'delay_seconds', delay_seconds
+    )::text;
+
+    -- Tasker cuts an oversized payload (which leaves it unparseable: listeners then only wake).
+    IF length(v_payload) > 7800 THEN
+        v_payload := substring(v_payload, 1, 7790) || '...}';
+    END IF;
+
+    PERFORM pg_notify(v_namespace_channel, v_payload);
+    IF v_namespace_channel <> v_global_channel THEN
+        PERFORM pg_notify(v_global_channel, v_payload);
+    END IF;
+
+    RETURN QUERY SELECT unnest(v_msg_ids);
+END;
+$$;
+
 -- Every ancestor of a step through workflow_step_edges, nearest first. One row per path, like
 -- Tasker's (UNION ALL, recursion capped at distance 50): a diamond's shared ancestor appears
 -- once for each path to it.
