@@ -17,6 +17,30 @@ Deno.test("postgresTarget() takes libpq's host parameter out of the URL", () => 
   assert.deepEqual(postgresTarget("not a url"), { url: "not a url" });
 });
 
+Deno.test("postgresTarget() moves libpq's port parameter into the URL's port", () => {
+  assert.deepEqual(postgresTarget("postgres://u@localhost/db?host=/run/pg&port=5433"), {
+    url: "postgres://u@localhost:5433/db",
+    host: "/run/pg",
+  });
+  // As in libpq, the parameter wins over the URL's port; without ?host= only the port moves.
+  assert.deepEqual(postgresTarget("postgres://u@db.example:5432/db?port=6432&sslmode=require"), {
+    url: "postgres://u@db.example:6432/db?sslmode=require",
+  });
+});
+
+Deno.test("postgresTarget() refuses a port parameter that is not one port number with database_config_invalid", () => {
+  for (const port of ["", "0", "65536", "54x", "-1", "5432,5433"]) {
+    assert.throws(
+      () => postgresTarget(`postgres://u@localhost/db?port=${port}`),
+      (e: unknown) =>
+        (e as { code?: string }).code === "database_config_invalid" &&
+        /port parameter must be one port number/.test((e as Error).message),
+      port,
+    );
+  }
+  assert.throws(() => postgresTarget("postgres://u@localhost/db?port=1&port=2"), /given once/);
+});
+
 Deno.test("postgresTarget() refuses an empty, repeated or listed host parameter with database_config_invalid", () => {
   assert.throws(() => postgresTarget("postgres://u@localhost/db?host="), {
     code: "database_config_invalid",
@@ -32,9 +56,11 @@ Deno.test({
   name: "connectPostgres() reaches the server through its Unix socket with ?host=<dir>",
   ignore: !existsSync(`${SOCKET_DIR}/.s.PGSQL.5432`),
   async fn() {
-    const db = connectPostgres(`postgres://postgres@localhost/postgres?host=${SOCKET_DIR}`, {
-      max: 1,
-    });
+    // The port names the socket file (.s.PGSQL.5432), as libpq's ?port= does.
+    const db = connectPostgres(
+      `postgres://postgres@localhost/postgres?host=${SOCKET_DIR}&port=5432`,
+      { max: 1 },
+    );
     try {
       // inet_server_addr() is null over a Unix socket.
       const [row] = await db.query<{ addr: string | null }>("SELECT inet_server_addr() AS addr");
