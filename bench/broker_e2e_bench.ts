@@ -52,8 +52,7 @@ import { hydrateStep, hydrateSteps } from "../src/tasker/hydrate_step.ts";
 import { archiveMessage, readMessages } from "../src/tasker/pgmq_queue.ts";
 import { reportStepResult } from "../src/tasker/report_step.ts";
 import { toStepExecutionResult } from "../src/tasker/step_execution_result.ts";
-import { RESULTS_QUEUE } from "../src/tasker/queue_names.ts";
-import { parseNotifyPayload, parseStepMessage } from "../src/tasker/step_message.ts";
+import { parseStepMessage } from "../src/tasker/step_message.ts";
 import { type BenchBroker, startBenchBroker } from "./support/bench_broker.ts";
 import {
   type BenchDatabase,
@@ -219,8 +218,6 @@ export class Scenario {
   readonly #notified = new Map<string, number>();
   /** Waiters for one step's result NOTIFY (resolved by the listener, no polling). */
   readonly #waiters = new Map<string, () => void>();
-  /** Latency measurements under way (results are timed from their NOTIFY only then). */
-  #timing = 0;
   #stopListening?: () => Promise<void>;
   #postgres?: PostgresProcesses;
 
@@ -246,38 +243,18 @@ export class Scenario {
     const scenario = new Scenario(database, registry);
     scenario.#stopListening = await scenario.#client.listen(RESULTS_CHANNEL, (payload) => {
       const at = performance.now();
-      const parsed = parseNotifyPayload(payload);
-      if (!parsed.ok) return;
-      const event = parsed.event;
-      if (event.type === "message_with_payload") {
-        const step = (event.message as { step_uuid?: unknown })?.step_uuid;
-        if (typeof step === "string") scenario.#heard(step, at);
-      } else if (event.type === "batch_ready" && scenario.#timing > 0) {
-        // Reports written together announce their message ids only: their steps are looked
-        // up afterwards (nobody consumes the results queue) and timed from this notification.
-        // Only while latency is measured: in a drain the look-ups would load the bench.
-        scenario.#stepsOf(event.msgIds).then(
-          (steps) => steps.forEach((step) => scenario.#heard(step, at)),
-          (error) => console.error("cannot look up a batch's results messages:", error),
-        );
+      try {
+        const event = JSON.parse(payload);
+        const step = event?.message?.step_uuid;
+        if (typeof step === "string" && !scenario.#notified.has(step)) {
+          scenario.#notified.set(step, at);
+          scenario.#waiters.get(step)?.();
+        }
+      } catch {
+        // Not a payload we read.
       }
     });
     return scenario;
-  }
-
-  #heard(step: string, at: number): void {
-    if (this.#notified.has(step)) return;
-    this.#notified.set(step, at);
-    this.#waiters.get(step)?.();
-  }
-
-  async #stepsOf(msgIds: number[]): Promise<string[]> {
-    const rows = await this.#client.query<{ step_uuid: string }>(
-      `SELECT message->>'step_uuid' AS step_uuid FROM pgmq.q_${RESULTS_QUEUE}
-       WHERE msg_id = ANY ($1::bigint[])`,
-      [msgIds],
-    );
-    return rows.map((r) => r.step_uuid);
   }
 
   async #seeder(handler: HandlerCase): Promise<StepSeeder> {
@@ -418,20 +395,6 @@ export class Scenario {
 
   /** Latency: `count` steps enqueued one per transaction at `rate` per second. */
   async latency(
-    handler: HandlerCase,
-    concurrency: number,
-    count: number,
-    rate: number,
-  ): Promise<LatencyResult> {
-    this.#timing++;
-    try {
-      return await this.#latency(handler, concurrency, count, rate);
-    } finally {
-      this.#timing--;
-    }
-  }
-
-  async #latency(
     handler: HandlerCase,
     concurrency: number,
     count: number,
@@ -628,15 +591,10 @@ export class Scenario {
         resolve();
       });
     });
-    this.#timing++;
-    try {
-      const started = performance.now();
-      await enqueueWith(this.#client, seeder, [step]);
-      await heard;
-      return this.#notified.get(step.stepUuid)! - started;
-    } finally {
-      this.#timing--;
-    }
+    const started = performance.now();
+    await enqueueWith(this.#client, seeder, [step]);
+    await heard;
+    return this.#notified.get(step.stepUuid)! - started;
   }
 
   async close(): Promise<void> {

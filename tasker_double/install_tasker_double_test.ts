@@ -4,7 +4,6 @@ import { installTaskerDouble } from "./install_tasker_double.ts";
 import { TaskerDoubleError } from "./tasker_double_error.ts";
 import { startTestDatabase } from "../tests/support/database_harness.ts";
 import { connectPostgres } from "../src/db/postgres_client.ts";
-import { parseNotifyPayload } from "../src/tasker/step_message.ts";
 import type { SqlClient } from "../src/db/sql_client.ts";
 
 /** A second connection to the same database when it has a URL; the same client on PGlite. */
@@ -337,51 +336,6 @@ Deno.test("pgmq_send_with_notify() sends and notifies the namespace and global c
       "SELECT msg_id FROM pgmq.read('orchestration_step_results', 30, 10)",
     );
     assert.deepEqual(early, []);
-  } finally {
-    await listener.close();
-    await db.close();
-  }
-});
-
-Deno.test("pgmq_send_batch_with_notify() sends in order and notifies each channel once", async () => {
-  const db = await startTestDatabase();
-  const listener = secondClient(db);
-  try {
-    const got: { channel: string; payload: Record<string, unknown> }[] = [];
-    for (const channel of ["pgmq_message_ready.orchestration", "pgmq_message_ready"]) {
-      await listener.listen(channel, (p) => got.push({ channel, payload: JSON.parse(p) }));
-    }
-    const messages = [{ step_uuid: "a" }, { step_uuid: "b" }, { step_uuid: "c" }];
-    const ids = (await db.client.query<{ id: number }>(
-      "SELECT tasker.pgmq_send_batch_with_notify('orchestration_step_results', " +
-        "ARRAY(SELECT jsonb_array_elements($1::jsonb)), 0) AS id",
-      [JSON.stringify(messages)],
-    )).map((r) => Number(r.id));
-    assert.equal(ids.length, 3);
-    assert.deepEqual([...ids].sort((a, b) => a - b), ids, "ids ascend in the array's order");
-    const read = await db.client.query<{ msg_id: number; message: unknown }>(
-      "SELECT msg_id, message FROM pgmq.read('orchestration_step_results', 30, 10) ORDER BY msg_id",
-    );
-    assert.deepEqual(
-      read.map((r) => [Number(r.msg_id), r.message]),
-      ids.map((id, k) => [id, messages[k]]),
-    );
-
-    await waitFor(() => got.length >= 2);
-    await new Promise((r) => setTimeout(r, 100)); // nothing more arrives
-    assert.deepEqual(got.map((g) => g.channel).sort(), [
-      "pgmq_message_ready",
-      "pgmq_message_ready.orchestration",
-    ]);
-    for (const { payload } of got) {
-      assert.equal(payload.event_type, "batch_ready");
-      assert.deepEqual(payload.msg_ids, ids);
-      assert.equal(payload.message_count, 3);
-      assert.equal(payload.queue_name, "orchestration_step_results");
-      assert.equal(payload.namespace, "orchestration");
-      assert.equal("message" in payload, false);
-      assert.equal(parseNotifyPayload(JSON.stringify(payload)).ok, true);
-    }
   } finally {
     await listener.close();
     await db.close();

@@ -13,8 +13,7 @@
  *    `EnqueueAsErrorForOrchestration`) as a JSON string;
  * 3. `workflow_steps.in_process = false, results = <result>`;
  * 4. `tasker.pgmq_send_with_notify('orchestration_step_results',
- *    {task_uuid, step_uuid, correlation_id}, 0)` (a batch of reports sends its
- *    messages together with `tasker.pgmq_send_batch_with_notify`).
+ *    {task_uuid, step_uuid, correlation_id}, 0)`.
  *
  * All four are one statement, so a report costs one round trip (it used to
  * be BEGIN, two statements and COMMIT: see docs/performance.md, "Broker end
@@ -358,11 +357,8 @@ SELECT tasker.pgmq_send_with_notify($6::text, $7::jsonb, 0) AS msg_id FROM step`
 // to_state, metadata, results, revert, message, worker_uuid, sort_key, ord}
 // (jsonb_to_recordset: a cached plan, see hydrate_step.ts; tables reached
 // through `= ANY (ARRAY(...))`, an index scan, see claim_step.ts). Returns the `ord`
-// of every report written. Orchestration expects one results message per step;
-// they go out together through Tasker's `pgmq_send_batch_with_notify` (one
-// insert, one `batch_ready` notification per channel), and only when a report
-// was written (the CASE guards an empty batch, which Tasker's function would
-// still announce).
+// of every report written; the results message is sent per step, as Tasker's
+// orchestration expects one per step.
 const REPORT_MANY_SQL = `
 WITH input AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb)
@@ -395,10 +391,6 @@ WITH input AS (
   WHERE ws.workflow_step_uuid = ANY (ARRAY(SELECT workflow_step_uuid FROM report))
     AND ws.workflow_step_uuid = report.workflow_step_uuid
   RETURNING i.ord, i.message
-), sent AS (
-  SELECT CASE WHEN b.messages IS NULL THEN 0 ELSE
-           (SELECT count(*) FROM tasker.pgmq_send_batch_with_notify($2::text, b.messages, 0))
-         END AS n
-  FROM (SELECT array_agg(message ORDER BY ord) AS messages FROM step) b
 )
-SELECT step.ord FROM step, sent ORDER BY step.ord`;
+SELECT step.ord, tasker.pgmq_send_with_notify($2::text, step.message, 0) AS msg_id
+FROM step ORDER BY step.ord`;
