@@ -140,8 +140,9 @@ export class PostgresClient implements SqlClient {
     this.#url = target.url;
     this.#prepare = options.prepare ?? true;
     this.#options = {
-      // libpq's ?host=<socket directory> (postgres_url.ts).
+      // libpq's ?host=<socket directory> and ?port= (postgres_url.ts).
       ...(target.host === undefined ? {} : { host: target.host }),
+      ...(target.port === undefined ? {} : { port: target.port }),
       max: options.max ?? 10,
       connect_timeout: options.connectTimeoutSeconds ?? 10,
       connection: { application_name: options.applicationName ?? "wasm-broker" },

@@ -15,16 +15,17 @@ import { DatabaseError } from "./database_error.ts";
 
 /** A URL for postgres.js and, when the URL named one, the socket directory (or host) apart. */
 export interface PostgresTarget {
-  /** The URL without its `host` parameter; a `port` parameter becomes the URL's port. */
+  /** The URL without its `host` and `port` parameters. */
   url: string;
   /** The `host` parameter's value: a directory (Unix socket) or a host name; absent when not given. */
   host?: string;
+  /** The `port` parameter's value (it wins over the URL's port, as in libpq); absent when not given. */
+  port?: number;
 }
 
 /**
- * Takes the libpq `host` parameter out of `url`, and moves a `port`
- * parameter into the URL's port (as libpq, the parameter wins over a port
- * the URL names).
+ * Takes the libpq `host` and `port` parameters out of `url` (an empty `port`
+ * means the default, as in libpq).
  *
  * @example
  * ```ts
@@ -32,8 +33,8 @@ export interface PostgresTarget {
  * const t = postgresTarget("postgres://tasker@localhost/tasker?host=/var/run/postgresql&sslmode=disable");
  * console.assert(t.host === "/var/run/postgresql");
  * console.assert(t.url === "postgres://tasker@localhost/tasker?sslmode=disable");
- * const p = postgresTarget("postgres://tasker@localhost/tasker?host=/run/pg&port=5433");
- * console.assert(p.url === "postgres://tasker@localhost:5433/tasker" && p.host === "/run/pg");
+ * const p = postgresTarget("postgres:///tasker?host=/run/pg&port=5433");
+ * console.assert(p.url === "postgres:///tasker" && p.host === "/run/pg" && p.port === 5433);
  * ```
  */
 export function postgresTarget(url: string): PostgresTarget {
@@ -44,8 +45,9 @@ export function postgresTarget(url: string): PostgresTarget {
     return { url }; // postgres.js reports a malformed URL in its own words
   }
   const ports = parsed.searchParams.getAll("port");
-  if (ports.length > 0) {
-    const port = ports.length === 1 && /^[0-9]{1,5}$/.test(ports[0]) ? Number(ports[0]) : 0;
+  let port: number | undefined;
+  if (ports.length > 1 || (ports.length === 1 && ports[0] !== "")) {
+    port = ports.length === 1 && /^[0-9]{1,5}$/.test(ports[0]) ? Number(ports[0]) : 0;
     if (port < 1 || port > 65535) {
       throw new DatabaseError(
         "database_config_invalid",
@@ -54,11 +56,13 @@ export function postgresTarget(url: string): PostgresTarget {
         { details: { parameter: "port" } },
       );
     }
-    parsed.searchParams.delete("port");
-    parsed.port = String(port);
   }
+  parsed.searchParams.delete("port");
+  const withPort = port === undefined ? {} : { port };
   const hosts = parsed.searchParams.getAll("host");
-  if (hosts.length === 0) return { url: ports.length > 0 ? parsed.toString() : url };
+  if (hosts.length === 0) {
+    return ports.length > 0 ? { url: parsed.toString(), ...withPort } : { url };
+  }
   if (hosts.length > 1 || hosts[0] === "" || hosts[0].includes(",")) {
     // libpq's comma-separated host list is not supported: postgres.js would
     // look for one socket path with the comma in it and wait forever.
@@ -70,5 +74,5 @@ export function postgresTarget(url: string): PostgresTarget {
     );
   }
   parsed.searchParams.delete("host");
-  return { url: parsed.toString(), host: hosts[0] };
+  return { url: parsed.toString(), host: hosts[0], ...withPort };
 }

@@ -17,19 +17,32 @@ Deno.test("postgresTarget() takes libpq's host parameter out of the URL", () => 
   assert.deepEqual(postgresTarget("not a url"), { url: "not a url" });
 });
 
-Deno.test("postgresTarget() moves libpq's port parameter into the URL's port", () => {
+Deno.test("postgresTarget() takes libpq's port parameter out of the URL", () => {
   assert.deepEqual(postgresTarget("postgres://u@localhost/db?host=/run/pg&port=5433"), {
-    url: "postgres://u@localhost:5433/db",
+    url: "postgres://u@localhost/db",
     host: "/run/pg",
+    port: 5433,
   });
-  // As in libpq, the parameter wins over the URL's port; without ?host= only the port moves.
+  // libpq's usual socket form has no host in the URL at all.
+  assert.deepEqual(postgresTarget("postgres:///db?host=/run/pg&port=5433"), {
+    url: "postgres:///db",
+    host: "/run/pg",
+    port: 5433,
+  });
+  // Without ?host= too; the parameter wins over the URL's port (connectPostgres passes it as
+  // postgres.js's port option, which does).
   assert.deepEqual(postgresTarget("postgres://u@db.example:5432/db?port=6432&sslmode=require"), {
-    url: "postgres://u@db.example:6432/db?sslmode=require",
+    url: "postgres://u@db.example:5432/db?sslmode=require",
+    port: 6432,
+  });
+  // An empty port means the default, as in libpq.
+  assert.deepEqual(postgresTarget("postgres://u@localhost/db?port="), {
+    url: "postgres://u@localhost/db",
   });
 });
 
 Deno.test("postgresTarget() refuses a port parameter that is not one port number with database_config_invalid", () => {
-  for (const port of ["", "0", "65536", "54x", "-1", "5432,5433"]) {
+  for (const port of ["0", "65536", "54x", "-1", "5432,5433", "%205432"]) {
     assert.throws(
       () => postgresTarget(`postgres://u@localhost/db?port=${port}`),
       (e: unknown) =>
@@ -56,9 +69,9 @@ Deno.test({
   name: "connectPostgres() reaches the server through its Unix socket with ?host=<dir>",
   ignore: !existsSync(`${SOCKET_DIR}/.s.PGSQL.5432`),
   async fn() {
-    // The port names the socket file (.s.PGSQL.5432), as libpq's ?port= does.
+    // ?port= names the socket file (.s.PGSQL.5432), as in libpq; the URL's host is overruled.
     const db = connectPostgres(
-      `postgres://postgres@localhost/postgres?host=${SOCKET_DIR}&port=5432`,
+      `postgres://postgres@localhost:1/postgres?host=${SOCKET_DIR}&port=5432`,
       { max: 1 },
     );
     try {
