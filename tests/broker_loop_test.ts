@@ -267,6 +267,79 @@ Deno.test("a batch hydration that fails while messages wait read ahead neither c
   }
 });
 
+Deno.test("a step gives its slot back while its result is written, up to concurrency results at once", async () => {
+  const db = await startTestDatabase();
+  // Reports (the only statements that send a results message) wait until the gate opens.
+  let openGate!: () => void;
+  const gate = new Promise<void>((resolve) => openGate = resolve);
+  let waitingReports = 0;
+  const tasker: SqlClient = {
+    kind: db.client.kind,
+    async query<Row>(text: string, params?: readonly unknown[]) {
+      if (text.includes("pgmq_send_with_notify")) {
+        waitingReports++;
+        await gate;
+      }
+      return await db.client.query<Row>(text, params);
+    },
+    transaction: (fn) => db.client.transaction(fn),
+    listen: (channel, onNotify) => db.client.listen(channel, onNotify),
+    close: () => Promise.resolve(),
+  };
+  const { observer, events } = recordingObserver();
+  let broker: Awaited<ReturnType<typeof startInProcessBroker>> | undefined;
+  try {
+    await withSimulator(db, async (sim) => {
+      await sim.registerTemplate({
+        name: "one_step",
+        namespace_name: "catalog",
+        version: "1.0.0",
+        steps: [{
+          name: "only",
+          handler: { callable: "catalog.transform", initialization: { filter: "{ok: true}" } },
+        }],
+      });
+      const tasks = [];
+      for (let i = 0; i < 3; i++) {
+        tasks.push(await sim.createTask({ name: "one_step", context: {} }));
+      }
+      broker = await startInProcessBroker(tasker, {
+        queue: db.client,
+        observer,
+        settings: { concurrency: 1 },
+      });
+      // The first step's report waits; its slot is free, so a second step is claimed and run.
+      await eventually(() => {
+        const s = broker!.status();
+        return events.claimed.length === 2 && s.inFlight === 1 && s.reporting === 1
+          ? true
+          : undefined;
+      }, "a second step claimed while the first one's report waits");
+      // One result is being written already (its statement is out; the second report waits
+      // behind it in the batching), so the second step keeps its slot: no third claim.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(events.claimed.length, 2);
+      assert.equal(waitingReports, 1);
+      const status = broker.status();
+      assert.deepEqual([status.inFlight, status.reporting], [1, 1]);
+      openGate();
+      for (const { taskUuid } of tasks) {
+        const report = await sim.waitForTask(taskUuid, { timeoutMs: 60_000 });
+        assert.equal(report.state, "complete", JSON.stringify(report));
+      }
+      assert.equal(events.claimed.length, 3);
+      await eventually(() => {
+        const s = broker!.status();
+        return s.inFlight === 0 && s.reporting === 0 ? true : undefined;
+      }, "every slot and report settled");
+    });
+    assert.deepEqual(events.internalErrors, []);
+  } finally {
+    await broker?.stop();
+    await db.close();
+  }
+});
+
 Deno.test("a result PostgreSQL cannot store fails its step once, permanently, instead of retrying forever", async () => {
   await withBroker(async (db, events) => {
     await withSimulator(db, async (sim) => {

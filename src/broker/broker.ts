@@ -6,6 +6,9 @@
  * - Discovery: LISTEN on `pgmq_message_ready.<namespace>` wakes the loop at
  *   once; a fallback poller wakes it every `pollIntervalMs` (NOTIFY is best
  *   effort).
+ * - Dispatch: at most `concurrency` steps claim and run at once; a step whose
+ *   handler has run gives its slot back while its result is written (at most
+ *   `concurrency` results at a time), so reports overlap the next steps.
  * - Backpressure with read-ahead: a read asks for at most the free dispatch
  *   slots plus 2 × concurrency; what cannot start yet waits in a bounded
  *   buffer (invisible, its visibility timeout extended), hydrated with its
@@ -92,7 +95,10 @@ export interface BrokerStatus {
   state: "new" | "starting" | "running" | "stopping" | "stopped";
   databaseOk: boolean;
   lastDatabaseError?: string;
+  /** Steps holding a dispatch slot (claiming or running). */
   inFlight: number;
+  /** Steps whose handler has run and whose result is being written (at most `concurrency`). */
+  reporting: number;
   concurrency: number;
 }
 
@@ -137,7 +143,10 @@ export class Broker {
   readonly #settings: BrokerSettings;
   readonly #queues: { namespace: string; queue: string }[];
   #state: BrokerStatus["state"] = "new";
+  /** Steps holding a dispatch slot: from dispatch until their handler has run. */
   #inFlight = 0;
+  /** Steps whose handler has run and whose result is being written, slot given back. */
+  #reporting = 0;
   readonly #running = new Set<Promise<void>>();
   #pumping = false;
   #pumpAgain: ClaimMethod | null = null;
@@ -205,6 +214,7 @@ export class Broker {
       databaseOk: this.#databaseOk,
       lastDatabaseError: this.#lastDatabaseError,
       inFlight: this.#inFlight,
+      reporting: this.#reporting,
       concurrency: this.#settings.concurrency,
     };
   }
@@ -256,7 +266,10 @@ export class Broker {
     this.#stopping.abort();
     clearInterval(this.#pollTimer);
     const { observer, runtime } = this.#deps;
-    observer.lifecycle("broker.stopping", { in_flight: this.#inFlight });
+    observer.lifecycle("broker.stopping", {
+      in_flight: this.#inFlight,
+      reporting: this.#reporting,
+    });
     await Promise.all(this.#unlisten.splice(0).map((stop) => stop().catch(() => {})));
     // A read still out hands its messages back itself (see #pump); wait for it.
     await this.#pumped;
@@ -273,7 +286,10 @@ export class Broker {
       delay(this.#settings.shutdownGraceMs).then(() => true),
     ]);
     if (graceOver) {
-      observer.lifecycle("broker.grace_expired", { in_flight: this.#inFlight });
+      observer.lifecycle("broker.grace_expired", {
+        in_flight: this.#inFlight,
+        reporting: this.#reporting,
+      });
     }
     // Closing the sandboxes fails steps still running with `sandbox_crashed`
     // (retryable); their results are reported below like any other.
@@ -284,7 +300,10 @@ export class Broker {
     ]);
     this.#hardStop.abort();
     if (!reported) {
-      observer.lifecycle("broker.results_unreported", { in_flight: this.#inFlight });
+      observer.lifecycle("broker.results_unreported", {
+        in_flight: this.#inFlight,
+        reporting: this.#reporting,
+      });
     }
     this.#state = "stopped";
     observer.lifecycle("broker.stopped");
@@ -409,10 +428,24 @@ export class Broker {
 
   #dispatch(pending: Pending): void {
     this.#inFlight++;
-    const work = this.#process(pending)
+    let released = false;
+    // Once the handler has run, the step gives its slot back while its result is written,
+    // so the next step's claim and run overlap the report — unless `concurrency` results
+    // are being written already (a slow database): then it keeps the slot, and dispatch
+    // waits for the database as before.
+    const release = () => {
+      if (released || this.#reporting >= this.#settings.concurrency) return;
+      released = true;
+      this.#inFlight--;
+      this.#reporting++;
+      this.#drainBuffer();
+      if (this.#backlog) this.#wake("poll");
+    };
+    const work = this.#process(pending, release)
       .catch((error) => this.#deps.observer.internalError("process", error))
       .finally(() => {
-        this.#inFlight--;
+        if (released) this.#reporting--;
+        else this.#inFlight--;
         this.#running.delete(work);
         this.#drainBuffer();
         if (this.#backlog) this.#wake("poll");
@@ -421,7 +454,7 @@ export class Broker {
   }
 
   /** One message, from its body to the reported result (or the reason it was skipped). */
-  async #process(pending: Pending): Promise<void> {
+  async #process(pending: Pending, release: () => void): Promise<void> {
     const { namespace, queue, message, method, parsed } = pending;
     const { observer } = this.#deps;
     if (!parsed.ok) {
@@ -466,7 +499,7 @@ export class Broker {
       }
       handedOff = true;
       void extension.stop(); // the claim decides from here; a late extension is harmless
-      await this.#runClaimed(namespace, queue, message, method, step, resolution.handler);
+      await this.#runClaimed(namespace, queue, message, method, step, resolution.handler, release);
     } finally {
       if (!handedOff) void extension.stop();
     }
@@ -479,6 +512,7 @@ export class Broker {
     method: ClaimMethod,
     step: HydratedStep,
     handler: ServedHandler,
+    release: () => void,
   ): Promise<void> {
     const { observer } = this.#deps;
     const scope = observer.step({
@@ -524,6 +558,7 @@ export class Broker {
       const startedAt = new Date();
       const outcome = await this.#execute(step, claim.attempts, handler);
       const completedAt = new Date();
+      release();
       scope.ran(outcome, handler);
       const info: ResultInfo = {
         stepUuid: step.step.uuid,

@@ -24,7 +24,10 @@ const GuestName = z.string().regex(/^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$/, {
 export const BrokerConfigSchema = z.strictObject({
   /** Task namespaces served: one queue `worker_<ns>_queue` each. */
   namespaces: z.array(Namespace).min(1).max(32).default(() => ["catalog"]),
-  /** Steps running at once (the dispatch semaphore). */
+  /**
+   * Steps claimed or running at once (the dispatch semaphore); up to as many
+   * more may be writing their results (see broker.ts).
+   */
   concurrency: z.int().min(1).max(256).default(4),
   /** Sandbox processes kept warm at start. */
   prewarm_sandboxes: z.int().min(0).max(64).default(1),

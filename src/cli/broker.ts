@@ -47,7 +47,7 @@ Options (each also settable in a --config JSON file; see docs/operations.md):
   --config <file>            Broker config JSON (also WASM_BROKER_CONFIG)
   --namespace <ns>           Namespace to serve (repeatable; default catalog;
                              also WASM_BROKER_NAMESPACES=a,b)
-  --concurrency <n>          Steps running at once (default 4; WASM_BROKER_CONCURRENCY)
+  --concurrency <n>          Steps claimed or running at once (default 4; WASM_BROKER_CONCURRENCY)
   --batch-size <n>           Messages per read (default 20)
   --visibility-timeout-s <n> Visibility timeout of a read (default 30)
   --poll-interval-ms <n>     Fallback poll interval (default 1000)
