@@ -97,7 +97,11 @@ export interface BrokerStatus {
   lastDatabaseError?: string;
   /** Steps holding a dispatch slot (claiming or running). */
   inFlight: number;
-  /** Steps whose handler has run and whose result is being written (at most `concurrency`). */
+  /**
+   * Steps whose handler has run and whose result is being written, their slot
+   * given back (at most `concurrency`; steps that kept their slot while
+   * writing theirs count in `inFlight`).
+   */
   reporting: number;
   concurrency: number;
 }
@@ -431,15 +435,22 @@ export class Broker {
     let released = false;
     // Once the handler has run, the step gives its slot back while its result is written,
     // so the next step's claim and run overlap the report — unless `concurrency` results
-    // are being written already (a slow database): then it keeps the slot, and dispatch
-    // waits for the database as before.
+    // are being written so already, or the database's last answer was an error: then it
+    // keeps the slot, and dispatch waits for the database as before.
     const release = () => {
-      if (released || this.#reporting >= this.#settings.concurrency) return;
+      if (
+        released || !this.#databaseOk || this.#reporting >= this.#settings.concurrency
+      ) return;
       released = true;
       this.#inFlight--;
       this.#reporting++;
-      this.#drainBuffer();
-      if (this.#backlog) this.#wake("poll");
+      try {
+        this.#drainBuffer();
+        if (this.#backlog) this.#wake("poll");
+      } catch (error) {
+        // Never in the way of this step's own report.
+        this.#deps.observer.internalError("dispatch", error);
+      }
     };
     const work = this.#process(pending, release)
       .catch((error) => this.#deps.observer.internalError("process", error))
