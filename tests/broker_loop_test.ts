@@ -55,6 +55,17 @@ async function withSimulator(
   }
 }
 
+/** `client` as the broker's Tasker client, its queries going through `query` first. */
+function interceptQueries(client: SqlClient, query: SqlClient["query"]): SqlClient {
+  return {
+    kind: client.kind,
+    query,
+    transaction: (fn) => client.transaction(fn),
+    listen: (channel, onNotify) => client.listen(channel, onNotify),
+    close: () => Promise.resolve(),
+  };
+}
+
 /**
  * A database (of `kind`) with an in-process broker serving the catalog and
  * recording its events; stopped and closed when `fn` ends.
@@ -218,18 +229,12 @@ Deno.test("a batch hydration that fails while messages wait read ahead neither c
   const slow = await publishSlowGuest(registryDir, { ms: 300 });
   let hydrations = 0;
   // The second hydration query fails, as with a connection reset, while the first step runs.
-  const tasker: SqlClient = {
-    kind: db.client.kind,
-    query(text, params) {
-      if (text.includes("get_step_transitive_dependencies") && ++hydrations === 2) {
-        return Promise.reject(new Error("simulated connection reset during hydration"));
-      }
-      return db.client.query(text, params);
-    },
-    transaction: (fn) => db.client.transaction(fn),
-    listen: (channel, onNotify) => db.client.listen(channel, onNotify),
-    close: () => Promise.resolve(),
-  };
+  const tasker = interceptQueries(db.client, (text, params) => {
+    if (text.includes("get_step_transitive_dependencies") && ++hydrations === 2) {
+      return Promise.reject(new Error("simulated connection reset during hydration"));
+    }
+    return db.client.query(text, params);
+  });
   const { observer, events } = recordingObserver();
   let broker: Awaited<ReturnType<typeof startInProcessBroker>> | undefined;
   try {
@@ -273,19 +278,16 @@ Deno.test("a step gives its slot back while its result is written, up to concurr
   let openGate!: () => void;
   const gate = new Promise<void>((resolve) => openGate = resolve);
   let waitingReports = 0;
-  const tasker: SqlClient = {
-    kind: db.client.kind,
-    async query<Row>(text: string, params?: readonly unknown[]) {
+  const tasker = interceptQueries(
+    db.client,
+    async <Row>(text: string, params?: readonly unknown[]) => {
       if (text.includes("pgmq_send_with_notify")) {
         waitingReports++;
         await gate;
       }
       return await db.client.query<Row>(text, params);
     },
-    transaction: (fn) => db.client.transaction(fn),
-    listen: (channel, onNotify) => db.client.listen(channel, onNotify),
-    close: () => Promise.resolve(),
-  };
+  );
   const { observer, events } = recordingObserver();
   let broker: Awaited<ReturnType<typeof startInProcessBroker>> | undefined;
   try {
