@@ -24,8 +24,9 @@ export interface PostgresTarget {
 }
 
 /**
- * Takes the libpq `host` and `port` parameters out of `url` (an empty `port`
- * means the default, as in libpq).
+ * Takes the libpq `host` and `port` parameters out of `url`, decoded as libpq
+ * decodes them (only `%XX`; an empty `port` means the default). A URL that
+ * lists several hosts cannot carry them (`database_config_invalid`).
  *
  * @example
  * ```ts
@@ -38,41 +39,71 @@ export interface PostgresTarget {
  * ```
  */
 export function postgresTarget(url: string): PostgresTarget {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return { url }; // postgres.js reports a malformed URL in its own words
+  const q = url.indexOf("?");
+  if (q < 0) return { url };
+  const base = url.slice(0, q);
+  // Read raw, as libpq does: only %XX is decoded ("+" stays "+", unlike URLSearchParams).
+  const kept: string[] = [];
+  const hosts: string[] = [];
+  const ports: string[] = [];
+  for (const part of url.slice(q + 1).split("&")) {
+    const eq = part.indexOf("=");
+    const key = eq < 0 ? part : part.slice(0, eq);
+    if (key !== "host" && key !== "port") {
+      if (part !== "") kept.push(part);
+      continue;
+    }
+    const value = decodeParameter(key, eq < 0 ? "" : part.slice(eq + 1));
+    (key === "host" ? hosts : ports).push(value);
   }
-  const ports = parsed.searchParams.getAll("port");
+  if (hosts.length === 0 && ports.length === 0) return { url };
+  const authority = base.slice(base.indexOf("://") + 3).split("/")[0];
+  if (authority.slice(authority.lastIndexOf("@") + 1).includes(",")) {
+    throw invalid(
+      "host",
+      "Cannot connect as a URL that lists several hosts cannot also carry host or port parameters",
+    );
+  }
   let port: number | undefined;
   if (ports.length > 1 || (ports.length === 1 && ports[0] !== "")) {
     port = ports.length === 1 && /^[0-9]{1,5}$/.test(ports[0]) ? Number(ports[0]) : 0;
     if (port < 1 || port > 65535) {
-      throw new DatabaseError(
-        "database_config_invalid",
+      throw invalid(
+        "port",
         `Cannot connect as the URL's port parameter must be one port number from 1 to 65535, ` +
           `given once: got ${JSON.stringify(ports)}`,
-        { details: { parameter: "port" } },
       );
     }
   }
-  parsed.searchParams.delete("port");
-  const withPort = port === undefined ? {} : { port };
-  const hosts = parsed.searchParams.getAll("host");
-  if (hosts.length === 0) {
-    return ports.length > 0 ? { url: parsed.toString(), ...withPort } : { url };
-  }
-  if (hosts.length > 1 || hosts[0] === "" || hosts[0].includes(",")) {
+  if (hosts.length > 0 && (hosts.length > 1 || hosts[0] === "" || hosts[0].includes(","))) {
     // libpq's comma-separated host list is not supported: postgres.js would
     // look for one socket path with the comma in it and wait forever.
-    throw new DatabaseError(
-      "database_config_invalid",
+    throw invalid(
+      "host",
       `Cannot connect as the URL's host parameter must name one host or socket directory, ` +
         `given once: got ${JSON.stringify(hosts)}`,
-      { details: { parameter: "host" } },
     );
   }
-  parsed.searchParams.delete("host");
-  return { url: parsed.toString(), host: hosts[0], ...withPort };
+  return {
+    url: kept.length > 0 ? `${base}?${kept.join("&")}` : base,
+    ...(hosts.length > 0 ? { host: hosts[0] } : {}),
+    ...(port === undefined ? {} : { port }),
+  };
+}
+
+function decodeParameter(key: string, raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw invalid(
+      key,
+      `Cannot connect as the URL's ${key} parameter is not valid percent-encoding: got ${
+        JSON.stringify(raw)
+      }`,
+    );
+  }
+}
+
+function invalid(parameter: string, message: string): DatabaseError {
+  return new DatabaseError("database_config_invalid", message, { details: { parameter } });
 }

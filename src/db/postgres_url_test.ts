@@ -41,6 +41,33 @@ Deno.test("postgresTarget() takes libpq's port parameter out of the URL", () => 
   });
 });
 
+Deno.test("postgresTarget() decodes only percent-escapes, as libpq does", () => {
+  assert.deepEqual(postgresTarget("postgres://u@localhost/db?host=/run/my+pg&port=%35433"), {
+    url: "postgres://u@localhost/db",
+    host: "/run/my+pg",
+    port: 5433,
+  });
+  // Other parameters are left as written, for postgres.js.
+  assert.deepEqual(postgresTarget("postgres://u@localhost/db?application_name=a+b&host=/run/pg"), {
+    url: "postgres://u@localhost/db?application_name=a+b",
+    host: "/run/pg",
+  });
+  assert.throws(() => postgresTarget("postgres://u@localhost/db?host=%E0%A4%A"), {
+    code: "database_config_invalid",
+    message: /host parameter is not valid percent-encoding/,
+  });
+});
+
+Deno.test("postgresTarget() refuses host or port parameters on a URL that lists several hosts", () => {
+  assert.throws(() => postgresTarget("postgres://u@h1:5432,h2:5433/db?port=5434"), {
+    code: "database_config_invalid",
+    message: /lists several hosts/,
+  });
+  // Without them the URL goes to postgres.js as it is (it handles the list itself).
+  const list = "postgres://u:p@h1:5432,h2:5433/db?sslmode=require";
+  assert.deepEqual(postgresTarget(list), { url: list });
+});
+
 Deno.test("postgresTarget() refuses a port parameter that is not one port number with database_config_invalid", () => {
   for (const port of ["0", "65536", "54x", "-1", "5432,5433", "%205432"]) {
     assert.throws(
