@@ -8,7 +8,8 @@
  *   effort).
  * - Dispatch: at most `concurrency` steps claim and run at once; a step whose
  *   handler has run gives its slot back while its result is written (at most
- *   `concurrency` results at a time), so reports overlap the next steps.
+ *   `concurrency` steps at a time, and not while the database is failing), so
+ *   reports overlap the next steps.
  * - Backpressure with read-ahead: a read asks for at most the free dispatch
  *   slots plus 2 × concurrency; what cannot start yet waits in a bounded
  *   buffer (invisible, its visibility timeout extended), hydrated with its
