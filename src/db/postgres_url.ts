@@ -64,17 +64,7 @@ export function postgresTarget(url: string): PostgresTarget {
       "Cannot connect as a URL that lists several hosts cannot also carry host or port parameters",
     );
   }
-  let port: number | undefined;
-  if (ports.length > 1 || (ports.length === 1 && ports[0] !== "")) {
-    port = ports.length === 1 && /^[0-9]{1,5}$/.test(ports[0]) ? Number(ports[0]) : 0;
-    if (port < 1 || port > 65535) {
-      throw invalid(
-        "port",
-        `Cannot connect as the URL's port parameter must be one port number from 1 to 65535, ` +
-          `given once: got ${JSON.stringify(ports)}`,
-      );
-    }
-  }
+  const port = portOf(ports);
   if (hosts.length > 0 && (hosts.length > 1 || hosts[0] === "" || hosts[0].includes(","))) {
     // libpq's comma-separated host list is not supported: postgres.js would
     // look for one socket path with the comma in it and wait forever.
@@ -89,6 +79,18 @@ export function postgresTarget(url: string): PostgresTarget {
     ...(hosts.length > 0 ? { host: hosts[0] } : {}),
     ...(port === undefined ? {} : { port }),
   };
+}
+
+/** The `port` parameter's number; none, or one empty, means the default (as in libpq). */
+function portOf(ports: readonly string[]): number | undefined {
+  if (ports.length === 0 || (ports.length === 1 && ports[0] === "")) return undefined;
+  const port = ports.length === 1 && /^[0-9]{1,5}$/.test(ports[0]) ? Number(ports[0]) : 0;
+  if (port >= 1 && port <= 65535) return port;
+  throw invalid(
+    "port",
+    `Cannot connect as the URL's port parameter must be one port number from 1 to 65535, ` +
+      `given once: got ${JSON.stringify(ports)}`,
+  );
 }
 
 function decodeParameter(key: string, raw: string): string {
