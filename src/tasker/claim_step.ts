@@ -123,7 +123,7 @@ export async function claimStep(
 }
 
 /** The claim transition's metadata (Tasker's shape; see the protocol page). */
-function claimMetadata(input: ClaimStepInput, at: Date): Record<string, string> {
+export function claimMetadata(input: ClaimStepInput, at: Date): Record<string, string> {
   return {
     event: START_EVENT,
     timestamp: at.toISOString(),
@@ -132,7 +132,8 @@ function claimMetadata(input: ClaimStepInput, at: Date): Record<string, string> 
   };
 }
 
-function queueMissing(queue: string, cause: unknown): TaskerError {
+/** `queue_missing`: the queue a claim was to archive from does not exist. */
+export function queueMissing(queue: string, cause: unknown): TaskerError {
   return new TaskerError(
     "queue_missing",
     `Cannot archive with the claim as queue ${JSON.stringify(queue)} does not exist`,
@@ -141,7 +142,11 @@ function queueMissing(queue: string, cause: unknown): TaskerError {
 }
 
 /** What one step's row of a claim statement means. */
-function fromClaimRow(row: ClaimRow | undefined, stepUuid: string, archive: boolean): ClaimResult {
+export function fromClaimRow(
+  row: ClaimRow | undefined,
+  stepUuid: string,
+  archive: boolean,
+): ClaimResult {
   if (row?.attempts !== null && row?.attempts !== undefined) {
     const claimed: Claimed = {
       claimed: true,
@@ -162,7 +167,8 @@ function fromClaimRow(row: ClaimRow | undefined, stepUuid: string, archive: bool
   throw new Error(`Cannot claim step ${stepUuid} as its workflow_steps row is missing`);
 }
 
-interface ClaimRow {
+/** One step's row of a claim statement. */
+export interface ClaimRow {
   attempts: number | null;
   sort_key: number | null;
   from_state: string | null;
@@ -179,32 +185,44 @@ const CLAIMABLE_SQL = CLAIMABLE_STATES.map((s) => `'${s}'`).join(", ");
 // snapshot has no most-recent row at all (a step never transitioned: the
 // unique index then settles a race). `snap` tells the caller why nothing
 // was written.
-const CLAIM_CTES = `
-WITH snap AS (
+/**
+ * The claim's sub-statements (`snap`, `cur`, `claim`, `step`: a `WITH`
+ * list without the `WITH`) for the step `step` with the transition metadata
+ * `metadata` (parameter references such as `$1`), written only when `when`
+ * (an SQL condition) holds. {@link CLAIM_CTES} is the unconditional form;
+ * hydrate_and_claim.ts claims in the hydration's statement.
+ */
+export function claimCtes(step: string, metadata: string, when?: string): string {
+  return `snap AS (
   SELECT to_state FROM tasker.workflow_step_transitions
-  WHERE workflow_step_uuid = $1::uuid AND most_recent
+  WHERE workflow_step_uuid = ${step}::uuid AND most_recent
 ), cur AS (
   UPDATE tasker.workflow_step_transitions SET most_recent = false
-  WHERE workflow_step_uuid = $1::uuid AND most_recent AND to_state IN (${CLAIMABLE_SQL})
+  WHERE workflow_step_uuid = ${step}::uuid AND most_recent AND to_state IN (${CLAIMABLE_SQL})${
+    when ? `\n    AND ${when}` : ""
+  }
   RETURNING to_state
 ), claim AS (
   INSERT INTO tasker.workflow_step_transitions
     (workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent,
      created_at, updated_at)
-  SELECT $1::uuid, 'in_progress', COALESCE((SELECT to_state FROM cur), 'pending'), $2::jsonb,
+  SELECT ${step}::uuid, 'in_progress', COALESCE((SELECT to_state FROM cur), 'pending'), ${metadata}::jsonb,
          COALESCE((SELECT MAX(sort_key) FROM tasker.workflow_step_transitions
-                   WHERE workflow_step_uuid = $1::uuid), 0) + 1,
+                   WHERE workflow_step_uuid = ${step}::uuid), 0) + 1,
          true, now(), now()
-  WHERE EXISTS (SELECT 1 FROM cur) OR NOT EXISTS (SELECT 1 FROM snap)
+  WHERE ${when ? `${when} AND ` : ""}(EXISTS (SELECT 1 FROM cur) OR NOT EXISTS (SELECT 1 FROM snap))
   RETURNING sort_key, from_state
 ), step AS (
   UPDATE tasker.workflow_steps ws
   SET in_process = true, attempts = COALESCE(ws.attempts, 0) + 1,
       last_attempted_at = now(), updated_at = now()
   FROM claim
-  WHERE ws.workflow_step_uuid = $1::uuid
+  WHERE ws.workflow_step_uuid = ${step}::uuid
   RETURNING ws.attempts, claim.sort_key, claim.from_state
 )`;
+}
+
+const CLAIM_CTES = `\nWITH ${claimCtes("$1", "$2")}`;
 
 const CLAIM_SQL = `${CLAIM_CTES}
 SELECT step.attempts, step.sort_key, step.from_state, (SELECT to_state FROM snap) AS snapshot_state

@@ -117,7 +117,8 @@ export interface HydrateFailure {
 /** The result of {@link hydrateStep}. */
 export type HydrateResult = { ok: true; step: HydratedStep } | HydrateFailure;
 
-interface Row {
+/** One row of a hydration statement (see {@link hydrateSql}). */
+export interface HydrateRow {
   task_uuid: string | null;
   named_task_uuid: string | null;
   context: unknown;
@@ -140,6 +141,18 @@ interface Row {
   template_step_name: string | null;
   state: string | null;
   dependency_results: Record<string, unknown> | null;
+  /** With `definitionDigest`: the md5 of the step's template definition. */
+  definition_md5?: string | null;
+}
+
+/** Options for {@link hydrateSql}. */
+export interface HydrateSqlOptions {
+  /** Appended to the statement (`ORDER BY ...`). */
+  orderBy?: string;
+  /** Also select `definition_md5` (see DEFINITION_DIGEST_JOIN). */
+  definitionDigest?: boolean;
+  /** The states whose dependency results are read (default: the claimable ones). */
+  states?: readonly string[];
 }
 
 // One round trip. The keys come from a one-row subselect so a missing task or
@@ -150,7 +163,8 @@ interface Row {
 // root step costs one index probe instead of a plpgsql call whose recursive
 // query is planned again on every call. jsonb_object_agg keeps the last value of
 // a repeated key, hence ORDER BY distance DESC: the nearest ancestor wins.
-function hydrateSql(keys: string, orderBy = ""): string {
+export function hydrateSql(keys: string, options: HydrateSqlOptions = {}): string {
+  const { orderBy = "", definitionDigest = false, states = CLAIMABLE_STATES } = options;
   return `
 SELECT
   t.task_uuid, t.named_task_uuid, t.context, t.correlation_id, t.parent_correlation_id,
@@ -161,7 +175,7 @@ SELECT
   ns.name AS step_name,
   COALESCE(ws.inputs->>'__template_step_name', ns.name) AS template_step_name,
   cur.to_state AS state,
-  deps.results AS dependency_results
+  deps.results AS dependency_results${definitionDigest ? ",\n  def.definition_md5" : ""}
 FROM ${keys}
 LEFT JOIN tasker.tasks t ON t.task_uuid = k.task_uuid
 LEFT JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
@@ -177,12 +191,27 @@ LEFT JOIN LATERAL (
   FROM tasker.get_step_transitive_dependencies(ws.workflow_step_uuid) d
   WHERE ws.workflow_step_uuid IS NOT NULL
     AND ws.task_uuid = k.task_uuid
-    AND COALESCE(cur.to_state, 'pending') IN ('enqueued', 'pending')
+    AND COALESCE(cur.to_state, 'pending') IN (${states.map((x) => `'${x}'`).join(", ")})
     AND EXISTS (SELECT 1 FROM tasker.workflow_step_edges e
                 WHERE e.to_step_uuid = ws.workflow_step_uuid)
     AND d.processed AND d.results IS NOT NULL
-) deps ON true${orderBy}`;
+) deps ON true${definitionDigest ? DEFINITION_DIGEST_JOIN : ""}${orderBy}`;
 }
+
+// The md5 of the step's one template definition (jsonb text form), NULL
+// unless exactly one entry of `steps` is an object whose "name" is the
+// template step name — what fromRow accepts before validating it. A
+// definition the broker has validated and resolved is known by this digest
+// (see hydrate_and_claim.ts).
+const DEFINITION_DIGEST_JOIN = `
+LEFT JOIN LATERAL (
+  SELECT CASE WHEN count(*) = 1 THEN min(md5(s::text)) END AS definition_md5
+  FROM jsonb_array_elements(
+    CASE WHEN jsonb_typeof(nt.configuration->'steps') = 'array' THEN nt.configuration->'steps' END
+  ) s
+  WHERE jsonb_typeof(s) = 'object' AND jsonb_typeof(s->'name') = 'string'
+    AND s->>'name' = COALESCE(ws.inputs->>'__template_step_name', ns.name)
+) def ON true`;
 
 const HYDRATE_SQL = hydrateSql("(SELECT $1::uuid AS task_uuid, $2::uuid AS step_uuid) k");
 
@@ -201,7 +230,7 @@ const HYDRATE_BATCH = 20;
 const HYDRATE_MANY_SQL = hydrateSql(
   `(SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(task_uuid uuid, step_uuid uuid, ord integer)
   LIMIT ${HYDRATE_BATCH}) k`,
-  "\nORDER BY k.ord",
+  { orderBy: "\nORDER BY k.ord" },
 );
 
 /**
@@ -232,8 +261,8 @@ export async function hydrateStep(
       reason: "Cannot hydrate the step as task_uuid or step_uuid is not a UUID",
     };
   }
-  const [row] = await client.query<Row>(HYDRATE_SQL, [message.task_uuid, message.step_uuid]);
-  return fromRow(row, message);
+  const [row] = await client.query<HydrateRow>(HYDRATE_SQL, [message.task_uuid, message.step_uuid]);
+  return hydratedFromRow(row, message);
 }
 
 /**
@@ -282,13 +311,23 @@ export async function hydrateSteps(
         ord,
       })),
     );
-    const rows = await client.query<Row>(HYDRATE_MANY_SQL, [keys]);
-    for (const [n, i] of chunk.entries()) results[i] = fromRow(rows[n], messages[i]);
+    const rows = await client.query<HydrateRow>(HYDRATE_MANY_SQL, [keys]);
+    for (const [n, i] of chunk.entries()) results[i] = hydratedFromRow(rows[n], messages[i]);
   }
   return results;
 }
 
-function fromRow(row: Row | undefined, message: StepMessage): HydrateResult {
+/**
+ * What a hydration row means for `message`. `known` is the step definition
+ * already validated under the row's `definition_md5`: then the template is
+ * not searched and the definition not validated again.
+ */
+export function hydratedFromRow(
+  row: HydrateRow | undefined,
+  message: StepMessage,
+  known?: StepDefinition,
+  states: readonly string[] = CLAIMABLE_STATES,
+): HydrateResult {
   if (!row || row.task_uuid === null) {
     return fail(
       "unknown_task",
@@ -309,7 +348,7 @@ function fromRow(row: Row | undefined, message: StepMessage): HydrateResult {
     );
   }
   const state = row.state ?? "pending";
-  if (!isClaimable(state)) {
+  if (!states.includes(state)) {
     return {
       ok: false,
       code: "not_claimable",
@@ -321,6 +360,46 @@ function fromRow(row: Row | undefined, message: StepMessage): HydrateResult {
   if (row.named_task_uuid === null || row.task_name === null) {
     return fail("bad_template", `Cannot hydrate the step as task ${row.task_uuid} has no template`);
   }
+  const found = known ? { ok: true as const, definition: known } : findDefinition(row);
+  if (!found.ok) return found;
+  const definition = found.definition;
+  const templateStepName = row.template_step_name ?? "";
+  return {
+    ok: true,
+    step: {
+      task: {
+        uuid: row.task_uuid,
+        namedTaskUuid: row.named_task_uuid,
+        context: row.context ?? null,
+        correlationId: row.correlation_id ?? message.correlation_id,
+        parentCorrelationId: row.parent_correlation_id,
+        namespace: row.namespace ?? "",
+        name: row.task_name,
+        version: row.task_version ?? "",
+      },
+      step: {
+        uuid: row.workflow_step_uuid,
+        name: row.step_name ?? templateStepName,
+        templateStepName,
+        attempts: row.attempts ?? 0,
+        maxAttempts: row.max_attempts ?? definition.retry?.max_attempts ?? DEFAULT_MAX_ATTEMPTS,
+        retryable: row.retryable ?? definition.retry?.retryable ?? true,
+        inputs: isObject(row.inputs) ? row.inputs : {},
+        checkpoint: row.checkpoint ?? null,
+        state,
+        inProcess: row.in_process ?? false,
+        processed: row.processed ?? false,
+      },
+      definition,
+      dependencies: row.dependency_results ?? {},
+    },
+  };
+}
+
+/** The row's one template definition for its step, validated; or why there is none. */
+function findDefinition(
+  row: HydrateRow,
+): { ok: true; definition: StepDefinition } | HydrateFailure {
   const configuration = row.configuration;
   const steps = isObject(configuration) ? configuration.steps : undefined;
   if (!Array.isArray(steps)) {
@@ -356,37 +435,7 @@ function fromRow(row: Row | undefined, message: StepMessage): HydrateResult {
         parsed.issues.join("; "),
     };
   }
-  const definition = parsed.definition;
-  return {
-    ok: true,
-    step: {
-      task: {
-        uuid: row.task_uuid,
-        namedTaskUuid: row.named_task_uuid,
-        context: row.context ?? null,
-        correlationId: row.correlation_id ?? message.correlation_id,
-        parentCorrelationId: row.parent_correlation_id,
-        namespace: row.namespace ?? "",
-        name: row.task_name,
-        version: row.task_version ?? "",
-      },
-      step: {
-        uuid: row.workflow_step_uuid,
-        name: row.step_name ?? templateStepName,
-        templateStepName,
-        attempts: row.attempts ?? 0,
-        maxAttempts: row.max_attempts ?? definition.retry?.max_attempts ?? DEFAULT_MAX_ATTEMPTS,
-        retryable: row.retryable ?? definition.retry?.retryable ?? true,
-        inputs: isObject(row.inputs) ? row.inputs : {},
-        checkpoint: row.checkpoint ?? null,
-        state,
-        inProcess: row.in_process ?? false,
-        processed: row.processed ?? false,
-      },
-      definition,
-      dependencies: row.dependency_results ?? {},
-    },
-  };
+  return { ok: true, definition: parsed.definition };
 }
 
 function fail(code: HydrateFailureCode, reason: string): HydrateFailure {
