@@ -371,3 +371,104 @@ Deno.test("a result PostgreSQL cannot store fails its step once, permanently, in
     assert.deepEqual(events.internalErrors, []);
   });
 });
+
+/** Which of the broker's statements a query is: hydrate-and-claim, a claim alone, or other. */
+function statementKind(text: string): "hydrate_claim" | "claim" | "other" {
+  if (!text.includes("last_attempted_at")) return "other";
+  return text.includes("get_step_transitive_dependencies") ? "hydrate_claim" : "claim";
+}
+
+const ONE_STEP = {
+  name: "one_step",
+  namespace_name: "catalog",
+  version: "1.0.0",
+  steps: [{
+    name: "only",
+    handler: { callable: "catalog.transform", initialization: { filter: "{ok: true}" } },
+  }],
+};
+
+Deno.test("a message read alone is hydrated and claimed in one statement once its definition is known", async () => {
+  const db = await startTestDatabase();
+  const counts = { hydrate_claim: 0, claim: 0, other: 0 };
+  const tasker = interceptQueries(db.client, (text, params) => {
+    counts[statementKind(text)]++;
+    return db.client.query(text, params);
+  });
+  const { observer, events } = recordingObserver();
+  let broker: Awaited<ReturnType<typeof startInProcessBroker>> | undefined;
+  try {
+    await withSimulator(db, async (sim) => {
+      await sim.registerTemplate(ONE_STEP);
+      // A long resolution time: the test must not depend on how fast this machine is.
+      // One client for Tasker's tables and the queues: the ack may ride with the claim.
+      broker = await startInProcessBroker(tasker, {
+        observer,
+        resolveTtlMs: 600_000,
+      });
+      for (let i = 0; i < 3; i++) {
+        const { taskUuid } = await sim.createTask({ name: "one_step", context: { i } });
+        const report = await sim.waitForTask(taskUuid, { timeoutMs: 60_000 });
+        assert.equal(report.state, "complete", JSON.stringify(report));
+        assert.deepEqual(report.steps.map((s) => s.attempts), [1]);
+      }
+    });
+    // Each message was read alone, so each went through one hydrate-and-claim statement.
+    // The first learned the definition (validated, resolved, then claimed on its own);
+    // the next two were claimed in that statement.
+    assert.deepEqual([counts.hydrate_claim, counts.claim], [3, 1]);
+    assert.equal(events.claimed.length, 3);
+    assert.deepEqual(events.lostClaims, []);
+    assert.deepEqual(events.internalErrors, []);
+  } finally {
+    await broker?.stop();
+    await db.close();
+  }
+});
+
+Deno.test("a hydrate-and-claim whose answer is lost after it committed still runs its step, once", async () => {
+  const db = await startTestDatabase();
+  let statements = 0;
+  // The second hydrate-and-claim statement commits, then its answer is lost.
+  const tasker = interceptQueries(
+    db.client,
+    async <Row>(text: string, params?: readonly unknown[]) => {
+      const rows = await db.client.query<Row>(text, params);
+      if (statementKind(text) === "hydrate_claim" && ++statements === 2) {
+        throw new Error("simulated connection reset after the statement committed");
+      }
+      return rows;
+    },
+  );
+  const { observer, events } = recordingObserver();
+  let broker: Awaited<ReturnType<typeof startInProcessBroker>> | undefined;
+  try {
+    await withSimulator(db, async (sim) => {
+      await sim.registerTemplate(ONE_STEP);
+      // One client for Tasker's tables and the queues: the ack may ride with the claim.
+      broker = await startInProcessBroker(tasker, {
+        observer,
+        resolveTtlMs: 600_000,
+        // Longer than the test may wait: the step must not come back through the queue.
+        settings: { visibilityTimeoutSeconds: 600 },
+      });
+      for (let i = 0; i < 2; i++) {
+        const { taskUuid } = await sim.createTask({ name: "one_step", context: { i } });
+        const report = await sim.waitForTask(taskUuid, { timeoutMs: 60_000 });
+        assert.equal(report.state, "complete", JSON.stringify(report));
+        assert.deepEqual(report.steps.map((s) => s.attempts), [1]);
+      }
+    });
+    assert.equal(statements, 2);
+    assert.ok(events.databaseErrors.includes("hydrate"), JSON.stringify(events.databaseErrors));
+    assert.equal(events.claimed.length, 2);
+    assert.deepEqual(events.internalErrors, []);
+    const [row] = await db.client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM tasker.workflow_step_transitions WHERE to_state = 'in_progress'`,
+    );
+    assert.equal(row.n, 2, "one claim per step");
+  } finally {
+    await broker?.stop();
+    await db.close();
+  }
+});

@@ -41,6 +41,11 @@ import {
   findOwnClaim,
   type OwnClaimQuery,
 } from "../tasker/claim_step.ts";
+import {
+  hydrateAndClaim,
+  type HydrateAndClaimResult,
+  hydrateOwnClaim,
+} from "../tasker/hydrate_and_claim.ts";
 import { type HydratedStep, type HydrateResult, hydrateSteps } from "../tasker/hydrate_step.ts";
 import {
   archiveMessage,
@@ -66,6 +71,7 @@ import {
 import { parseStepMessage, type StepMessage } from "../tasker/step_message.ts";
 import type { BrokerObserver, ClaimMethod, StepScope } from "./broker_observer.ts";
 import type { HandlerResolver, ServedHandler } from "./handler_resolver.ts";
+import { type ClaimableDefinitions, KnownDefinitions } from "./known_definitions.ts";
 
 /** Settings of the loop (see `broker_config.ts` for their defaults). */
 export interface BrokerSettings {
@@ -120,7 +126,27 @@ interface Pending {
   parsed: { ok: true; message: StepMessage } | { ok: false; reason: string };
   /** This message's result of its read's one hydration query. */
   hydrated?: Promise<HydrateResult>;
+  /** Instead, for a message dispatched at once: its hydrate-and-claim statement. */
+  fast?: FastPath;
   extension?: { stop(): Promise<void> };
+}
+
+/** A hydrate-and-claim statement in flight (see `src/tasker/hydrate_and_claim.ts`). */
+interface FastPath {
+  answer: Promise<HydrateAndClaimResult>;
+  /** The claim transition's timestamp, to look the claim up if the answer is lost. */
+  at: Date;
+  /** Once the statement is sent: what it may claim, and the handlers to run it with. */
+  claimable?: ClaimableDefinitions;
+  /** The statement's duration once answered, ms. */
+  ms?: number;
+}
+
+/** A claim already made (by a hydrate-and-claim statement, or found after a lost answer). */
+interface PriorClaim {
+  claim: ClaimResult;
+  at: Date;
+  ms: number;
 }
 /** How long reports of steps that finished after the grace period may take. */
 const FINAL_REPORT_MS = 15_000;
@@ -184,6 +210,10 @@ export class Broker {
    */
   readonly #claims = new Map<string, Coalescer<ClaimRequest, ClaimResult>>();
   readonly #reports: Coalescer<PreparedReport, ReportResult>;
+  /** Whether the ack rides in the claim's statement (the queues live in Tasker's database). */
+  readonly #ackInClaim: boolean;
+  /** Definitions a hydrate-and-claim statement may claim. */
+  readonly #known = new KnownDefinitions();
 
   constructor(deps: BrokerDeps, settings: BrokerSettings) {
     this.#deps = deps;
@@ -196,6 +226,7 @@ export class Broker {
     // With the queues in Tasker's database the ack rides in the claim's statement:
     // claimed and archived commit together, so no crash window lies between them.
     const ackInClaim = deps.queue === deps.tasker;
+    this.#ackInClaim = ackInClaim;
     for (const { queue } of this.#queues) {
       const archiveQueue = ackInClaim ? queue : undefined;
       this.#claims.set(
@@ -406,7 +437,18 @@ export class Broker {
       parsed: parseStepMessage(message.message),
     }));
     const good = pending.filter((p) => p.parsed.ok);
-    if (good.length > 0) {
+    if (
+      pending.length === 1 && good.length === 1 && this.#ackInClaim &&
+      this.#buffer.length === 0 && this.#inFlight < this.#settings.concurrency
+    ) {
+      // Dispatched as soon as it is buffered (#drainBuffer follows): hydrate and, for a
+      // known definition, claim in one statement — one round trip fewer.
+      const [p] = good;
+      const message = (p.parsed as { message: StepMessage }).message;
+      p.fast = this.#hydrateAndClaim(queue, p.message.msgId, message);
+      p.fast.answer.catch(() => {}); // awaited in #process (see below)
+      p.extension = this.#extendWhileWaiting(queue, p.message.msgId);
+    } else if (good.length > 0) {
       const batch = hydrateSteps(
         this.#deps.tasker,
         good.map((p) => (p.parsed as { message: StepMessage }).message),
@@ -420,6 +462,28 @@ export class Broker {
       });
     }
     this.#buffer.push(...pending);
+  }
+
+  /** Starts a hydrate-and-claim statement for a message about to be dispatched. */
+  #hydrateAndClaim(queue: string, msgId: number, message: StepMessage): FastPath {
+    const at = new Date();
+    const run = async (): Promise<HydrateAndClaimResult> => {
+      // Awaited before `fast` is touched: run() starts inside fast's initializer.
+      const claimable = await this.#known.claimable(this.#deps.resolver);
+      fast.claimable = claimable;
+      const started = performance.now();
+      const answer = await hydrateAndClaim(this.#deps.tasker, {
+        message,
+        workerUuid: this.#settings.workerId,
+        at,
+        archive: { queue, msgId },
+        known: claimable.definitions,
+      });
+      fast.ms = performance.now() - started;
+      return answer;
+    };
+    const fast: FastPath = { at, answer: run() };
+    return fast;
   }
 
   #drainBuffer(): void {
@@ -477,14 +541,25 @@ export class Broker {
     const extension = pending.extension!;
     let handedOff = false;
     try {
-      let hydrated;
+      let hydrated: HydrateResult;
+      let prior: PriorClaim | undefined;
+      let fast: HydrateAndClaimResult | undefined;
       try {
-        hydrated = await pending.hydrated!;
+        if (pending.fast) {
+          fast = await pending.fast.answer;
+          hydrated = fast.hydrated;
+          if (fast.claim) prior = { claim: fast.claim, at: pending.fast.at, ms: pending.fast.ms! };
+        } else {
+          hydrated = await pending.hydrated!;
+        }
         this.#databaseUp("hydrate");
       } catch (error) {
-        // Left invisible: the message comes back after its visibility timeout.
         this.#databaseDown("hydrate", error);
-        return;
+        fast = pending.fast && await this.#ownClaimAfterLostAnswer(pending.fast, parsed.message);
+        // Otherwise left invisible: the message comes back after its visibility timeout.
+        if (!fast?.claim) return;
+        hydrated = fast.hydrated;
+        prior = { claim: fast.claim, at: pending.fast!.at, ms: 0 };
       }
       if (!hydrated.ok) {
         await this.#archive(queue, message.msgId);
@@ -493,6 +568,26 @@ export class Broker {
         return;
       }
       const step = hydrated.step;
+      if (prior) {
+        // Claimed already: it runs, also once stop() has begun. Its digest was one of the
+        // statement's, so its handler is known (unless the template changed since).
+        const handler = pending.fast!.claimable!.handlers.get(fast!.definitionDigest ?? "") ??
+          await this.#handlerForClaimed(step);
+        if (!handler) return;
+        handedOff = true;
+        void extension.stop();
+        await this.#runClaimed(
+          namespace,
+          queue,
+          message,
+          method,
+          step,
+          handler,
+          release,
+          prior,
+        );
+        return;
+      }
       const callable = step.definition.handler.callable;
       const resolution = await this.#deps.resolver.resolve(callable);
       if (!resolution.served) {
@@ -503,6 +598,7 @@ export class Broker {
         }
         return;
       }
+      if (fast?.definitionDigest) this.#known.remember(fast.definitionDigest, step.definition);
       if (this.#stopping.signal.aborted) {
         // Stop extending first: an extension landing after the hand-back would hide it again.
         await extension.stop();
@@ -525,6 +621,7 @@ export class Broker {
     step: HydratedStep,
     handler: ServedHandler,
     release: () => void,
+    prior?: PriorClaim,
   ): Promise<void> {
     const { observer } = this.#deps;
     const scope = observer.step({
@@ -546,17 +643,23 @@ export class Broker {
         correlationId: step.task.correlationId,
       };
       let claim;
-      try {
-        claim = await scope.phase(
-          "worker.claim",
-          () => this.#claims.get(queue)!.submit({ ...input, at: claimedAt, msgId: message.msgId }),
-        );
-        this.#databaseUp("claim");
-      } catch (error) {
-        this.#databaseDown("claim", error);
-        // The answer may be lost after the claim committed: then the step is ours.
-        claim = await this.#findLostClaim({ ...input, timestamp: claimedAt });
-        if (!claim) return; // not claimed: the message comes back after its visibility timeout
+      if (prior) {
+        // Made in the hydration's statement: the span marks where, the metric counts its time.
+        claim = await scope.phase("worker.claim", () => Promise.resolve(prior.claim));
+      } else {
+        try {
+          claim = await scope.phase(
+            "worker.claim",
+            () =>
+              this.#claims.get(queue)!.submit({ ...input, at: claimedAt, msgId: message.msgId }),
+          );
+          this.#databaseUp("claim");
+        } catch (error) {
+          this.#databaseDown("claim", error);
+          // The answer may be lost after the claim committed: then the step is ours.
+          claim = await this.#findLostClaim({ ...input, timestamp: claimedAt });
+          if (!claim) return; // not claimed: the message comes back after its visibility timeout
+        }
       }
       if (claim === "already_claimed" || "notClaimable" in claim) {
         // A claim that lost on the unique index rolled its ack back: archive (again) here.
@@ -564,7 +667,7 @@ export class Broker {
         scope.lostClaim(claim === "already_claimed" ? "in_progress" : claim.notClaimable);
         return;
       }
-      scope.claimed(performance.now() - claimStarted, method);
+      scope.claimed(prior ? prior.ms : performance.now() - claimStarted, method);
       if (claim.archived === undefined) await this.#archive(queue, message.msgId);
 
       const startedAt = new Date();
@@ -678,6 +781,59 @@ export class Broker {
         await delay(Math.min(MAX_BACKOFF_MS, 250 * 2 ** attempt), this.#hardStop.signal);
       }
     }
+    return undefined;
+  }
+
+  /**
+   * After a hydrate-and-claim statement whose answer was lost: whether its
+   * claim committed (the step is then ours) and, if so, the step hydrated
+   * again. Undefined when the statement could claim nothing, did not claim,
+   * or the database cannot tell.
+   */
+  async #ownClaimAfterLostAnswer(
+    fast: FastPath,
+    message: StepMessage,
+  ): Promise<HydrateAndClaimResult | undefined> {
+    // Not sent, or it could claim nothing: nothing to look up.
+    if (!fast.claimable || fast.claimable.definitions.size === 0) return undefined;
+    const claim = await this.#findLostClaim({
+      stepUuid: message.step_uuid,
+      workerUuid: this.#settings.workerId,
+      timestamp: fast.at,
+    });
+    if (!claim) return undefined;
+    for (let attempt = 0; attempt < 8 && !this.#hardStop.signal.aborted; attempt++) {
+      try {
+        const found = await hydrateOwnClaim(this.#deps.tasker, message);
+        this.#databaseUp("hydrate");
+        return { ...found, claim };
+      } catch (error) {
+        this.#databaseDown("hydrate", error);
+        await delay(Math.min(MAX_BACKOFF_MS, 250 * 2 ** attempt), this.#hardStop.signal);
+      }
+    }
+    // Claimed but not runnable here: Tasker's staleness recovery retries it.
+    this.#deps.observer.internalError(
+      "claimed_step_unhydrated",
+      new Error(
+        `Cannot run claimed step ${message.step_uuid} as it could not be hydrated again`,
+      ),
+    );
+    return undefined;
+  }
+
+  /** The handler for a step claimed in a statement whose digest is no longer known. */
+  async #handlerForClaimed(step: HydratedStep): Promise<ServedHandler | undefined> {
+    const resolution = await this.#deps.resolver.resolve(step.definition.handler.callable);
+    if (resolution.served) return resolution.handler;
+    // Claimed but not runnable here: Tasker's staleness recovery retries it.
+    this.#deps.observer.internalError(
+      "claimed_step_unserved",
+      new Error(
+        `Cannot run claimed step ${step.step.uuid} as ${step.definition.handler.callable} is not ` +
+          `served now: ${resolution.message}`,
+      ),
+    );
     return undefined;
   }
 

@@ -69,6 +69,8 @@ export class HandlerResolver {
   readonly #now: () => number;
   readonly #resolved = new Map<string, { at: number; metadata: Promise<GuestMetadata> }>();
   readonly #loaded = new Map<string, Promise<ServedHandler>>();
+  /** Callables whose last resolution was served, with when that resolution was made. */
+  readonly #served = new Map<string, { at: number; handler: ServedHandler }>();
 
   constructor(registry: FileRegistry, runtime: Runtime, options: HandlerResolverOptions = {}) {
     this.#registry = registry;
@@ -91,12 +93,14 @@ export class HandlerResolver {
 
   /** Resolves `callable`; never throws (failures are {@link Resolution} values). */
   async resolve(callable: string): Promise<Resolution> {
+    const resolution = this.#metadata(callable);
     let metadata: GuestMetadata;
     try {
-      metadata = await this.#metadata(callable);
+      metadata = await resolution.metadata;
     } catch (error) {
       const code = errorCode(error);
       const message = (error as Error).message;
+      this.#served.delete(callable);
       if (NOT_SERVED.has(code)) {
         return { served: false, reason: code as "callable_invalid" | "not_found", message };
       }
@@ -111,8 +115,12 @@ export class HandlerResolver {
       loading.catch(() => this.#loaded.delete(key));
     }
     try {
-      return { served: true, handler: await loading };
+      const handler = await loading;
+      this.#served.set(callable, { at: resolution.at, handler });
+      if (this.#served.size > 10_000) this.#served.clear();
+      return { served: true, handler };
     } catch (error) {
+      this.#served.delete(callable);
       return {
         served: false,
         reason: "unavailable",
@@ -120,6 +128,17 @@ export class HandlerResolver {
         message: (error as Error).message,
       };
     }
+  }
+
+  /**
+   * The handler `callable` resolved to, without waiting, when that
+   * resolution is still within the resolution time (`resolveTtlMs`) — the
+   * same answer {@link resolve} would give now from its cache. `undefined`
+   * otherwise (not resolved lately, or not served).
+   */
+  servedNow(callable: string): ServedHandler | undefined {
+    const entry = this.#served.get(callable);
+    return entry && this.#now() - entry.at < this.#ttl ? entry.handler : undefined;
   }
 
   /** Every published version with its effective capabilities. */
@@ -145,15 +164,16 @@ export class HandlerResolver {
     return out;
   }
 
-  #metadata(callable: string): Promise<GuestMetadata> {
+  /** The cached or a new resolution of `callable`, with when it was made. */
+  #metadata(callable: string): { at: number; metadata: Promise<GuestMetadata> } {
     const now = this.#now();
     const cached = this.#resolved.get(callable);
-    if (cached && now - cached.at < this.#ttl) return cached.metadata;
-    const metadata = this.#registry.resolve(callable);
-    this.#resolved.set(callable, { at: now, metadata });
-    metadata.catch(() => this.#resolved.delete(callable));
+    if (cached && now - cached.at < this.#ttl) return cached;
+    const entry = { at: now, metadata: this.#registry.resolve(callable) };
+    this.#resolved.set(callable, entry);
+    entry.metadata.catch(() => this.#resolved.delete(callable));
     if (this.#resolved.size > 10_000) this.#resolved.clear(); // callables come from templates
-    return metadata;
+    return entry;
   }
 
   async #load(metadata: GuestMetadata): Promise<ServedHandler> {

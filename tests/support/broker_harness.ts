@@ -109,6 +109,8 @@ export interface InProcessBrokerOptions {
   runtime?: CreateRuntimeOptions;
   /** The queue database, when not `client`. */
   queue?: SqlClient;
+  /** How long a callable's resolution is reused (the resolver's default: 1 s). */
+  resolveTtlMs?: number;
 }
 
 /** A {@link Broker} in this process on `client`, sandboxed by default. */
@@ -118,7 +120,10 @@ export async function startInProcessBroker(
 ): Promise<Broker> {
   const registry = new FileRegistry(options.registryDir ?? await catalogRegistryDir());
   const runtime = createRuntime({ sandbox: { prewarm: 1 }, ...options.runtime });
-  const resolver = new HandlerResolver(registry, runtime, { grants: options.grants });
+  const resolver = new HandlerResolver(registry, runtime, {
+    grants: options.grants,
+    resolveTtlMs: options.resolveTtlMs,
+  });
   const broker = new Broker({
     tasker: client,
     queue: options.queue ?? client,

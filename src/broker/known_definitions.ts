@@ -1,0 +1,93 @@
+/**
+ * Step definitions this broker has validated and resolved as served, by
+ * digest (the md5 the hydration statement computes of a template's step
+ * definition). A message whose step has one of these definitions, read when
+ * a slot is free, is hydrated and claimed in one statement
+ * (`src/tasker/hydrate_and_claim.ts`); any other takes the separate path
+ * (hydrate, validate, resolve, claim) and its definition is remembered here
+ * for next time.
+ *
+ * A definition counts only while its callable is served: a resolution
+ * younger than the resolver's reuse time is taken as it is
+ * (`HandlerResolver.servedNow`), an older one is made again first — what the
+ * separate path's `resolve` would do — so the claim decision rests on the
+ * same resolution either path would use, however rarely messages come. At
+ * most `capacity` definitions are kept, the most recently used; each one's
+ * digest goes into the statement.
+ *
+ * @module
+ */
+import type { StepDefinition } from "../tasker/step_definition.ts";
+import type { HandlerResolver, ServedHandler } from "./handler_resolver.ts";
+
+/** What a hydrate-and-claim statement may claim, and who runs it. */
+export interface ClaimableDefinitions {
+  /** Definitions by digest, for the statement. */
+  definitions: Map<string, StepDefinition>;
+  /** The handler each digest's callable resolved to. */
+  handlers: Map<string, ServedHandler>;
+}
+
+/** See the module doc. */
+export class KnownDefinitions {
+  readonly #entries = new Map<string, StepDefinition>();
+  readonly #capacity: number;
+
+  /** `capacity`: how many definitions are kept (default 32). */
+  constructor(capacity = 32) {
+    if (!Number.isSafeInteger(capacity) || capacity < 1) {
+      throw new RangeError(
+        `Cannot keep known definitions as capacity is not an integer ≥ 1: current value is ${capacity}`,
+      );
+    }
+    this.#capacity = capacity;
+  }
+
+  /** How many definitions are kept. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Remembers (or marks as just used) a definition that validated and whose callable is served. */
+  remember(digest: string, definition: StepDefinition): void {
+    this.#entries.delete(digest);
+    this.#entries.set(digest, definition);
+    if (this.#entries.size > this.#capacity) {
+      this.#entries.delete(this.#entries.keys().next().value!);
+    }
+  }
+
+  /**
+   * The definitions whose callable `resolver` serves now, with their
+   * handlers; callables whose resolution is older than the resolver's reuse
+   * time are resolved again first (a registry look-up), the others answer at
+   * once.
+   */
+  async claimable(
+    resolver: Pick<HandlerResolver, "servedNow" | "resolve">,
+  ): Promise<ClaimableDefinitions> {
+    const served = new Map<string, ServedHandler | undefined>();
+    const stale: Promise<void>[] = [];
+    for (const definition of this.#entries.values()) {
+      const callable = definition.handler.callable;
+      if (served.has(callable)) continue;
+      served.set(callable, resolver.servedNow(callable));
+      if (served.get(callable)) continue;
+      stale.push(
+        resolver.resolve(callable).then((r) => {
+          if (r.served) served.set(callable, r.handler);
+        }),
+      );
+    }
+    if (stale.length > 0) await Promise.all(stale);
+    const definitions = new Map<string, StepDefinition>();
+    const handlers = new Map<string, ServedHandler>();
+    for (const [digest, definition] of this.#entries) {
+      const handler = served.get(definition.handler.callable);
+      if (!handler) continue;
+      definitions.set(digest, definition);
+      handlers.set(digest, handler);
+    }
+    return { definitions, handlers };
+  }
+}
