@@ -426,49 +426,53 @@ Deno.test("a message read alone is hydrated and claimed in one statement once it
   }
 });
 
-Deno.test("a hydrate-and-claim whose answer is lost after it committed still runs its step, once", async () => {
-  const db = await startTestDatabase();
-  let statements = 0;
-  // The second hydrate-and-claim statement commits, then its answer is lost.
-  const tasker = interceptQueries(
-    db.client,
-    async <Row>(text: string, params?: readonly unknown[]) => {
-      const rows = await db.client.query<Row>(text, params);
-      if (statementKind(text) === "hydrate_claim" && ++statements === 2) {
-        throw new Error("simulated connection reset after the statement committed");
-      }
-      return rows;
-    },
-  );
-  const { observer, events } = recordingObserver();
-  let broker: Awaited<ReturnType<typeof startInProcessBroker>> | undefined;
-  try {
-    await withSimulator(db, async (sim) => {
-      await sim.registerTemplate(ONE_STEP);
-      // One client for Tasker's tables and the queues: the ack may ride with the claim.
-      broker = await startInProcessBroker(tasker, {
-        observer,
-        resolveTtlMs: 600_000,
-        // Longer than the test may wait: the step must not come back through the queue.
-        settings: { visibilityTimeoutSeconds: 600 },
-      });
-      for (let i = 0; i < 2; i++) {
-        const { taskUuid } = await sim.createTask({ name: "one_step", context: { i } });
-        const report = await sim.waitForTask(taskUuid, { timeoutMs: 60_000 });
-        assert.equal(report.state, "complete", JSON.stringify(report));
-        assert.deepEqual(report.steps.map((s) => s.attempts), [1]);
-      }
-    });
-    assert.equal(statements, 2);
-    assert.ok(events.databaseErrors.includes("hydrate"), JSON.stringify(events.databaseErrors));
-    assert.equal(events.claimed.length, 2);
-    assert.deepEqual(events.internalErrors, []);
-    const [row] = await db.client.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM tasker.workflow_step_transitions WHERE to_state = 'in_progress'`,
+for (const committed of [true, false]) {
+  Deno.test(`a hydrate-and-claim that fails ${committed ? "after" : "before"} it committed still runs its step, once`, async () => {
+    const db = await startTestDatabase();
+    let statements = 0;
+    // The second hydrate-and-claim statement fails: its answer lost after the commit, or
+    // the connection gone before it ran.
+    const tasker = interceptQueries(
+      db.client,
+      async <Row>(text: string, params?: readonly unknown[]) => {
+        const failing = statementKind(text) === "hydrate_claim" && ++statements === 2;
+        if (failing && !committed) {
+          throw new Error("simulated connection reset before the statement ran");
+        }
+        const rows = await db.client.query<Row>(text, params);
+        if (failing) throw new Error("simulated connection reset after the statement committed");
+        return rows;
+      },
     );
-    assert.equal(row.n, 2, "one claim per step");
-  } finally {
-    await broker?.stop();
-    await db.close();
-  }
-});
+    const { observer, events } = recordingObserver();
+    let broker: Awaited<ReturnType<typeof startInProcessBroker>> | undefined;
+    try {
+      await withSimulator(db, async (sim) => {
+        await sim.registerTemplate(ONE_STEP);
+        broker = await startInProcessBroker(tasker, {
+          observer,
+          resolveTtlMs: 600_000,
+          // After a commit the claim is found at once, so the step must not need the queue
+          // again; before one, it comes back after its visibility timeout.
+          settings: { visibilityTimeoutSeconds: committed ? 600 : 2 },
+        });
+        for (let i = 0; i < 2; i++) {
+          const { taskUuid } = await sim.createTask({ name: "one_step", context: { i } });
+          const report = await sim.waitForTask(taskUuid, { timeoutMs: 60_000 });
+          assert.equal(report.state, "complete", JSON.stringify(report));
+          assert.deepEqual(report.steps.map((s) => s.attempts), [1]);
+        }
+      });
+      assert.ok(events.databaseErrors.includes("hydrate"), JSON.stringify(events.databaseErrors));
+      assert.equal(events.claimed.length, 2);
+      assert.deepEqual(events.internalErrors, []);
+      const [row] = await db.client.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM tasker.workflow_step_transitions WHERE to_state = 'in_progress'`,
+      );
+      assert.equal(row.n, 2, "one claim per step");
+    } finally {
+      await broker?.stop();
+      await db.close();
+    }
+  });
+}

@@ -138,6 +138,8 @@ interface FastPath {
   at: Date;
   /** Once the statement is sent: what it may claim, and the handlers to run it with. */
   claimable?: ClaimableDefinitions;
+  /** When the statement was sent (`performance.now()`). */
+  sentAt?: number;
   /** The statement's duration once answered, ms. */
   ms?: number;
 }
@@ -469,9 +471,14 @@ export class Broker {
     const at = new Date();
     const run = async (): Promise<HydrateAndClaimResult> => {
       // Awaited before `fast` is touched: run() starts inside fast's initializer.
-      const claimable = await this.#known.claimable(this.#deps.resolver);
+      let claimable = await this.#known.claimable(this.#deps.resolver);
+      // Once stop() has begun, claim nothing: the message is handed back as on the separate path.
+      if (this.#stopping.signal.aborted) {
+        claimable = { definitions: new Map(), handlers: new Map() };
+      }
       fast.claimable = claimable;
       const started = performance.now();
+      fast.sentAt = started;
       const answer = await hydrateAndClaim(this.#deps.tasker, {
         message,
         workerUuid: this.#settings.workerId,
@@ -559,7 +566,11 @@ export class Broker {
         // Otherwise left invisible: the message comes back after its visibility timeout.
         if (!fast?.claim) return;
         hydrated = fast.hydrated;
-        prior = { claim: fast.claim, at: pending.fast!.at, ms: 0 };
+        prior = {
+          claim: fast.claim,
+          at: pending.fast!.at,
+          ms: performance.now() - pending.fast!.sentAt!,
+        };
       }
       if (!hydrated.ok) {
         await this.#archive(queue, message.msgId);
@@ -571,9 +582,11 @@ export class Broker {
       if (prior) {
         // Claimed already: it runs, also once stop() has begun. Its digest was one of the
         // statement's, so its handler is known (unless the template changed since).
-        const handler = pending.fast!.claimable!.handlers.get(fast!.definitionDigest ?? "") ??
+        const digest = fast!.definitionDigest ?? "";
+        const handler = pending.fast!.claimable!.handlers.get(digest) ??
           await this.#handlerForClaimed(step);
         if (!handler) return;
+        if (digest) this.#known.remember(digest, step.definition); // used: kept longest
         handedOff = true;
         void extension.stop();
         await this.#runClaimed(
@@ -806,7 +819,16 @@ export class Broker {
       try {
         const found = await hydrateOwnClaim(this.#deps.tasker, message);
         this.#databaseUp("hydrate");
-        return { ...found, claim };
+        if (found.hydrated.ok) return { ...found, claim };
+        // Moved on since (Tasker's recovery) or its template changed: not ours to run now.
+        this.#deps.observer.internalError(
+          "claimed_step_unhydrated",
+          new Error(
+            `Cannot run claimed step ${message.step_uuid} as it cannot be hydrated again: ` +
+              found.hydrated.reason,
+          ),
+        );
+        return undefined;
       } catch (error) {
         this.#databaseDown("hydrate", error);
         await delay(Math.min(MAX_BACKOFF_MS, 250 * 2 ** attempt), this.#hardStop.signal);

@@ -11,9 +11,13 @@
  * younger than the resolver's reuse time is taken as it is
  * (`HandlerResolver.servedNow`), an older one is made again first — what the
  * separate path's `resolve` would do — so the claim decision rests on the
- * same resolution either path would use, however rarely messages come. At
- * most `capacity` definitions are kept, the most recently used; each one's
- * digest goes into the statement.
+ * same resolution either path would use, however rarely messages come. Those
+ * look-ups run in parallel, for the callables of the `refreshLimit` most
+ * recently used definitions only (a stale callable beyond them is left out
+ * until the separate path resolves it again), so an idle broker's message
+ * waits for a few registry look-ups at most. At most `capacity` definitions
+ * are kept, the most recently used; each one's digest goes into the
+ * statement.
  *
  * @module
  */
@@ -28,19 +32,32 @@ export interface ClaimableDefinitions {
   handlers: Map<string, ServedHandler>;
 }
 
+/** Options for {@link KnownDefinitions}. */
+export interface KnownDefinitionsOptions {
+  /** How many definitions are kept (default 32). */
+  capacity?: number;
+  /** Of how many most recently used definitions a stale callable is resolved again (default 4). */
+  refreshLimit?: number;
+}
+
 /** See the module doc. */
 export class KnownDefinitions {
+  /** In order of use, the most recent last. */
   readonly #entries = new Map<string, StepDefinition>();
   readonly #capacity: number;
+  readonly #refreshLimit: number;
 
-  /** `capacity`: how many definitions are kept (default 32). */
-  constructor(capacity = 32) {
-    if (!Number.isSafeInteger(capacity) || capacity < 1) {
-      throw new RangeError(
-        `Cannot keep known definitions as capacity is not an integer ≥ 1: current value is ${capacity}`,
-      );
+  constructor(options: KnownDefinitionsOptions = {}) {
+    const { capacity = 32, refreshLimit = 4 } = options;
+    for (const [name, value] of [["capacity", capacity], ["refreshLimit", refreshLimit]] as const) {
+      if (!Number.isSafeInteger(value) || value < 1) {
+        throw new RangeError(
+          `Cannot keep known definitions as ${name} is not an integer ≥ 1: current value is ${value}`,
+        );
+      }
     }
     this.#capacity = capacity;
+    this.#refreshLimit = refreshLimit;
   }
 
   /** How many definitions are kept. */
@@ -48,7 +65,10 @@ export class KnownDefinitions {
     return this.#entries.size;
   }
 
-  /** Remembers (or marks as just used) a definition that validated and whose callable is served. */
+  /**
+   * Remembers a definition that validated and whose callable is served, or
+   * marks it as just used (call it for every step run with it).
+   */
   remember(digest: string, definition: StepDefinition): void {
     this.#entries.delete(digest);
     this.#entries.set(digest, definition);
@@ -60,19 +80,21 @@ export class KnownDefinitions {
   /**
    * The definitions whose callable `resolver` serves now, with their
    * handlers; callables whose resolution is older than the resolver's reuse
-   * time are resolved again first (a registry look-up), the others answer at
-   * once.
+   * time are resolved again first (a registry look-up) when one of the
+   * `refreshLimit` most recently used definitions has them, and left out
+   * otherwise.
    */
   async claimable(
     resolver: Pick<HandlerResolver, "servedNow" | "resolve">,
   ): Promise<ClaimableDefinitions> {
     const served = new Map<string, ServedHandler | undefined>();
     const stale: Promise<void>[] = [];
-    for (const definition of this.#entries.values()) {
+    const recentFirst = [...this.#entries.values()].reverse();
+    for (const [rank, definition] of recentFirst.entries()) {
       const callable = definition.handler.callable;
       if (served.has(callable)) continue;
       served.set(callable, resolver.servedNow(callable));
-      if (served.get(callable)) continue;
+      if (served.get(callable) || rank >= this.#refreshLimit) continue;
       stale.push(
         resolver.resolve(callable).then((r) => {
           if (r.served) served.set(callable, r.handler);

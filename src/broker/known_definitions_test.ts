@@ -64,7 +64,7 @@ Deno.test("KnownDefinitions looks a callable up once for several definitions", a
 });
 
 Deno.test("KnownDefinitions keeps the most recently used definitions up to its capacity", async () => {
-  const known = new KnownDefinitions(2);
+  const known = new KnownDefinitions({ capacity: 2 });
   known.remember("a", definition("x"));
   known.remember("b", definition("x"));
   known.remember("a", definition("x")); // used again: now the most recent
@@ -74,8 +74,29 @@ Deno.test("KnownDefinitions keeps the most recently used definitions up to its c
   assert.deepEqual([...claimable.definitions.keys()].sort(), ["a", "c"]);
 });
 
-Deno.test("KnownDefinitions refuses a capacity that is not a positive integer", () => {
-  for (const capacity of [0, -1, 1.5, NaN]) {
-    assert.throws(() => new KnownDefinitions(capacity), RangeError, String(capacity));
+Deno.test("KnownDefinitions resolves stale callables of its most recently used definitions only", async () => {
+  const known = new KnownDefinitions({ refreshLimit: 2 });
+  known.remember("old", definition("c.old"));
+  known.remember("mid", definition("c.mid"));
+  known.remember("new", definition("c.new"));
+  known.remember("mid", definition("c.mid")); // used again: now the most recent
+  const served = (c: string) => ({ served: true as const, handler: handler(c) });
+  const resolver = fakeResolver({}, {
+    "c.old": served("c.old"),
+    "c.mid": served("c.mid"),
+    "c.new": served("c.new"),
+  });
+  const claimable = await known.claimable(resolver);
+  assert.deepEqual(resolver.lookups.sort(), ["c.mid", "c.new"]);
+  assert.deepEqual([...claimable.definitions.keys()].sort(), ["mid", "new"]);
+  // A fresh resolution counts whatever its rank.
+  const fresh = await known.claimable(fakeResolver({ "c.old": handler("c.old") }, {}));
+  assert.deepEqual([...fresh.definitions.keys()], ["old"]);
+});
+
+Deno.test("KnownDefinitions refuses a capacity or refresh limit that is not a positive integer", () => {
+  for (const value of [0, -1, 1.5, NaN]) {
+    assert.throws(() => new KnownDefinitions({ capacity: value }), RangeError, String(value));
+    assert.throws(() => new KnownDefinitions({ refreshLimit: value }), RangeError, String(value));
   }
 });

@@ -166,6 +166,7 @@ testOnEveryDatabase("hydrateAndClaim", async (db, t) => {
       // The same generated template, so the same digest; this task's step is not claimable.
       const { fixture, run } = await setUp(client, [{ name: "a", state }]);
       const { result, where } = await run("a", known);
+      assert.equal(result.definitionDigest, [...known.keys()][0], "the same definition");
       assert.equal(result.claim, undefined, state);
       assert.equal(result.hydrated.ok ? "ok" : result.hydrated.code, "not_claimable", state);
       assert.equal(await where(), "queue", state);
@@ -196,6 +197,7 @@ testOnEveryDatabase("hydrateAndClaim", async (db, t) => {
     const known = knownFrom((await a.run("a")).result);
     const b = await setUp(client, [{ name: "a" }]);
     const { result, where } = await a.run("a", known, { task_uuid: b.fixture.taskUuid });
+    assert.equal(result.definitionDigest, [...known.keys()][0], "the same definition");
     assert.equal(result.claim, undefined);
     assert.equal(result.hydrated.ok ? "ok" : result.hydrated.code, "step_task_mismatch");
     assert.equal(await where(), "queue");
