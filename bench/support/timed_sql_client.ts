@@ -26,6 +26,7 @@ import type { SqlClient, SqlExecutor } from "../../src/db/sql_client.ts";
 export type SqlLabel =
   | "read"
   | "hydrate"
+  | "hydrate_claim"
   | "claim"
   | "archive"
   | "report"
@@ -56,6 +57,10 @@ function classify(text: string): SqlLabel {
   // Claims set last_attempted_at (and may carry the ack, pgmq.archive);
   // reports send to the results queue (in one statement, or in the
   // transaction's second statement before they were one).
+  // Hydrate-and-claim: the hydration's dependency walk and a claim in one statement.
+  if (text.includes("last_attempted_at") && text.includes("get_step_transitive_dependencies")) {
+    return "hydrate_claim";
+  }
   if (text.includes("last_attempted_at")) return "claim";
   if (text.includes("pgmq_send_with_notify($6")) return "report";
   if (text.includes("pgmq.read(")) return "read";
@@ -115,7 +120,9 @@ export class TimedSqlClient implements SqlClient {
           tx: false,
           ok,
         };
-        if (label === "hydrate" && isUuidText(params[1])) record.stepUuid = params[1];
+        if ((label === "hydrate" || label === "hydrate_claim") && isUuidText(params[1])) {
+          record.stepUuid = params[1];
+        }
         if (label === "hydrate" && typeof params[1] === "string" && params[1].startsWith("{")) {
           record.stepUuids = params[1].slice(1, -1).split(",").filter(isUuidText);
         }
