@@ -784,13 +784,22 @@ export class Broker {
    * Tasker's staleness recovery brings the step back).
    */
   async #findLostClaim(query: OwnClaimQuery): Promise<Claimed | undefined> {
+    return (await this.#retrying("claim_lookup", () => findOwnClaim(this.#deps.tasker, query)))
+      ?.value;
+  }
+
+  /**
+   * `fn` until it answers, backing off between tries (at most 8, and none
+   * after the hard stop); undefined when it never answered.
+   */
+  async #retrying<T>(operation: string, fn: () => Promise<T>): Promise<{ value: T } | undefined> {
     for (let attempt = 0; attempt < 8 && !this.#hardStop.signal.aborted; attempt++) {
       try {
-        const found = await findOwnClaim(this.#deps.tasker, query);
-        this.#databaseUp("claim_lookup");
-        return found;
+        const value = await fn();
+        this.#databaseUp(operation);
+        return { value };
       } catch (error) {
-        this.#databaseDown("claim_lookup", error);
+        this.#databaseDown(operation, error);
         await delay(Math.min(MAX_BACKOFF_MS, 250 * 2 ** attempt), this.#hardStop.signal);
       }
     }
@@ -815,30 +824,20 @@ export class Broker {
       timestamp: fast.at,
     });
     if (!claim) return undefined;
-    for (let attempt = 0; attempt < 8 && !this.#hardStop.signal.aborted; attempt++) {
-      try {
-        const found = await hydrateOwnClaim(this.#deps.tasker, message);
-        this.#databaseUp("hydrate");
-        if (found.hydrated.ok) return { ...found, claim };
-        // Moved on since (Tasker's recovery) or its template changed: not ours to run now.
-        this.#deps.observer.internalError(
-          "claimed_step_unhydrated",
-          new Error(
-            `Cannot run claimed step ${message.step_uuid} as it cannot be hydrated again: ` +
-              found.hydrated.reason,
-          ),
-        );
-        return undefined;
-      } catch (error) {
-        this.#databaseDown("hydrate", error);
-        await delay(Math.min(MAX_BACKOFF_MS, 250 * 2 ** attempt), this.#hardStop.signal);
-      }
-    }
-    // Claimed but not runnable here: Tasker's staleness recovery retries it.
+    const found = await this.#retrying(
+      "hydrate",
+      () => hydrateOwnClaim(this.#deps.tasker, message),
+    );
+    if (found?.value.hydrated.ok) return { ...found.value, claim };
+    // Claimed, but not runnable here: moved on since (Tasker's recovery), its template changed,
+    // or the database did not answer. Tasker's staleness recovery retries it.
+    const why = found && !found.value.hydrated.ok
+      ? found.value.hydrated.reason
+      : "the database did not answer";
     this.#deps.observer.internalError(
       "claimed_step_unhydrated",
       new Error(
-        `Cannot run claimed step ${message.step_uuid} as it could not be hydrated again`,
+        `Cannot run claimed step ${message.step_uuid} as it cannot be hydrated again: ${why}`,
       ),
     );
     return undefined;
