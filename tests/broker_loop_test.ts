@@ -388,6 +388,16 @@ const ONE_STEP = {
   }],
 };
 
+/** Creates `count` one_step tasks one after the other; each completes at its first attempt. */
+async function completeOneStepTasks(sim: OrchestrationSimulator, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const { taskUuid } = await sim.createTask({ name: "one_step", context: { i } });
+    const report = await sim.waitForTask(taskUuid, { timeoutMs: 60_000 });
+    assert.equal(report.state, "complete", JSON.stringify(report));
+    assert.deepEqual(report.steps.map((s) => s.attempts), [1]);
+  }
+}
+
 Deno.test("a message read alone is hydrated and claimed in one statement once its definition is known", async () => {
   const db = await startTestDatabase();
   const counts = { hydrate_claim: 0, claim: 0, other: 0 };
@@ -406,12 +416,7 @@ Deno.test("a message read alone is hydrated and claimed in one statement once it
         observer,
         resolveTtlMs: 600_000,
       });
-      for (let i = 0; i < 3; i++) {
-        const { taskUuid } = await sim.createTask({ name: "one_step", context: { i } });
-        const report = await sim.waitForTask(taskUuid, { timeoutMs: 60_000 });
-        assert.equal(report.state, "complete", JSON.stringify(report));
-        assert.deepEqual(report.steps.map((s) => s.attempts), [1]);
-      }
+      await completeOneStepTasks(sim, 3);
     });
     // Each message was read alone, so each went through one hydrate-and-claim statement.
     // The first learned the definition (validated, resolved, then claimed on its own);
@@ -456,12 +461,7 @@ for (const committed of [true, false]) {
           // again; before one, it comes back after its visibility timeout.
           settings: { visibilityTimeoutSeconds: committed ? 600 : 2 },
         });
-        for (let i = 0; i < 2; i++) {
-          const { taskUuid } = await sim.createTask({ name: "one_step", context: { i } });
-          const report = await sim.waitForTask(taskUuid, { timeoutMs: 60_000 });
-          assert.equal(report.state, "complete", JSON.stringify(report));
-          assert.deepEqual(report.steps.map((s) => s.attempts), [1]);
-        }
+        await completeOneStepTasks(sim, 2);
       });
       assert.ok(events.databaseErrors.includes("hydrate"), JSON.stringify(events.databaseErrors));
       assert.equal(events.claimed.length, 2);

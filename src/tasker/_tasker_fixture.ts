@@ -10,7 +10,7 @@ import {
   startTestDatabase,
   type TestDatabase,
 } from "../../tests/support/database_harness.ts";
-import type { SqlExecutor } from "../db/sql_client.ts";
+import type { SqlClient, SqlExecutor } from "../db/sql_client.ts";
 
 /** One step of a fixture task. */
 export interface FixtureStep {
@@ -233,4 +233,38 @@ export function fulfilled<T>(settled: readonly PromiseSettledResult<T>[]): T[] {
     if (r.status === "rejected") throw r.reason;
     return r.value;
   });
+}
+
+/**
+ * A rival transaction on a connection of its own, for race tests: `work`
+ * runs in it, then it keeps its locks until `end()` commits it (or
+ * `end("rollback")` rolls it back). `holding` resolves once `work` has run,
+ * and rejects if the transaction failed before that.
+ */
+export function rivalTransaction(
+  client: SqlClient,
+  work: (tx: SqlExecutor) => Promise<unknown>,
+): { holding: Promise<void>; end(how?: "commit" | "rollback"): Promise<void> } {
+  let holds!: () => void;
+  const held = new Promise<void>((resolve) => (holds = resolve));
+  let finish!: (how: "commit" | "rollback") => void;
+  const ending = new Promise<"commit" | "rollback">((resolve) => (finish = resolve));
+  const rollback = new Error("the rival rolls back");
+  const done = client.transaction(async (tx) => {
+    await work(tx);
+    holds();
+    if (await ending === "rollback") throw rollback;
+  }).catch((error) => {
+    if (error !== rollback) throw error;
+  });
+  return {
+    holding: Promise.race([
+      held,
+      done.then(() => Promise.reject(new Error("the rival ended before it held its locks"))),
+    ]),
+    end: async (how = "commit") => {
+      finish(how);
+      await done;
+    },
+  };
 }

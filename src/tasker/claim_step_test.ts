@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { SqlClient } from "../db/sql_client.ts";
 import {
   createFixtureTask,
+  rivalTransaction,
   stepRow,
   testOnEveryDatabase,
   transitionsOf,
@@ -184,11 +185,7 @@ testOnEveryDatabase("claimStep", async (db, t) => {
         // finds no most-recent row left, its INSERT hits the unique index.
         for (const state of ["enqueued", null] as const) {
           const { fixture, stepUuid } = await oneStep(client, { name: "a", state });
-          let releaseRival!: () => void;
-          const rivalMayCommit = new Promise<void>((r) => (releaseRival = r));
-          let rivalHolds!: () => void;
-          const rivalHolding = new Promise<void>((r) => (rivalHolds = r));
-          const rival = client.transaction(async (tx) => {
+          const rival = rivalTransaction(client, async (tx) => {
             await tx.query(
               `UPDATE tasker.workflow_step_transitions SET most_recent = false
              WHERE workflow_step_uuid = $1 AND most_recent`,
@@ -200,18 +197,15 @@ testOnEveryDatabase("claimStep", async (db, t) => {
              VALUES ($1, 'in_progress', 'enqueued', '{}'::jsonb, 99, true, now(), now())`,
               [stepUuid],
             );
-            rivalHolds();
-            await rivalMayCommit;
           });
-          await rivalHolding;
+          await rival.holding;
           const claim = claimStep(client, {
             stepUuid,
             workerUuid: WORKER,
             correlationId: fixture.correlationId,
           });
           await waitForLockWait(client, "claimStep to block on the rival's lock");
-          releaseRival();
-          await rival;
+          await rival.end();
           assert.equal(await claim, "already_claimed", String(state));
           const transitions = await transitionsOf(client, stepUuid);
           assert.equal(transitions.filter((x) => x.most_recent).length, 1);
@@ -225,29 +219,21 @@ testOnEveryDatabase("claimStep", async (db, t) => {
 
     await t.step("a claimer blocked by a rival that rolls back claims the step", async () => {
       const { fixture, stepUuid } = await oneStep(client, { name: "a" });
-      let releaseRival!: () => void;
-      const rivalMayEnd = new Promise<void>((r) => (releaseRival = r));
-      let rivalHolds!: () => void;
-      const rivalHolding = new Promise<void>((r) => (rivalHolds = r));
-      const rival = client.transaction(async (tx) => {
+      const rival = rivalTransaction(client, async (tx) => {
         await tx.query(
           `UPDATE tasker.workflow_step_transitions SET most_recent = false
            WHERE workflow_step_uuid = $1 AND most_recent`,
           [stepUuid],
         );
-        rivalHolds();
-        await rivalMayEnd;
-        throw new Error("rival rolls back");
-      }).catch((e) => e);
-      await rivalHolding;
+      });
+      await rival.holding;
       const claim = claimStep(client, {
         stepUuid,
         workerUuid: WORKER,
         correlationId: fixture.correlationId,
       });
       await waitForLockWait(client, "claimStep to block on the rival's lock");
-      releaseRival();
-      await rival;
+      await rival.end("rollback");
       assert.deepEqual(await claim, {
         claimed: true,
         attempts: 1,
@@ -264,29 +250,22 @@ testOnEveryDatabase("claimStep", async (db, t) => {
       async () => {
         const { fixture, stepUuid } = await oneStep(client, { name: "a", state: null });
         const { queue, msgId, where } = await queueWithMessage(client);
-        let releaseRival!: () => void;
-        const rivalMayCommit = new Promise<void>((r) => (releaseRival = r));
-        let rivalHolds!: () => void;
-        const rivalHolding = new Promise<void>((r) => (rivalHolds = r));
-        const rival = client.transaction(async (tx) => {
+        const rival = rivalTransaction(client, async (tx) => {
           await tx.query(
             `INSERT INTO tasker.workflow_step_transitions
                (workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent, created_at, updated_at)
              VALUES ($1, 'in_progress', 'pending', '{}'::jsonb, 1, true, now(), now())`,
             [stepUuid],
           );
-          rivalHolds();
-          await rivalMayCommit;
         });
-        await rivalHolding;
+        await rival.holding;
         const claim = claimStep(
           client,
           { stepUuid, workerUuid: WORKER, correlationId: fixture.correlationId },
           { archive: { queue, msgId } },
         );
         await waitForLockWait(client, "claimStep to block on the rival's index entry");
-        releaseRival();
-        await rival;
+        await rival.end();
         assert.equal(await claim, "already_claimed");
         assert.equal(await where(), "queue", "the ack rolled back with the claim");
         assert.equal((await stepRow(client, stepUuid)).attempts, null);

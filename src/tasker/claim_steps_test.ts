@@ -3,6 +3,7 @@ import type { SqlClient } from "../db/sql_client.ts";
 import {
   createFixtureTask,
   fulfilled,
+  rivalTransaction,
   stepRow,
   testOnEveryDatabase,
   transitionsOf,
@@ -175,21 +176,15 @@ testOnEveryDatabase("claimSteps", async (db, t) => {
         const fixture = await createFixtureTask(client, {
           steps: [{ name: "a" }, { name: "b", state: null }, { name: "c", state: null }],
         });
-        let releaseRival!: () => void;
-        const rivalMayCommit = new Promise<void>((r) => (releaseRival = r));
-        let rivalHolds!: () => void;
-        const rivalHolding = new Promise<void>((r) => (rivalHolds = r));
-        const rival = client.transaction(async (tx) => {
+        const rival = rivalTransaction(client, async (tx) => {
           await tx.query(
             `INSERT INTO tasker.workflow_step_transitions
              (workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent, created_at, updated_at)
              VALUES ($1, 'in_progress', 'pending', '{}'::jsonb, 99, true, now(), now())`,
             [fixture.steps.b],
           );
-          rivalHolds();
-          await rivalMayCommit;
         });
-        await rivalHolding;
+        await rival.holding;
         const claims = claimSteps(
           client,
           ["a", "b", "c"].map((name) => ({
@@ -199,8 +194,7 @@ testOnEveryDatabase("claimSteps", async (db, t) => {
           })),
         );
         await waitForLockWait(client, "the batch to block");
-        releaseRival();
-        await rival;
+        await rival.end();
         const results = fulfilled(await claims);
         assert.ok(isClaimed(results[0]), JSON.stringify(results[0]));
         // Claimed again on its own after the rival committed: it sees the rival's claim.

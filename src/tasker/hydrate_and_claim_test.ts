@@ -3,6 +3,7 @@ import type { SqlClient } from "../db/sql_client.ts";
 import {
   createFixtureTask,
   type FixtureStep,
+  rivalTransaction,
   stepRow,
   testOnEveryDatabase,
   transitionsOf,
@@ -267,11 +268,7 @@ testOnEveryDatabase("hydrateAndClaim", async (db, t) => {
         const { fixture, run } = await setUp(client, [{ name: "a", state: null }]);
         const known = knownFrom((await run("a")).result);
         const stepUuid = fixture.steps.a;
-        let releaseRival!: () => void;
-        const rivalMayCommit = new Promise<void>((r) => (releaseRival = r));
-        let rivalHolds!: () => void;
-        const rivalHolding = new Promise<void>((r) => (rivalHolds = r));
-        const rival = client.transaction(async (tx) => {
+        const rival = rivalTransaction(client, async (tx) => {
           await tx.query(
             `INSERT INTO tasker.workflow_step_transitions
                (workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent,
@@ -279,14 +276,11 @@ testOnEveryDatabase("hydrateAndClaim", async (db, t) => {
              VALUES ($1, 'in_progress', 'pending', '{}'::jsonb, 1, true, now(), now())`,
             [stepUuid],
           );
-          rivalHolds();
-          await rivalMayCommit;
         });
-        await rivalHolding;
+        await rival.holding;
         const ours = run("a", known);
         await waitForLockWait(client, "hydrateAndClaim to block on the rival's index entry");
-        releaseRival();
-        await rival;
+        await rival.end();
         const { result, where } = await ours;
         assert.equal(result.claim, undefined);
         assert.equal(result.hydrated.ok ? "ok" : result.hydrated.code, "not_claimable");

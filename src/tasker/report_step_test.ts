@@ -3,6 +3,7 @@ import type { SqlClient } from "../db/sql_client.ts";
 import { emptyMetrics } from "../runtime/step_outcome.ts";
 import {
   createFixtureTask,
+  rivalTransaction,
   stepRow,
   testOnEveryDatabase,
   transitionsOf,
@@ -207,11 +208,7 @@ testOnEveryDatabase("reportStepResult", async (db, t) => {
       // Deterministic: a rival transaction moves the step on and holds the
       // row lock; the report blocks on it and resumes after the commit.
       const { fixture, stepUuid } = await claimed(client);
-      let releaseRival!: () => void;
-      const rivalMayCommit = new Promise<void>((r) => (releaseRival = r));
-      let rivalHolds!: () => void;
-      const rivalHolding = new Promise<void>((r) => (rivalHolds = r));
-      const rival = client.transaction(async (tx) => {
+      const rival = rivalTransaction(client, async (tx) => {
         await tx.query(
           `UPDATE tasker.workflow_step_transitions SET most_recent = false
            WHERE workflow_step_uuid = $1 AND most_recent`,
@@ -223,10 +220,8 @@ testOnEveryDatabase("reportStepResult", async (db, t) => {
            VALUES ($1, 'enqueued_for_orchestration', 'in_progress', '{}'::jsonb, 3, true, now(), now())`,
           [stepUuid],
         );
-        rivalHolds();
-        await rivalMayCommit;
       });
-      await rivalHolding;
+      await rival.holding;
       const report = reportStepResult(client, {
         stepUuid,
         taskUuid: fixture.taskUuid,
@@ -235,8 +230,7 @@ testOnEveryDatabase("reportStepResult", async (db, t) => {
         result: success(stepUuid),
       });
       await waitForLockWait(client, "the report to block");
-      releaseRival();
-      await rival;
+      await rival.end();
       assert.deepEqual(await report, {
         skipped: "enqueued_for_orchestration",
         reason: "not_in_progress",
