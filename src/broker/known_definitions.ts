@@ -15,7 +15,8 @@
  * look-ups run in parallel, for the callables of the `refreshLimit` most
  * recently used definitions only (a stale callable beyond them is left out
  * until the separate path resolves it again), so an idle broker's message
- * waits for a few registry look-ups at most. At most `capacity` definitions
+ * waits for a few registry look-ups at most; a callable found no longer
+ * served is forgotten. At most `capacity` definitions
  * are kept, the most recently used; each one's digest goes into the
  * statement.
  *
@@ -98,6 +99,7 @@ export class KnownDefinitions {
       stale.push(
         resolver.resolve(callable).then((r) => {
           if (r.served) served.set(callable, r.handler);
+          else this.#forget(callable);
         }),
       );
     }
@@ -111,5 +113,17 @@ export class KnownDefinitions {
       handlers.set(digest, handler);
     }
     return { definitions, handlers };
+  }
+
+  /**
+   * Drops the definitions of a callable no longer served: they are not
+   * looked up again for every message (a guest that cannot load would be
+   * loaded again each time); the separate path teaches them anew once the
+   * callable is served again.
+   */
+  #forget(callable: string): void {
+    for (const [digest, definition] of this.#entries) {
+      if (definition.handler.callable === callable) this.#entries.delete(digest);
+    }
   }
 }

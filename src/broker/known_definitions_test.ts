@@ -51,6 +51,17 @@ Deno.test("KnownDefinitions offers a definition only while its callable is serve
   assert.deepEqual(resolver.lookups.sort(), ["catalog.validate", "gone.handler"]);
 });
 
+Deno.test("KnownDefinitions forgets a callable found no longer served", async () => {
+  const known = new KnownDefinitions();
+  known.remember("gone", definition("gone.handler"));
+  known.remember("kept", definition("catalog.transform"));
+  const resolver = fakeResolver({ "catalog.transform": handler("catalog.transform") }, {});
+  await known.claimable(resolver);
+  assert.equal(known.size, 1);
+  await known.claimable(resolver);
+  assert.deepEqual(resolver.lookups, ["gone.handler"], "looked up once, then forgotten");
+});
+
 Deno.test("KnownDefinitions looks a callable up once for several definitions", async () => {
   const known = new KnownDefinitions();
   known.remember("a", definition("catalog.transform"));
