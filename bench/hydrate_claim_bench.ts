@@ -74,6 +74,13 @@ const known = new Map<string, StepDefinition>([
   [learned.definitionDigest, learned.hydrated.step.definition],
 ]);
 
+/** The next seeded step; `deno bench` runs exactly `n` + `warmup` iterations of each bench. */
+function next(steps: { message: StepMessage; msgId: number }[]) {
+  const step = steps.pop();
+  if (!step) throw new Error("Cannot run another iteration as every seeded step was used");
+  return step;
+}
+
 function claimedOrThrow(claim: unknown): void {
   if (typeof claim !== "object" || claim === null || !("claimed" in claim)) {
     throw new Error(`a bench step was not claimed: ${JSON.stringify(claim)}`);
@@ -87,7 +94,7 @@ Deno.bench({
   n: ITERATIONS,
   warmup: WARMUP,
   async fn() {
-    const { message, msgId } = separate.pop()!;
+    const { message, msgId } = next(separate);
     const hydrated = await hydrateStep(client, message);
     if (!hydrated.ok) throw new Error(hydrated.reason);
     claimedOrThrow(
@@ -106,7 +113,7 @@ Deno.bench({
   n: ITERATIONS,
   warmup: WARMUP,
   async fn() {
-    const { message, msgId } = combined.pop()!;
+    const { message, msgId } = next(combined);
     const result = await hydrateAndClaim(client, {
       message,
       workerUuid: WORKER,

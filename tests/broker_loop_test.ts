@@ -463,6 +463,8 @@ for (const committed of [true, false]) {
         });
         await completeOneStepTasks(sim, 2);
       });
+      // The second statement failed; before a commit the message came back for a third.
+      assert.equal(statements, committed ? 2 : 3);
       assert.ok(events.databaseErrors.includes("hydrate"), JSON.stringify(events.databaseErrors));
       assert.equal(events.claimed.length, 2);
       assert.deepEqual(events.internalErrors, []);

@@ -470,12 +470,15 @@ export class Broker {
   #hydrateAndClaim(queue: string, msgId: number, message: StepMessage): FastPath {
     const at = new Date();
     const run = async (): Promise<HydrateAndClaimResult> => {
-      // Awaited before `fast` is touched: run() starts inside fast's initializer.
-      let claimable = await this.#known.claimable(this.#deps.resolver);
-      // Once stop() has begun, claim nothing: the message is handed back as on the separate path.
-      if (this.#stopping.signal.aborted) {
-        claimable = { definitions: new Map(), handlers: new Map() };
-      }
+      // Once stop() has begun, claim nothing (and look nothing up): the message is handed back
+      // as on the separate path. Always awaited before `fast` is touched: run() starts inside
+      // fast's initializer.
+      const nothing: ClaimableDefinitions = { definitions: new Map(), handlers: new Map() };
+      let claimable =
+        await (this.#stopping.signal.aborted
+          ? Promise.resolve(nothing)
+          : this.#known.claimable(this.#deps.resolver));
+      if (this.#stopping.signal.aborted) claimable = nothing;
       fast.claimable = claimable;
       const started = performance.now();
       fast.sentAt = started;
