@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { OrchestrationSimulator } from "../tasker_double/orchestration_simulator.ts";
+import { HandlerResolver, type Resolution } from "../src/broker/handler_resolver.ts";
 import type { SqlClient } from "../src/db/sql_client.ts";
 import { sendWithNotify } from "../src/tasker/pgmq_queue.ts";
 import { startTestDatabase, type TestDatabase } from "./support/database_harness.ts";
@@ -478,3 +479,56 @@ for (const committed of [true, false]) {
     }
   });
 }
+
+Deno.test("stop() beginning while a hydrate-and-claim statement waits for its look-ups: nothing is claimed, the message goes back", async () => {
+  const db = await startTestDatabase();
+  let broker: Awaited<ReturnType<typeof startInProcessBroker>> | undefined;
+  let armed = false;
+  let stopping: Promise<void> | undefined;
+  // Every resolution counts as stale, so each statement first looks its known callables up;
+  // once armed, the first look-up starts stop() and takes a while.
+  class StopDuringLookup extends HandlerResolver {
+    override servedNow() {
+      return undefined;
+    }
+    override async resolve(callable: string): Promise<Resolution> {
+      if (armed) {
+        armed = false;
+        // Once this turn of the loop has dispatched the message: stop() then waits for it.
+        setTimeout(() => stopping = broker!.stop(), 0);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      return await super.resolve(callable);
+    }
+  }
+  const counts = { hydrate_claim: 0, claim: 0, other: 0 };
+  const tasker = interceptQueries(db.client, (text, params) => {
+    counts[statementKind(text)]++;
+    return db.client.query(text, params);
+  });
+  const { observer, events } = recordingObserver();
+  try {
+    await withSimulator(db, async (sim) => {
+      await sim.registerTemplate(ONE_STEP);
+      broker = await startInProcessBroker(tasker, { observer, Resolver: StopDuringLookup });
+      // The first task teaches the broker the definition: the next one could be claimed at once.
+      await completeOneStepTasks(sim, 1);
+      armed = true;
+      const { taskUuid } = await sim.createTask({ name: "one_step", context: {} });
+      await eventually(() => (stopping ? true : undefined), "stop() begun during a look-up");
+      await stopping;
+      const report = await sim.taskReport(taskUuid);
+      assert.deepEqual(report.steps.map((s) => s.attempts), [0], JSON.stringify(report));
+    });
+    // The second message went through a hydrate-and-claim statement that claimed nothing.
+    assert.deepEqual([counts.hydrate_claim, counts.claim], [2, 1]);
+    assert.equal(events.claimed.length, 1, "only the first task's step was claimed");
+    const [waiting] = await db.client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pgmq.q_worker_catalog_queue WHERE vt <= clock_timestamp()`,
+    );
+    assert.equal(waiting.n, 1, "the message was handed back, visible at once");
+  } finally {
+    await broker?.stop();
+    await db.close();
+  }
+});

@@ -111,6 +111,8 @@ export interface InProcessBrokerOptions {
   queue?: SqlClient;
   /** How long a callable's resolution is reused (the resolver's default: 1 s). */
   resolveTtlMs?: number;
+  /** The resolver class to use (a subclass that delays or counts look-ups, say). */
+  Resolver?: typeof HandlerResolver;
 }
 
 /** A {@link Broker} in this process on `client`, sandboxed by default. */
@@ -120,7 +122,7 @@ export async function startInProcessBroker(
 ): Promise<Broker> {
   const registry = new FileRegistry(options.registryDir ?? await catalogRegistryDir());
   const runtime = createRuntime({ sandbox: { prewarm: 1 }, ...options.runtime });
-  const resolver = new HandlerResolver(registry, runtime, {
+  const resolver = new (options.Resolver ?? HandlerResolver)(registry, runtime, {
     grants: options.grants,
     resolveTtlMs: options.resolveTtlMs,
   });
