@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { OrchestrationSimulator } from "../tasker_double/orchestration_simulator.ts";
+import type { Broker } from "../src/broker/broker.ts";
 import { HandlerResolver, type Resolution } from "../src/broker/handler_resolver.ts";
 import type { SqlClient } from "../src/db/sql_client.ts";
 import { sendWithNotify } from "../src/tasker/pgmq_queue.ts";
@@ -12,6 +13,8 @@ import { startTestDatabase, type TestDatabase } from "./support/database_harness
 import {
   copyRegistry,
   eventually,
+  type InProcessBrokerOptions,
+  type RecordedEvents,
   recordingObserver,
   startInProcessBroker,
 } from "./support/broker_harness.ts";
@@ -374,7 +377,9 @@ Deno.test("a result PostgreSQL cannot store fails its step once, permanently, in
 });
 
 /** Which of the broker's statements a query is: hydrate-and-claim, a claim alone, or other. */
-function statementKind(text: string): "hydrate_claim" | "claim" | "other" {
+type StatementKind = "hydrate_claim" | "claim" | "other";
+
+function statementKind(text: string): StatementKind {
   if (!text.includes("last_attempted_at")) return "other";
   return text.includes("get_step_transitive_dependencies") ? "hydrate_claim" : "claim";
 }
@@ -399,90 +404,108 @@ async function completeOneStepTasks(sim: OrchestrationSimulator, count: number):
   }
 }
 
-Deno.test("a message read alone is hydrated and claimed in one statement once its definition is known", async () => {
+/** What a {@link withOneStepBroker} test works with. */
+interface OneStepRun {
+  db: TestDatabase;
+  sim: OrchestrationSimulator;
+  broker: Broker;
+  events: RecordedEvents;
+  /** The broker's statements so far, by kind. */
+  counts: Record<StatementKind, number>;
+}
+
+/**
+ * A database with the one_step template and an in-process broker that uses one client for
+ * Tasker's tables and the queues (so the ack may ride with the claim), every statement
+ * counted and then passed to `query` (default: run as it is); `fn` runs while the
+ * orchestration simulator does. Resolutions are reused for 10 minutes unless `broker` says
+ * otherwise: the tests must not depend on how fast this machine is.
+ */
+async function withOneStepBroker(
+  options: {
+    query?: (db: TestDatabase, text: string, params?: readonly unknown[]) => Promise<unknown[]>;
+    broker?: InProcessBrokerOptions;
+  },
+  fn: (run: OneStepRun) => Promise<void>,
+): Promise<void> {
   const db = await startTestDatabase();
-  const counts = { hydrate_claim: 0, claim: 0, other: 0 };
-  const tasker = interceptQueries(db.client, (text, params) => {
+  const counts: Record<StatementKind, number> = { hydrate_claim: 0, claim: 0, other: 0 };
+  const query = options.query ?? ((db, text, params) => db.client.query(text, params));
+  const tasker = interceptQueries(db.client, <Row>(text: string, params?: readonly unknown[]) => {
     counts[statementKind(text)]++;
-    return db.client.query(text, params);
+    return query(db, text, params) as Promise<Row[]>;
   });
   const { observer, events } = recordingObserver();
-  let broker: Awaited<ReturnType<typeof startInProcessBroker>> | undefined;
+  let broker: Broker | undefined;
   try {
     await withSimulator(db, async (sim) => {
       await sim.registerTemplate(ONE_STEP);
-      // A long resolution time: the test must not depend on how fast this machine is.
-      // One client for Tasker's tables and the queues: the ack may ride with the claim.
       broker = await startInProcessBroker(tasker, {
         observer,
         resolveTtlMs: 600_000,
+        ...options.broker,
       });
-      await completeOneStepTasks(sim, 3);
+      await fn({ db, sim, broker, events, counts });
     });
+  } finally {
+    await broker?.stop();
+    await db.close();
+  }
+}
+
+/** How many claim transitions were written. */
+async function claimTransitions(db: TestDatabase): Promise<number> {
+  const [row] = await db.client.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM tasker.workflow_step_transitions WHERE to_state = 'in_progress'`,
+  );
+  return row.n;
+}
+
+Deno.test("a message read alone is hydrated and claimed in one statement once its definition is known", async () => {
+  await withOneStepBroker({}, async ({ db, sim, events, counts }) => {
+    await completeOneStepTasks(sim, 3);
     // Each message was read alone, so each went through one hydrate-and-claim statement.
     // The first learned the definition (validated, resolved, then claimed on its own);
     // the next two were claimed in that statement.
     assert.deepEqual([counts.hydrate_claim, counts.claim], [3, 1]);
     assert.equal(events.claimed.length, 3);
+    assert.equal(await claimTransitions(db), 3);
     assert.deepEqual(events.lostClaims, []);
     assert.deepEqual(events.internalErrors, []);
-  } finally {
-    await broker?.stop();
-    await db.close();
-  }
+  });
 });
 
 for (const committed of [true, false]) {
   Deno.test(`a hydrate-and-claim that fails ${committed ? "after" : "before"} it committed still runs its step, once`, async () => {
-    const db = await startTestDatabase();
     let statements = 0;
     // The second hydrate-and-claim statement fails: its answer lost after the commit, or
     // the connection gone before it ran.
-    const tasker = interceptQueries(
-      db.client,
-      async <Row>(text: string, params?: readonly unknown[]) => {
-        const failing = statementKind(text) === "hydrate_claim" && ++statements === 2;
-        if (failing && !committed) {
-          throw new Error("simulated connection reset before the statement ran");
-        }
-        const rows = await db.client.query<Row>(text, params);
-        if (failing) throw new Error("simulated connection reset after the statement committed");
-        return rows;
-      },
-    );
-    const { observer, events } = recordingObserver();
-    let broker: Awaited<ReturnType<typeof startInProcessBroker>> | undefined;
-    try {
-      await withSimulator(db, async (sim) => {
-        await sim.registerTemplate(ONE_STEP);
-        broker = await startInProcessBroker(tasker, {
-          observer,
-          resolveTtlMs: 600_000,
-          // After a commit the claim is found at once, so the step must not need the queue
-          // again; before one, it comes back after its visibility timeout.
-          settings: { visibilityTimeoutSeconds: committed ? 600 : 2 },
-        });
-        await completeOneStepTasks(sim, 2);
-      });
+    const query = async (db: TestDatabase, text: string, params?: readonly unknown[]) => {
+      const failing = statementKind(text) === "hydrate_claim" && ++statements === 2;
+      if (failing && !committed) {
+        throw new Error("simulated connection reset before the statement ran");
+      }
+      const rows = await db.client.query(text, params);
+      if (failing) throw new Error("simulated connection reset after the statement committed");
+      return rows;
+    };
+    // After a commit the claim is found at once, so the step must not need the queue again;
+    // before one, it comes back after its visibility timeout.
+    const settings = { visibilityTimeoutSeconds: committed ? 600 : 2 };
+    await withOneStepBroker({ query, broker: { settings } }, async ({ db, sim, events }) => {
+      await completeOneStepTasks(sim, 2);
       // The second statement failed; before a commit the message came back for a third.
       assert.equal(statements, committed ? 2 : 3);
       assert.ok(events.databaseErrors.includes("hydrate"), JSON.stringify(events.databaseErrors));
       assert.equal(events.claimed.length, 2);
       assert.deepEqual(events.internalErrors, []);
-      const [row] = await db.client.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM tasker.workflow_step_transitions WHERE to_state = 'in_progress'`,
-      );
-      assert.equal(row.n, 2, "one claim per step");
-    } finally {
-      await broker?.stop();
-      await db.close();
-    }
+      assert.equal(await claimTransitions(db), 2, "one claim per step");
+    });
   });
 }
 
 Deno.test("stop() beginning while a hydrate-and-claim statement waits for its look-ups: nothing is claimed, the message goes back", async () => {
-  const db = await startTestDatabase();
-  let broker: Awaited<ReturnType<typeof startInProcessBroker>> | undefined;
+  let broker: Broker | undefined;
   let armed = false;
   let stopping: Promise<void> | undefined;
   // Every resolution counts as stale, so each statement first looks its known callables up;
@@ -501,16 +524,10 @@ Deno.test("stop() beginning while a hydrate-and-claim statement waits for its lo
       return await super.resolve(callable);
     }
   }
-  const counts = { hydrate_claim: 0, claim: 0, other: 0 };
-  const tasker = interceptQueries(db.client, (text, params) => {
-    counts[statementKind(text)]++;
-    return db.client.query(text, params);
-  });
-  const { observer, events } = recordingObserver();
-  try {
-    await withSimulator(db, async (sim) => {
-      await sim.registerTemplate(ONE_STEP);
-      broker = await startInProcessBroker(tasker, { observer, Resolver: StopDuringLookup });
+  await withOneStepBroker(
+    { broker: { Resolver: StopDuringLookup } },
+    async ({ db, sim, events, counts, ...run }) => {
+      broker = run.broker;
       // The first task teaches the broker the definition: the next one could be claimed at once.
       await completeOneStepTasks(sim, 1);
       armed = true;
@@ -519,16 +536,14 @@ Deno.test("stop() beginning while a hydrate-and-claim statement waits for its lo
       await stopping;
       const report = await sim.taskReport(taskUuid);
       assert.deepEqual(report.steps.map((s) => s.attempts), [0], JSON.stringify(report));
-    });
-    // The second message went through a hydrate-and-claim statement that claimed nothing.
-    assert.deepEqual([counts.hydrate_claim, counts.claim], [2, 1]);
-    assert.equal(events.claimed.length, 1, "only the first task's step was claimed");
-    const [waiting] = await db.client.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pgmq.q_worker_catalog_queue WHERE vt <= clock_timestamp()`,
-    );
-    assert.equal(waiting.n, 1, "the message was handed back, visible at once");
-  } finally {
-    await broker?.stop();
-    await db.close();
-  }
+      // The second message went through a hydrate-and-claim statement that claimed nothing.
+      assert.deepEqual([counts.hydrate_claim, counts.claim], [2, 1]);
+      assert.equal(events.claimed.length, 1, "only the first task's step was claimed");
+      assert.equal(await claimTransitions(db), 1);
+      const [waiting] = await db.client.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pgmq.q_worker_catalog_queue WHERE vt <= clock_timestamp()`,
+      );
+      assert.equal(waiting.n, 1, "the message was handed back, visible at once");
+    },
+  );
 });
