@@ -32,7 +32,7 @@ import {
   type SqlExecutor,
   sqlState,
 } from "../db/sql_client.ts";
-import { CLAIMABLE_STATES, isClaimable } from "./hydrate_step.ts";
+import { CLAIMABLE_SQL, isClaimable } from "./hydrate_step.ts";
 import { TaskerError } from "./tasker_error.ts";
 
 /** Which step to claim, for whom. */
@@ -176,8 +176,6 @@ export interface ClaimRow {
   snapshot_state: string | null;
   archived?: boolean | null;
 }
-
-const CLAIMABLE_SQL = CLAIMABLE_STATES.map((s) => `'${s}'`).join(", ");
 
 // All sub-statements share one snapshot. `cur` flips the most-recent row only
 // if it is claimable (blocking on a rival's lock, then re-checking the row's

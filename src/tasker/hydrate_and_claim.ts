@@ -32,7 +32,7 @@ import {
   queueMissing,
 } from "./claim_step.ts";
 import {
-  CLAIMABLE_STATES,
+  CLAIMABLE_SQL,
   hydratedFromRow,
   type HydrateResult,
   type HydrateRow,
@@ -74,8 +74,6 @@ interface Row extends HydrateRow, Omit<ClaimRow, "attempts" | "sort_key" | "from
   claim_sort_key: number | null;
   claim_from_state: string | null;
 }
-
-const CLAIMABLE_SQL = CLAIMABLE_STATES.map((s) => `'${s}'`).join(", ");
 
 // $1 task, $2 step, $3 claim metadata, $4 queue, $5 msg id, $6 known digests
 // (a JSON array: no array parameter, so postgres.js and PGlite bind it alike).

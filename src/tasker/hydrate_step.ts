@@ -33,6 +33,14 @@ export type StepState = typeof STEP_STATES[number];
 /** States a worker may claim from: `enqueued`, and legacy `pending`. */
 export const CLAIMABLE_STATES: readonly string[] = ["enqueued", "pending"];
 
+/** States as an SQL list of literals (`'enqueued', 'pending'`): the states are constants. */
+export function sqlStates(states: readonly string[]): string {
+  return states.map((s) => `'${s}'`).join(", ");
+}
+
+/** {@link CLAIMABLE_STATES} as an SQL list, for `IN (...)`. */
+export const CLAIMABLE_SQL = sqlStates(CLAIMABLE_STATES);
+
 /** True when a step in `state` may be claimed. */
 export function isClaimable(state: string): boolean {
   return CLAIMABLE_STATES.includes(state);
@@ -191,7 +199,7 @@ LEFT JOIN LATERAL (
   FROM tasker.get_step_transitive_dependencies(ws.workflow_step_uuid) d
   WHERE ws.workflow_step_uuid IS NOT NULL
     AND ws.task_uuid = k.task_uuid
-    AND COALESCE(cur.to_state, 'pending') IN (${states.map((x) => `'${x}'`).join(", ")})
+    AND COALESCE(cur.to_state, 'pending') IN (${sqlStates(states)})
     AND EXISTS (SELECT 1 FROM tasker.workflow_step_edges e
                 WHERE e.to_step_uuid = ws.workflow_step_uuid)
     AND d.processed AND d.results IS NOT NULL
