@@ -43,6 +43,17 @@ const TEMPLATE = {
   ],
 };
 
+/** One step, one trivial transform: a task that is one message. */
+const ONE_STEP = {
+  name: "one_step",
+  namespace_name: "catalog",
+  version: "1.0.0",
+  steps: [{
+    name: "only",
+    handler: { callable: "catalog.transform", initialization: { filter: "{ok: true}" } },
+  }],
+};
+
 async function withSimulator(
   db: TestDatabase,
   fn: (sim: OrchestrationSimulator) => Promise<void>,
@@ -296,15 +307,7 @@ Deno.test("a step gives its slot back while its result is written, up to concurr
   let broker: Awaited<ReturnType<typeof startInProcessBroker>> | undefined;
   try {
     await withSimulator(db, async (sim) => {
-      await sim.registerTemplate({
-        name: "one_step",
-        namespace_name: "catalog",
-        version: "1.0.0",
-        steps: [{
-          name: "only",
-          handler: { callable: "catalog.transform", initialization: { filter: "{ok: true}" } },
-        }],
-      });
+      await sim.registerTemplate(ONE_STEP);
       const tasks = [];
       for (let i = 0; i < 3; i++) {
         tasks.push(await sim.createTask({ name: "one_step", context: {} }));
@@ -383,16 +386,6 @@ function statementKind(text: string): StatementKind {
   if (!text.includes("last_attempted_at")) return "other";
   return text.includes("get_step_transitive_dependencies") ? "hydrate_claim" : "claim";
 }
-
-const ONE_STEP = {
-  name: "one_step",
-  namespace_name: "catalog",
-  version: "1.0.0",
-  steps: [{
-    name: "only",
-    handler: { callable: "catalog.transform", initialization: { filter: "{ok: true}" } },
-  }],
-};
 
 /** Creates `count` one_step tasks one after the other; each completes at its first attempt. */
 async function completeOneStepTasks(sim: OrchestrationSimulator, count: number): Promise<void> {
