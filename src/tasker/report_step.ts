@@ -20,6 +20,11 @@
  * to end"). A skipped report reads the step's state once more, in a
  * statement of its own, to name why.
  *
+ * With the queues in another database (`PGMQ_DATABASE_URL`) the statement
+ * writes 1–3 only (`sendMessages: false`) and the caller sends the message
+ * on the queue database once it has committed ({@link sendResultMessages}),
+ * as Tasker's own workers do: two databases share no transaction.
+ *
  * @module
  */
 import { settle, type Settled, settleInTurn } from "../db/coalescer.ts";
@@ -60,7 +65,13 @@ export type SkipReason =
   /** The step is `in_progress` under another claim (another worker, or a newer claim). */
   | "claimed_by_other"
   /** Another writer moved the step while this report ran (a unique violation). */
-  | "transition_conflict";
+  | "transition_conflict"
+  /**
+   * The step's current transition is this very report, written by an earlier
+   * try whose answer was lost: nothing written again. With the message in
+   * the statement it went out then; without, it still has to be sent.
+   */
+  | "already_reported";
 
 /** The result of {@link reportStepResult}. */
 export type ReportResult = "reported" | { skipped: string; reason: SkipReason };
@@ -222,6 +233,17 @@ export function prepareReport(
   };
 }
 
+/** Options for {@link writeReports}. */
+export interface WriteReportsOptions {
+  /**
+   * Whether the statement also sends each report's `orchestration_step_results`
+   * message (default true: the queues live in Tasker's database). With false
+   * nothing is sent; send {@link PreparedReport.message} on the queue database
+   * with {@link sendResultMessages} once the report is written.
+   */
+  sendMessages?: boolean;
+}
+
 /**
  * Writes several prepared reports in ONE statement, each exactly as
  * {@link reportStepResult} would (same answers), and settles each on its
@@ -243,77 +265,131 @@ export function prepareReport(
 export async function writeReports(
   client: SqlExecutor,
   reports: readonly PreparedReport[],
+  options: WriteReportsOptions = {},
 ): Promise<Settled<ReportResult>[]> {
   if (new Set(reports.map((r) => r.stepUuid.toLowerCase())).size !== reports.length) {
     throw new TypeError("Cannot report a batch that names the same step twice");
   }
-  if (reports.length <= 1) return await settleInTurn(reports, (r) => writeOne(client, r));
+  const send = options.sendMessages ?? true;
+  if (reports.length <= 1) return await settleInTurn(reports, (r) => writeOne(client, r, send));
   let written: Set<number>;
   try {
-    const rows = await client.query<{ ord: number }>(REPORT_MANY_SQL, [
-      // Spliced from the JSON texts already made: no parse and serialize again.
-      `[${
-        reports.map((r, ord) =>
-          `{"step_uuid":${JSON.stringify(r.stepUuid)},"to_state":${
-            JSON.stringify(r.toState)
-          },"metadata":${r.metadata},"results":${r.results},"revert":${r.revertAttempt},"message":${r.message},"worker_uuid":${
-            JSON.stringify(r.workerUuid)
-          },"sort_key":${r.claimSortKey ?? "null"},"ord":${ord}}`
-        ).join(",")
-      }]`,
-      RESULTS_QUEUE,
-    ]);
+    // Spliced from the JSON texts already made: no parse and serialize again.
+    const batch = `[${
+      reports.map((r, ord) =>
+        `{"step_uuid":${JSON.stringify(r.stepUuid)},"to_state":${
+          JSON.stringify(r.toState)
+        },"metadata":${r.metadata},"results":${r.results},"revert":${r.revertAttempt},"message":${r.message},"worker_uuid":${
+          JSON.stringify(r.workerUuid)
+        },"sort_key":${r.claimSortKey ?? "null"},"ord":${ord}}`
+      ).join(",")
+    }]`;
+    const rows = send
+      ? await client.query<{ ord: number }>(REPORT_MANY_SQL, [batch, RESULTS_QUEUE])
+      : await client.query<{ ord: number }>(REPORT_MANY_NO_SEND_SQL, [batch]);
     written = new Set(rows.map((row) => Number(row.ord)));
   } catch (error) {
-    if (isRowLevelError(error)) return await settleInTurn(reports, (r) => writeOne(client, r));
+    if (isRowLevelError(error)) {
+      return await settleInTurn(reports, (r) => writeOne(client, r, send));
+    }
     return reports.map(() => ({ status: "rejected", reason: error }));
   }
   return await Promise.all(
     reports.map((r, ord) =>
       written.has(ord)
         ? { status: "fulfilled", value: "reported" } as const
-        : settle(() => whySkipped(client, r.stepUuid))
+        : settle(() => whySkipped(client, r))
     ),
   );
 }
 
-/** One report in its own statement (see {@link reportStepResult}). */
-async function writeOne(client: SqlExecutor, r: PreparedReport): Promise<ReportResult> {
-  let rows: { msg_id: number }[];
+/**
+ * Sends the `orchestration_step_results` messages of written reports
+ * ({@link PreparedReport.message}, JSON text) through
+ * `tasker.pgmq_send_with_notify`, in ONE statement and in order; settles
+ * each with its message id. For the queue database when it is not Tasker's
+ * (see {@link WriteReportsOptions.sendMessages}). The statement is all or
+ * nothing: a failure rejects every message, none was sent.
+ *
+ * @example
+ * ```ts ignore
+ * const [sent] = await sendResultMessages(queueClient, [report.message]);
+ * ```
+ */
+export async function sendResultMessages(
+  client: SqlExecutor,
+  messages: readonly string[],
+): Promise<Settled<number>[]> {
+  if (messages.length === 0) return [];
+  let rows: { ord: number; msg_id: number }[];
   try {
-    rows = await client.query<{ msg_id: number }>(REPORT_SQL, [
-      r.stepUuid,
-      r.toState,
-      r.metadata,
-      r.results,
-      r.revertAttempt,
+    rows = await client.query<{ ord: number; msg_id: number }>(SEND_RESULTS_SQL, [
       RESULTS_QUEUE,
-      r.message,
-      r.workerUuid,
-      r.claimSortKey,
+      `[${messages.join(",")}]`,
     ]);
+  } catch (error) {
+    return messages.map(() => ({ status: "rejected", reason: error }));
+  }
+  const ids = new Map(rows.map((row) => [Number(row.ord), Number(row.msg_id)]));
+  return messages.map((_, i) => {
+    const id = ids.get(i + 1);
+    return id === undefined
+      ? { status: "rejected", reason: new Error(`results message ${i + 1} was not sent`) }
+      : { status: "fulfilled", value: id };
+  });
+}
+
+/** One report in its own statement (see {@link reportStepResult}). */
+async function writeOne(
+  client: SqlExecutor,
+  r: PreparedReport,
+  send = true,
+): Promise<ReportResult> {
+  let rows: unknown[];
+  const params = [
+    r.stepUuid,
+    r.toState,
+    r.metadata,
+    r.results,
+    r.revertAttempt,
+    r.workerUuid,
+    r.claimSortKey,
+  ];
+  try {
+    rows = send
+      ? await client.query(REPORT_SQL, [...params, RESULTS_QUEUE, r.message])
+      : await client.query(REPORT_NO_SEND_SQL, params);
   } catch (error) {
     if (isUniqueViolation(error)) return { skipped: "unknown", reason: "transition_conflict" };
     throw error;
   }
-  return rows.length > 0 ? "reported" : await whySkipped(client, r.stepUuid);
+  return rows.length > 0 ? "reported" : await whySkipped(client, r);
 }
 
 /**
  * Names why nothing was written, from the state as it is now (a rival that
  * moved the step while the report waited for its row lock has committed; this
- * new statement sees its row).
+ * new statement sees its row). A current transition that is this report
+ * itself — the same state, this worker, the one after the claim — was written
+ * by an earlier try whose answer was lost.
  */
-async function whySkipped(client: SqlExecutor, stepUuid: string): Promise<ReportResult> {
+async function whySkipped(client: SqlExecutor, r: PreparedReport): Promise<ReportResult> {
   const [current] = await client.query<
     { to_state: string; sort_key: number; worker_uuid: string | null }
   >(
     `SELECT to_state, sort_key, metadata->>'worker_uuid' AS worker_uuid
      FROM tasker.workflow_step_transitions
      WHERE workflow_step_uuid = $1::uuid AND most_recent`,
-    [stepUuid],
+    [r.stepUuid],
   );
   if (!current) return { skipped: "pending", reason: "not_in_progress" };
+  if (
+    current.to_state === r.toState && r.claimSortKey !== null &&
+    Number(current.sort_key) === r.claimSortKey + 1 &&
+    current.worker_uuid?.toLowerCase() === r.workerUuid.toLowerCase()
+  ) {
+    return { skipped: current.to_state, reason: "already_reported" };
+  }
   if (current.to_state !== "in_progress") {
     return { skipped: current.to_state, reason: "not_in_progress" };
   }
@@ -321,16 +397,16 @@ async function whySkipped(client: SqlExecutor, stepUuid: string): Promise<Report
 }
 
 // The claim must be this worker's current in_progress transition (and the
-// given claim when `$9` is set): `cur` flips it only then, blocking on a
+// given claim when `$7` is set): `cur` flips it only then, blocking on a
 // rival's row lock and re-checking the row's latest version. Everything else
 // hangs off `cur`, so a report that does not hold the claim writes nothing
 // and returns no row.
-const REPORT_SQL = `
+const REPORT_WRITE_SQL = `
 WITH cur AS (
   UPDATE tasker.workflow_step_transitions SET most_recent = false
   WHERE workflow_step_uuid = $1::uuid AND most_recent AND to_state = 'in_progress'
-    AND lower(metadata->>'worker_uuid') = lower($8::text)
-    AND ($9::integer IS NULL OR sort_key = $9::integer)
+    AND lower(metadata->>'worker_uuid') = lower($6::text)
+    AND ($7::integer IS NULL OR sort_key = $7::integer)
   RETURNING workflow_step_uuid
 ), report AS (
   INSERT INTO tasker.workflow_step_transitions
@@ -350,8 +426,11 @@ WITH cur AS (
   FROM report
   WHERE ws.workflow_step_uuid = report.workflow_step_uuid
   RETURNING ws.workflow_step_uuid
-)
-SELECT tasker.pgmq_send_with_notify($6::text, $7::jsonb, 0) AS msg_id FROM step`;
+)`;
+const REPORT_SQL = `${REPORT_WRITE_SQL}
+SELECT tasker.pgmq_send_with_notify($8::text, $9::jsonb, 0) AS msg_id FROM step`;
+const REPORT_NO_SEND_SQL = `${REPORT_WRITE_SQL}
+SELECT 1 AS written FROM step`;
 
 // The same per report, for a batch: `$1` is a JSON array of {step_uuid,
 // to_state, metadata, results, revert, message, worker_uuid, sort_key, ord}
@@ -359,7 +438,7 @@ SELECT tasker.pgmq_send_with_notify($6::text, $7::jsonb, 0) AS msg_id FROM step`
 // through `= ANY (ARRAY(...))`, an index scan, see claim_step.ts). Returns the `ord`
 // of every report written; the results message is sent per step, as Tasker's
 // orchestration expects one per step.
-const REPORT_MANY_SQL = `
+const REPORT_MANY_WRITE_SQL = `
 WITH input AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb)
     AS i(step_uuid uuid, to_state text, metadata jsonb, results jsonb, revert boolean,
@@ -391,6 +470,15 @@ WITH input AS (
   WHERE ws.workflow_step_uuid = ANY (ARRAY(SELECT workflow_step_uuid FROM report))
     AND ws.workflow_step_uuid = report.workflow_step_uuid
   RETURNING i.ord, i.message
-)
+)`;
+const REPORT_MANY_SQL = `${REPORT_MANY_WRITE_SQL}
 SELECT step.ord, tasker.pgmq_send_with_notify($2::text, step.message, 0) AS msg_id
 FROM step ORDER BY step.ord`;
+const REPORT_MANY_NO_SEND_SQL = `${REPORT_MANY_WRITE_SQL}
+SELECT step.ord FROM step ORDER BY step.ord`;
+
+// `$2` is a JSON array of messages; ordinality numbers them from 1. The
+// sends run in the array's order (a function scan feeds them in turn).
+const SEND_RESULTS_SQL = `
+SELECT m.ord::integer AS ord, tasker.pgmq_send_with_notify($1::text, m.message, 0) AS msg_id
+FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS m(message, ord)`;

@@ -11,7 +11,7 @@ import {
 import { type Claimed, claimSteps } from "./claim_step.ts";
 import { archiveMessage, readMessages } from "./pgmq_queue.ts";
 import { RESULTS_QUEUE } from "./queue_names.ts";
-import { prepareReport, writeReports } from "./report_step.ts";
+import { prepareReport, sendResultMessages, writeReports } from "./report_step.ts";
 import { type StepExecutionResult, toStepExecutionResult } from "./step_execution_result.ts";
 
 const WORKER = "0190a8b2-1c2d-7e3f-8a4b-5c6d7e8f9aff";
@@ -154,11 +154,11 @@ testOnEveryDatabase("writeReports", async (db, t) => {
       { skipped: "in_progress", reason: "claimed_by_other" },
       "reported",
     ]);
-    // Reported already: a second batch writes nothing at all.
+    // Reported already (as after a lost answer): a second batch writes nothing at all.
     const again = fulfilled(await writeReports(client, [report("a"), report("c")]));
     assert.deepEqual(again, [
-      { skipped: "enqueued_for_orchestration", reason: "not_in_progress" },
-      { skipped: "enqueued_for_orchestration", reason: "not_in_progress" },
+      { skipped: "enqueued_for_orchestration", reason: "already_reported" },
+      { skipped: "enqueued_for_orchestration", reason: "already_reported" },
     ]);
     assert.equal((await transitionsOf(client, fixture.steps.a)).length, 3);
     const messages = await takeResultMessages(client, Object.values(fixture.steps));
@@ -245,5 +245,74 @@ testOnEveryDatabase("writeReports", async (db, t) => {
     const { report } = await claimedSteps(client, ["a"]);
     await assert.rejects(writeReports(client, [report("a"), report("a")]), /same step twice/);
     assert.deepEqual(await writeReports(client, []), []);
+  });
+
+  await t.step(
+    "without sending (queues apart) writes the same rows and no results message, alone and in a batch",
+    async () => {
+      const { fixture, report } = await claimedSteps(client, ["a", "b", "c"]);
+      const one = fulfilled(await writeReports(client, [report("a")], { sendMessages: false }));
+      const many = fulfilled(
+        await writeReports(client, [report("b"), report("c", false)], { sendMessages: false }),
+      );
+      assert.deepEqual([...one, ...many], ["reported", "reported", "reported"]);
+      for (const name of ["a", "b", "c"]) {
+        const last = (await transitionsOf(client, fixture.steps[name])).at(-1)!;
+        assert.equal(last.from_state, "in_progress", name);
+        assert.equal((await stepRow(client, fixture.steps[name])).in_process, false, name);
+      }
+      assert.deepEqual(await takeResultMessages(client, Object.values(fixture.steps)), []);
+    },
+  );
+
+  await t.step(
+    "a report already written by an earlier try is named as such, alone and in a batch",
+    async () => {
+      const { fixture, report } = await claimedSteps(client, ["a", "b", "c"], ["c"]);
+      fulfilled(await writeReports(client, [report("a"), report("b")], { sendMessages: false }));
+      // The answers were lost: the same reports again, and one whose claim is another's.
+      const again = fulfilled(
+        await writeReports(client, [report("a"), report("b"), report("c")], {
+          sendMessages: false,
+        }),
+      );
+      assert.deepEqual(again, [
+        { skipped: "enqueued_for_orchestration", reason: "already_reported" },
+        { skipped: "enqueued_for_orchestration", reason: "already_reported" },
+        { skipped: "in_progress", reason: "claimed_by_other" },
+      ]);
+      // A different report (a failure) for the step reported above is not "already reported".
+      const failure = fulfilled(await writeReports(client, [report("a", false)]));
+      assert.deepEqual(failure, [{
+        skipped: "enqueued_for_orchestration",
+        reason: "not_in_progress",
+      }]);
+      assert.equal(
+        (await transitionsOf(client, fixture.steps.a)).length,
+        3,
+        "nothing written twice",
+      );
+    },
+  );
+
+  await t.step("sendResultMessages sends each message in order, in one statement", async () => {
+    const { fixture, report } = await claimedSteps(client, ["a", "b"]);
+    const prepared = [report("a"), report("b")];
+    const { executor, statements } = watched(client);
+    const ids = fulfilled(await sendResultMessages(executor, prepared.map((r) => r.message)));
+    assert.equal(statements.length, 1);
+    assert.ok(ids[0] < ids[1], `message ids in order: ${ids}`);
+    const messages = await takeResultMessages(client, Object.values(fixture.steps));
+    assert.deepEqual(messages.map((m) => m.step_uuid), [fixture.steps.a, fixture.steps.b]);
+    assert.deepEqual(await sendResultMessages(client, []), []);
+  });
+
+  await t.step("sendResultMessages rejects every message when its statement fails", async () => {
+    const { report } = await claimedSteps(client, ["a", "b"]);
+    const failing: SqlExecutor = {
+      query: () => Promise.reject(Object.assign(new Error("gone"), { code: "42P01" })),
+    };
+    const settled = await sendResultMessages(failing, [report("a").message, report("b").message]);
+    assert.deepEqual(settled.map((s) => s.status), ["rejected", "rejected"]);
   });
 });
