@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { isUniqueViolation, type SqlExecutor, sqlState } from "../src/db/sql_client.ts";
-import { installTaskerDouble } from "./install_tasker_double.ts";
+import { installTaskerDouble, installTaskerDoubleQueues } from "./install_tasker_double.ts";
 import { TaskerDoubleError } from "./tasker_double_error.ts";
 import { startTestDatabase } from "../tests/support/database_harness.ts";
 import { connectPostgres } from "../src/db/postgres_client.ts";
+import { installPgmq } from "../src/db/pgmq_install.ts";
 import type { SqlClient } from "../src/db/sql_client.ts";
 
 /** A second connection to the same database when it has a URL; the same client on PGlite. */
@@ -144,6 +145,53 @@ Deno.test("installTaskerDouble() refuses to run before pgmq is installed", async
   try {
     await assert.rejects(
       () => installTaskerDouble(db.client),
+      (e: unknown) => e instanceof TaskerDoubleError && e.code === "schema_conflict",
+    );
+  } finally {
+    await db.close();
+  }
+});
+
+Deno.test("installTaskerDouble({queues: false}) needs no pgmq; installTaskerDoubleQueues() adds the queue side", async () => {
+  const db = await startTestDatabase({ bare: true });
+  const has = async () =>
+    (await db.client.query<{ steps: boolean; send: boolean }>(
+      `SELECT to_regclass('tasker.workflow_steps') IS NOT NULL AS steps,
+              to_regprocedure('tasker.pgmq_send_with_notify(text,jsonb,integer)') IS NOT NULL AS send`,
+    ))[0];
+  try {
+    await installTaskerDouble(db.client, { queues: false });
+    assert.deepEqual(await has(), { steps: true, send: false });
+    // The queue side needs pgmq, and then completes the same database.
+    await assert.rejects(
+      () => installTaskerDoubleQueues(db.client),
+      (e: unknown) => e instanceof TaskerDoubleError && /pgmq is not installed/.test(e.message),
+    );
+    await installPgmq(db.client);
+    await installTaskerDoubleQueues(db.client);
+    assert.deepEqual(await has(), { steps: true, send: true });
+    // Both parts are marked installed: a full install finds nothing to do.
+    await db.client.query("DROP FUNCTION tasker.extract_queue_namespace(text) CASCADE");
+    await installTaskerDouble(db.client);
+    const [gone] = await db.client.query<{ ok: boolean }>(
+      "SELECT to_regprocedure('tasker.extract_queue_namespace(text)') IS NULL AS ok",
+    );
+    assert.equal(gone.ok, true, "the marker said current, so nothing ran again");
+  } finally {
+    await db.close();
+  }
+});
+
+Deno.test("installTaskerDoubleQueues() refuses a queue database whose send function it did not install", async () => {
+  const db = await startTestDatabase({ skipTaskerDouble: true });
+  try {
+    await db.client.query("CREATE SCHEMA tasker");
+    await db.client.query(
+      `CREATE FUNCTION tasker.pgmq_send_with_notify(q text, m jsonb, d integer) RETURNS bigint
+       LANGUAGE sql AS 'SELECT 1::bigint'`,
+    );
+    await assert.rejects(
+      () => installTaskerDoubleQueues(db.client),
       (e: unknown) => e instanceof TaskerDoubleError && e.code === "schema_conflict",
     );
   } finally {

@@ -160,6 +160,15 @@ export interface StalenessOptions {
 export interface OrchestrationSimulatorOptions {
   /** Namespace for {@link OrchestrationSimulator.createTask} when the input names none. Default `catalog`. */
   namespace?: string;
+  /**
+   * The database holding the queues, when not Tasker's (`PGMQ_DATABASE_URL`;
+   * needs pgmq and the double's queue side, `installTaskerDoubleQueues`). Then,
+   * as in Tasker's split deployment, a step message is sent once the
+   * transition that enqueues it has committed, and a results message is
+   * archived once its result has been handled: two databases share no
+   * transaction. Default: the queues live in Tasker's database.
+   */
+  queue?: SqlClient;
   /** Fallback poll interval of `run()` and `waitForTask()` in ms. Default 100. */
   pollMs?: number;
   /** Receives every {@link SimEvent}. */
@@ -250,6 +259,14 @@ interface TaskRow {
 /** A pending side effect of a transaction: events are logged only once it committed. */
 type Emit = (event: SimEvent) => void;
 
+/** A step message to send once its transaction committed (queues in another database). */
+interface PendingSend {
+  queue: string;
+  body: string;
+  delay: number;
+  sent: (msgId: number) => void;
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
@@ -276,6 +293,10 @@ function stepEvent(type: string, data?: unknown): string {
  */
 export class OrchestrationSimulator {
   readonly #client: SqlClient;
+  /** The queues' database (`#client` unless they live apart). */
+  readonly #queue: SqlClient;
+  /** Step messages of open transactions, sent after their commit (queues apart only). */
+  readonly #outboxes = new WeakMap<SqlExecutor, PendingSend[]>();
   readonly #namespace: string;
   readonly #pollMs: number;
   readonly #log: (event: SimEvent) => void;
@@ -297,6 +318,7 @@ export class OrchestrationSimulator {
       );
     }
     this.#client = client;
+    this.#queue = options.queue ?? client;
     this.#namespace = namespace;
     this.#pollMs = options.pollMs ?? 100;
     this.#log = options.log ?? (() => {});
@@ -318,6 +340,33 @@ export class OrchestrationSimulator {
     }
   }
 
+  /** Whether the queues live in another database than Tasker's tables. */
+  get #queuesApart(): boolean {
+    return this.#queue !== this.#client;
+  }
+
+  /**
+   * A transaction on Tasker's database. With the queues apart, the step
+   * messages it enqueued are sent after it committed (nothing when it rolled back).
+   */
+  async #transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    if (!this.#queuesApart) return await this.#client.transaction(fn);
+    let outbox: PendingSend[] = [];
+    const value = await this.#client.transaction((tx) => {
+      outbox = [];
+      this.#outboxes.set(tx, outbox);
+      return fn(tx);
+    });
+    for (const send of outbox) {
+      const [sent] = await this.#queue.query<{ id: number }>(
+        "SELECT tasker.pgmq_send_with_notify($1, $2::jsonb, $3::int) AS id",
+        [send.queue, send.body, send.delay],
+      );
+      send.sent(Number(sent.id));
+    }
+    return value;
+  }
+
   /** Every protocol violation seen so far (tests assert this is empty). */
   violations(): ProtocolViolation[] {
     return [...this.#violations];
@@ -333,7 +382,7 @@ export class OrchestrationSimulator {
     template: TaskTemplateInput | TaskTemplate,
   ): Promise<{ namedTaskUuid: string }> {
     const parsed = parseTaskTemplate(template);
-    return await this.#client.transaction(async (tx) => {
+    return await this.#transaction(async (tx) => {
       await tx.query(
         `INSERT INTO tasker.task_namespaces (name, created_at, updated_at)
          VALUES ($1, now(), now()) ON CONFLICT (name) DO NOTHING`,
@@ -353,7 +402,10 @@ export class OrchestrationSimulator {
          RETURNING named_task_uuid AS id`,
         [ns.id, parsed.name, parsed.description ?? null, parsed.version, JSON.stringify(parsed)],
       );
-      await tx.query("SELECT pgmq.create($1)", [`worker_${parsed.namespace_name}_queue`]);
+      // pgmq.create is idempotent: with the queues apart it may run before the commit.
+      await (this.#queuesApart ? this.#queue : tx).query("SELECT pgmq.create($1)", [
+        `worker_${parsed.namespace_name}_queue`,
+      ]);
       return { namedTaskUuid: row.id };
     });
   }
@@ -389,7 +441,7 @@ export class OrchestrationSimulator {
     }
     const namespace = input.namespace ?? this.#namespace;
     const events: SimEvent[] = [];
-    const created = await this.#client.transaction(async (tx) => {
+    const created = await this.#transaction(async (tx) => {
       const templates = await tx.query<{ id: string; configuration: TaskTemplate }>(
         `SELECT nt.named_task_uuid AS id, nt.configuration
            FROM tasker.named_tasks nt
@@ -482,7 +534,7 @@ export class OrchestrationSimulator {
     let wake: (() => void) | undefined;
     let unlisten: (() => Promise<void>) | undefined;
     try {
-      unlisten = await this.#client.listen("pgmq_message_ready.orchestration", () => wake?.());
+      unlisten = await this.#queue.listen("pgmq_message_ready.orchestration", () => wake?.());
     } catch (error) {
       // Best effort, like Tasker's: the poller below still finds every message.
       this.#log({ type: "error", message: "Cannot LISTEN; polling only", error });
@@ -521,15 +573,23 @@ export class OrchestrationSimulator {
 
   /** Reads one batch of result messages and handles them; returns how many it handled. */
   async #pollOnce(): Promise<number> {
-    const messages = await this.#client.query<{ msg_id: number; message: unknown }>(
+    const messages = await this.#queue.query<{ msg_id: number; message: unknown }>(
       "SELECT msg_id, message FROM pgmq.read('orchestration_step_results', $1::int, $2::int)",
       [this.#vt, this.#batchSize],
     );
     for (const m of messages) {
       const events: SimEvent[] = [];
-      await this.#client.transaction((tx) =>
+      await this.#transaction((tx) =>
         this.#handleResult(tx, m.msg_id, m.message, (e) => events.push(e))
       );
+      // With the queues apart the message is archived once its result is handled: if this
+      // process dies between the two, the message comes back and is recorded as a violation
+      // (`step_not_reportable`), as a worker's duplicate message would be.
+      if (this.#queuesApart) {
+        await this.#queue.query("SELECT pgmq.archive('orchestration_step_results', $1::bigint)", [
+          m.msg_id,
+        ]);
+      }
       for (const e of events) this.#emit(e);
     }
     return messages.length;
@@ -549,8 +609,10 @@ export class OrchestrationSimulator {
   }
 
   async #handleResult(tx: SqlExecutor, msgId: number, body: unknown, emit: Emit): Promise<void> {
-    const archive = () =>
-      tx.query("SELECT pgmq.archive('orchestration_step_results', $1::bigint)", [msgId]);
+    const archive = async () => {
+      if (this.#queuesApart) return; // after the commit, by the caller
+      await tx.query("SELECT pgmq.archive('orchestration_step_results', $1::bigint)", [msgId]);
+    };
     const violation = (v: Omit<ProtocolViolation, "msgId">) =>
       emit({ type: "violation", violation: { ...v, msgId } });
 
@@ -1184,19 +1246,23 @@ export class OrchestrationSimulator {
       event: stepEvent("Enqueue"),
     });
     const queue = `worker_${task.namespace}_queue`;
-    const [sent] = await tx.query<{ id: number }>(
+    const body = JSON.stringify({
+      task_uuid: task.task_uuid,
+      step_uuid: step.workflow_step_uuid,
+      correlation_id: task.correlation_id,
+    });
+    const sent = (msgId: number) =>
+      emit({ type: "step_enqueued", ...ids(step), delaySeconds: delay, msgId });
+    const outbox = this.#outboxes.get(tx);
+    if (outbox) {
+      outbox.push({ queue, body, delay, sent });
+      return;
+    }
+    const [row] = await tx.query<{ id: number }>(
       "SELECT tasker.pgmq_send_with_notify($1, $2::jsonb, $3::int) AS id",
-      [
-        queue,
-        JSON.stringify({
-          task_uuid: task.task_uuid,
-          step_uuid: step.workflow_step_uuid,
-          correlation_id: task.correlation_id,
-        }),
-        delay,
-      ],
+      [queue, body, delay],
     );
-    emit({ type: "step_enqueued", ...ids(step), delaySeconds: delay, msgId: sent.id });
+    sent(row.id);
   }
 
   /** Moves every pending step whose parents are all complete to `enqueued` and sends its message. */
@@ -1299,7 +1365,7 @@ export class OrchestrationSimulator {
       const threshold = Math.max(staleness.afterSeconds, def?.timeout_seconds ?? 0);
       if (c.age_seconds <= threshold) continue;
       const events: SimEvent[] = [];
-      await this.#client.transaction(async (tx) => {
+      await this.#transaction(async (tx) => {
         await tx.query(
           "SELECT 1 FROM tasker.workflow_steps WHERE workflow_step_uuid = $1 FOR UPDATE",
           [
@@ -1312,7 +1378,7 @@ export class OrchestrationSimulator {
         const task = await this.#loadTask(tx, c.task_uuid);
         if (TERMINAL_TASK_STATES.includes(task.state)) return;
         if (step.state === "enqueued") {
-          const queued = await tx.query(
+          const queued = await (this.#queuesApart ? this.#queue : tx).query(
             `SELECT 1 FROM pgmq."q_worker_${c.namespace}_queue" WHERE message->>'step_uuid' = $1 LIMIT 1`,
             [c.workflow_step_uuid],
           );

@@ -189,7 +189,12 @@ async function setUpServer(
   try {
     const result = await installPgmq(queue);
     io.out(describePgmq(result, maskUrl(queueUrl)));
-    if (taskerDouble) await installDouble(tasker, maskUrl(databaseUrl), io);
+    if (taskerDouble) {
+      // Queues apart: the double's queue side (Tasker's functions beside pgmq) goes with them.
+      const queueWhere = queue === tasker ? undefined : maskUrl(queueUrl);
+      await installDouble(tasker, maskUrl(databaseUrl), io, queueWhere ? undefined : "all");
+      if (queueWhere) await installDouble(queue, queueWhere, io, "queues");
+    }
   } finally {
     await queue.close();
     if (tasker !== queue) await tasker.close();
@@ -210,7 +215,7 @@ async function setUpEmbedded(
     // Started here: the embedded database installed its pgmq on opening; report that.
     const result = db.embedded?.pgmq ?? await installPgmq(db.queue);
     io.out(describePgmq(result, where));
-    if (taskerDouble) await installDouble(db.tasker, where, io);
+    if (taskerDouble) await installDouble(db.tasker, where, io, "all");
   } finally {
     await db.close();
   }
@@ -227,23 +232,47 @@ function describePgmq(result: PgmqInstallResult, where: string): string {
   }
 }
 
-type InstallTaskerDouble = (client: SqlExecutor) => Promise<void>;
+interface TaskerDoubleModule {
+  installTaskerDouble?: (client: SqlExecutor, options?: { queues?: boolean }) => Promise<void>;
+  installTaskerDoubleQueues?: (client: SqlExecutor) => Promise<void>;
+}
 
-async function installDouble(client: SqlClient, where: string, io: DbSetupIo): Promise<void> {
+/**
+ * Installs the test double: "all" (tables and queue side, one database),
+ * `undefined` (tables only: the queues live apart) or "queues" (the queue side
+ * only, into the queue database).
+ */
+async function installDouble(
+  client: SqlClient,
+  where: string,
+  io: DbSetupIo,
+  part: "all" | "queues" | undefined,
+): Promise<void> {
   // Imported when asked for: the test double is test and demo tooling, not part of the product.
   const url = new URL("../../tasker_double/install_tasker_double.ts", import.meta.url);
-  const module = await import(url.href) as { installTaskerDouble?: InstallTaskerDouble };
-  if (typeof module.installTaskerDouble !== "function") {
-    throw new Error(`${url.pathname} does not export installTaskerDouble`);
+  const module = await import(url.href) as TaskerDoubleModule;
+  const install = part === "queues"
+    ? module.installTaskerDoubleQueues
+    : module.installTaskerDouble &&
+      ((c: SqlExecutor) => module.installTaskerDouble!(c, { queues: part === "all" }));
+  if (typeof install !== "function") {
+    throw new Error(`${url.pathname} does not export the double's installers`);
   }
   const [before] = await client.query<{ present: boolean }>(
-    "SELECT to_regclass('tasker.workflow_steps') IS NOT NULL AS present",
+    part === "queues"
+      ? "SELECT to_regprocedure('tasker.pgmq_send_with_notify(text,jsonb,integer)') IS NOT NULL AS present"
+      : "SELECT to_regclass('tasker.workflow_steps') IS NOT NULL AS present",
   );
-  await module.installTaskerDouble(client);
+  await install(client);
+  const what = part === "queues"
+    ? "Tasker test double queue functions (tasker.pgmq_send_with_notify, orchestration queues)"
+    : part === "all"
+    ? "Tasker test double schema"
+    : "Tasker test double schema (tables only; its queue side goes to the queue database)";
   io.out(
     before.present
-      ? `Tasker test double schema already present in ${where} (checked, left as is)`
-      : `Tasker test double schema installed into ${where}`,
+      ? `${what} already present in ${where} (checked, left as is)`
+      : `${what} installed into ${where}`,
   );
 }
 

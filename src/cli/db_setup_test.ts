@@ -136,6 +136,51 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "db:setup --pgmq-database-url --tasker-double puts the tables in Tasker's database and the queue side with the queues",
+  ...realServer,
+  fn: async () => {
+    const tasker = await startTestDatabase({ kind: "postgres", bare: true });
+    const queue = await startTestDatabase({ kind: "postgres", bare: true });
+    try {
+      const args = [
+        "--database-url",
+        tasker.url!,
+        "--pgmq-database-url",
+        queue.url!,
+        "--tasker-double",
+      ];
+      const run = capture();
+      assert.equal(await main(args, run.options), 0, run.err.join("\n"));
+      assert.deepEqual(run.out.slice(1), [
+        `Tasker test double schema (tables only; its queue side goes to the queue database) installed into ${tasker.url}`,
+        `Tasker test double queue functions (tasker.pgmq_send_with_notify, orchestration queues) installed into ${queue.url}`,
+      ]);
+      const objects = (c: typeof tasker) =>
+        c.client.query<{ steps: boolean; send: boolean; pgmq: boolean }>(
+          `SELECT to_regclass('tasker.workflow_steps') IS NOT NULL AS steps,
+                  to_regprocedure('tasker.pgmq_send_with_notify(text,jsonb,integer)') IS NOT NULL AS send,
+                  to_regnamespace('pgmq') IS NOT NULL AS pgmq`,
+        );
+      assert.deepEqual(await objects(tasker), [{ steps: true, send: false, pgmq: false }]);
+      assert.deepEqual(await objects(queue), [{ steps: false, send: true, pgmq: true }]);
+      const [results] = await queue.client.query<{ ok: boolean }>(
+        "SELECT to_regclass('pgmq.q_orchestration_step_results') IS NOT NULL AS ok",
+      );
+      assert.equal(results.ok, true);
+
+      const again = capture();
+      assert.equal(await main(args, again.options), 0, again.err.join("\n"));
+      assert.match(again.out[1], /already present/);
+      assert.match(again.out[2], /already present/);
+    } finally {
+      await tasker.close();
+      await queue.close();
+    }
+  },
+});
+
+Deno.test({
   name: "db:setup exits 1 with the error code when the server cannot be reached",
   ...leaky,
   fn: async () => {
