@@ -16,32 +16,10 @@ import {
   type InProcessBrokerOptions,
   type RecordedEvents,
   recordingObserver,
+  RESHAPE_TEMPLATE,
   startInProcessBroker,
 } from "./support/broker_harness.ts";
 import { publishSlowGuest } from "./support/hostile_registry.ts";
-
-const TEMPLATE = {
-  name: "reshape",
-  namespace_name: "catalog",
-  version: "1.0.0",
-  steps: [
-    {
-      name: "total",
-      handler: {
-        callable: "catalog.transform",
-        initialization: { filter: "{total: (.context.items | map(.price) | add)}" },
-      },
-    },
-    {
-      name: "label",
-      dependencies: ["total"],
-      handler: {
-        callable: "catalog.transform@^1",
-        initialization: { filter: '{label: "total=\\(.deps.total.total)"}' },
-      },
-    },
-  ],
-};
 
 /** One step, one trivial transform: a task that is one message. */
 const ONE_STEP = {
@@ -104,7 +82,7 @@ for (const kind of ["auto", "pglite"] as const) {
   Deno.test(`broker runs a two-step catalog workflow to completion (${kind})`, async () => {
     await withBroker(async (db, events) => {
       await withSimulator(db, async (sim) => {
-        await sim.registerTemplate(TEMPLATE);
+        await sim.registerTemplate(RESHAPE_TEMPLATE);
         const { taskUuid } = await sim.createTask({
           name: "reshape",
           context: { items: [{ price: 2 }, { price: 3.5 }] },
@@ -138,7 +116,7 @@ Deno.test("broker archives poison messages and keeps serving", async () => {
         step_uuid: crypto.randomUUID(),
         correlation_id: crypto.randomUUID(),
       });
-      await sim.registerTemplate(TEMPLATE);
+      await sim.registerTemplate(RESHAPE_TEMPLATE);
       const { taskUuid } = await sim.createTask({ name: "reshape", context: { items: [] } });
       const report = await sim.waitForTask(taskUuid, { timeoutMs: 60_000 });
       assert.equal(report.state, "complete");
@@ -289,14 +267,15 @@ Deno.test("a batch hydration that fails while messages wait read ahead neither c
 
 Deno.test("a step gives its slot back while its result is written, up to concurrency results at once", async () => {
   const db = await startTestDatabase();
-  // Reports (the only statements that send a results message) wait until the gate opens.
+  // Reports (the only statements that set in_process = false) wait until the gate opens. The
+  // queue client is another object, so the broker sends results messages on it after the report.
   let openGate!: () => void;
   const gate = new Promise<void>((resolve) => openGate = resolve);
   let waitingReports = 0;
   const tasker = interceptQueries(
     db.client,
     async <Row>(text: string, params?: readonly unknown[]) => {
-      if (text.includes("pgmq_send_with_notify")) {
+      if (text.includes("SET in_process = false")) {
         waitingReports++;
         await gate;
       }

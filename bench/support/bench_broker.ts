@@ -130,6 +130,7 @@ export async function startBenchBroker(
         },
         reportFailed() {},
         reportSkipped() {},
+        resultMessageNotSent() {},
         end() {},
       };
     },

@@ -59,6 +59,7 @@ import {
   type PreparedReport,
   prepareReport,
   type ReportResult,
+  sendResultMessages,
   writeReports,
 } from "../tasker/report_step.ts";
 import { buildEnvelope } from "../tasker/step_envelope.ts";
@@ -212,8 +213,13 @@ export class Broker {
    */
   readonly #claims = new Map<string, Coalescer<ClaimRequest, ClaimResult>>();
   readonly #reports: Coalescer<PreparedReport, ReportResult>;
-  /** Whether the ack rides in the claim's statement (the queues live in Tasker's database). */
+  /**
+   * Whether the queues live in Tasker's database: then the ack rides in the
+   * claim's statement and the results message in the report's.
+   */
   readonly #ackInClaim: boolean;
+  /** The results messages, sent on the queue database after their report (queues elsewhere). */
+  readonly #resultMessages: Coalescer<string, number> | undefined;
   /** Definitions a hydrate-and-claim statement may claim. */
   readonly #known = new KnownDefinitions();
 
@@ -239,10 +245,15 @@ export class Broker {
         }),
       );
     }
-    this.#reports = new Coalescer((reports) => writeReports(deps.tasker, reports), {
-      maxBatch,
-      key: (r) => r.stepUuid.toLowerCase(),
-    });
+    this.#reports = new Coalescer(
+      (reports) => writeReports(deps.tasker, reports, { sendMessages: ackInClaim }),
+      { maxBatch, key: (r) => r.stepUuid.toLowerCase() },
+    );
+    // Two databases share no transaction: as Tasker's own workers do, the message follows
+    // the report's commit (at least once: a send whose answer is lost is sent again).
+    this.#resultMessages = ackInClaim
+      ? undefined
+      : new Coalescer((messages) => sendResultMessages(deps.queue, messages), { maxBatch });
   }
 
   /** A snapshot for health checks. */
@@ -746,8 +757,11 @@ export class Broker {
       try {
         const reported = await scope.phase("worker.report", () => this.#reports.submit(report));
         this.#databaseUp("report");
-        if (reported === "reported") scope.reported(result, performance.now() - started);
-        else scope.reportSkipped(`${reported.skipped} (${reported.reason})`);
+        // "already_reported": an earlier try committed and its answer was lost.
+        if (reported === "reported" || reported.reason === "already_reported") {
+          if (this.#resultMessages) await this.#sendResultMessage(report.message, scope);
+          scope.reported(result, performance.now() - started);
+        } else scope.reportSkipped(`${reported.skipped} (${reported.reason})`);
         return;
       } catch (error) {
         const state = sqlState(error);
@@ -776,6 +790,34 @@ export class Broker {
           this.#hardStop.signal,
         );
         if (this.#hardStop.signal.aborted) return;
+      }
+    }
+  }
+
+  /**
+   * Sends a written report's results message on the queue database; retries
+   * through outages until it is sent or the hard stop. A message not sent
+   * leaves the step in `enqueued_for_orchestration` with nothing to tell
+   * orchestration: only Tasker's staleness recovery finds it then.
+   */
+  async #sendResultMessage(message: string, scope: StepScope): Promise<void> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        await scope.phase("worker.result_message", () => this.#resultMessages!.submit(message));
+        this.#databaseUp("result_message");
+        return;
+      } catch (error) {
+        this.#databaseDown("result_message", error);
+        if (!this.#hardStop.signal.aborted) {
+          await delay(
+            Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(attempt, 6)),
+            this.#hardStop.signal,
+          );
+        }
+        if (this.#hardStop.signal.aborted) {
+          scope.resultMessageNotSent(error, attempt);
+          return;
+        }
       }
     }
   }

@@ -53,6 +53,11 @@ export interface StepScope {
   reportFailed(error: unknown, attempt: number): void;
   /** The step's current state forbade a result (someone else moved it). */
   reportSkipped(state: string): void;
+  /**
+   * The result was written but its results message, sent on a separate queue
+   * database, was not sent before the hard stop (`attempt` tries).
+   */
+  resultMessageNotSent(error: unknown, attempt: number): void;
   /** The scope is over. */
   end(): void;
 }
@@ -89,6 +94,7 @@ const NOOP_SCOPE: StepScope = {
   reported() {},
   reportFailed() {},
   reportSkipped() {},
+  resultMessageNotSent() {},
   end() {},
 };
 

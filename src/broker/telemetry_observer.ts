@@ -187,6 +187,13 @@ function stepScope(
     reportFailed(error, attempt) {
       logger.warn("reporting the result failed; retrying", { attempt, error: errorText(error) });
     },
+    resultMessageNotSent(error, attempt) {
+      logger.error(
+        "result written but its orchestration_step_results message was not sent before the hard stop; " +
+          "orchestration learns of the step only through Tasker's staleness recovery",
+        { code: "result_message_not_sent", attempt, error: errorText(error) },
+      );
+    },
     reportSkipped(state) {
       execution?.finish({ success: false, error_type: "report_skipped" });
       logger.warn("result not written: the step is no longer this worker's claim", { state });

@@ -59,9 +59,35 @@ export interface RecordedEvents {
   lostClaims: string[];
   reported: { stepName: string; status: string }[];
   skipped: string[];
+  /** Steps whose results message was never sent (queues in another database). */
+  messagesNotSent: string[];
   databaseErrors: string[];
   internalErrors: unknown[];
 }
+
+/** Two catalog steps, the second on the first's result: `total`, then `label`. */
+export const RESHAPE_TEMPLATE = {
+  name: "reshape",
+  namespace_name: "catalog",
+  version: "1.0.0",
+  steps: [
+    {
+      name: "total",
+      handler: {
+        callable: "catalog.transform",
+        initialization: { filter: "{total: (.context.items | map(.price) | add)}" },
+      },
+    },
+    {
+      name: "label",
+      dependencies: ["total"],
+      handler: {
+        callable: "catalog.transform@^1",
+        initialization: { filter: '{label: "total=\\(.deps.total.total)"}' },
+      },
+    },
+  ],
+};
 
 /** An observer that records what the loop reported. */
 export function recordingObserver(): { observer: BrokerObserver; events: RecordedEvents } {
@@ -73,6 +99,7 @@ export function recordingObserver(): { observer: BrokerObserver; events: Recorde
     lostClaims: [],
     reported: [],
     skipped: [],
+    messagesNotSent: [],
     databaseErrors: [],
     internalErrors: [],
   };
@@ -93,6 +120,7 @@ export function recordingObserver(): { observer: BrokerObserver; events: Recorde
           events.reported.push({ stepName: labels.stepName, status: result.status }),
         reportFailed() {},
         reportSkipped: (state) => events.skipped.push(state),
+        resultMessageNotSent: () => events.messagesNotSent.push(labels.stepUuid),
         end() {},
       };
     },
