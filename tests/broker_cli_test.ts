@@ -88,6 +88,7 @@ Deno.test({
       }, "the broker to be ready");
       assert.equal(ready.checks.database.ok, true);
       assert.equal(ready.checks.sandboxes.ok, true);
+      assert.ok(!broker.logs.some((l) => l.code === "tasker_schema_missing"), "schema present");
 
       const handlers = await (await fetch(`${url}/v1/handlers`)).json();
       const transform = handlers.handlers.find((h: { name: string }) =>
@@ -129,6 +130,50 @@ Deno.test({
     } finally {
       stopSim.abort();
       await simRunning;
+      try {
+        broker.child.kill("SIGKILL");
+      } catch {
+        // already exited
+      }
+      await broker.exited;
+      await db.close();
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "broker warns at start-up, naming what is missing, when its database has no Tasker schema",
+  ignore: !canStartPostgres(),
+  async fn() {
+    const db = await startTestDatabase({ kind: "postgres", skipTaskerDouble: true });
+    const dataDir = await Deno.makeTempDir();
+    const broker = spawnBroker({
+      env: { DATABASE_URL: db.url!, WASM_BROKER_DATA_DIR: dataDir },
+      args: ["--registry", await copyRegistry(), "--no-catalog-publish"],
+    });
+    try {
+      const warning = await eventually(
+        () => broker.logs.find((l) => l.code === "tasker_schema_missing"),
+        "the tasker_schema_missing warning",
+      );
+      assert.equal(warning.level, "warn");
+      assert.deepEqual(warning.missing_in_tasker_database, [
+        "tasker.tasks",
+        "tasker.named_tasks",
+        "tasker.workflow_steps",
+        "tasker.workflow_step_transitions",
+        "tasker.get_step_transitive_dependencies(uuid)",
+      ]);
+      assert.deepEqual(warning.missing_in_queue_database, [
+        "tasker.pgmq_send_with_notify(text,jsonb,integer)",
+      ]);
+      assert.match(String(warning.hint), /db:setup --tasker-double/);
+      // A warning, not a refusal: the broker runs, and stops cleanly.
+      await broker.adminUrl;
+      broker.child.kill("SIGTERM");
+      assert.equal((await broker.exited).code, 0);
+    } finally {
       try {
         broker.child.kill("SIGKILL");
       } catch {

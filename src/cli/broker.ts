@@ -25,7 +25,8 @@ import { defaultDataDir } from "../registry/default_registry_dir.ts";
 import { FileRegistry } from "../registry/file_registry.ts";
 import type { SandboxPool } from "../sandbox/sandbox_pool.ts";
 import { queueDepth } from "../tasker/pgmq_queue.ts";
-import { createJsonLogger } from "../telemetry/json_logger.ts";
+import { missingObjects, QUEUE_OBJECTS, TASKER_OBJECTS } from "../tasker/tasker_schema.ts";
+import { createJsonLogger, type JsonLogger } from "../telemetry/json_logger.ts";
 import { MetricsRegistry } from "../telemetry/metrics_registry.ts";
 import { planOtelLaunch, relaunchWithOtel } from "../telemetry/otel_launch.ts";
 import { createWorkerMetrics } from "../telemetry/worker_metrics.ts";
@@ -305,6 +306,7 @@ export async function main(args: string[]): Promise<number> {
     database: db.describe,
     ...(db.embedded ? { embedded_url: db.embedded.url } : {}),
   });
+  await warnIfTaskerSchemaMissing(db, log);
 
   broker = new Broker({
     tasker: db.tasker,
@@ -344,6 +346,33 @@ export async function main(args: string[]): Promise<number> {
     log.info("stopped", { exit_status: status });
   }
   return status;
+}
+
+/**
+ * Says at start-up what of Tasker's schema the databases lack (the wrong
+ * database named, or Tasker not migrated yet): steps cannot be hydrated or
+ * reported without it. A warning, not a refusal: Tasker (or the demo's test
+ * double) may install it after the broker started. Unreachable databases are
+ * left to the broker's own retries.
+ */
+async function warnIfTaskerSchemaMissing(db: OpenedDatabase, log: JsonLogger): Promise<void> {
+  let tasker: string[];
+  let queue: string[];
+  try {
+    tasker = await missingObjects(db.tasker, TASKER_OBJECTS);
+    queue = await missingObjects(db.queue, QUEUE_OBJECTS);
+  } catch {
+    return;
+  }
+  if (tasker.length === 0 && queue.length === 0) return;
+  log.warn("Tasker's schema is missing here: no step can be claimed or reported until it exists", {
+    code: "tasker_schema_missing",
+    ...(tasker.length ? { missing_in_tasker_database: tasker } : {}),
+    ...(queue.length ? { missing_in_queue_database: queue } : {}),
+    hint: db.embedded
+      ? "`deno task demo` installs the Tasker test double into the embedded database"
+      : "point DATABASE_URL (and PGMQ_DATABASE_URL) at Tasker's databases, or install the test double with `deno task db:setup --tasker-double`",
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
