@@ -79,7 +79,7 @@ export interface InstallTaskerDoubleOptions {
  * the SQL files and the parts installed) and does nothing. A plain executor
  * is taken to be a transaction the caller owns. When the files changed since
  * the last install, their statements (all `IF NOT EXISTS` / `OR REPLACE`)
- * run again.
+ * run again. Resolves to whether anything ran.
  *
  * Refuses with `schema_conflict` when schema `tasker` holds a
  * `workflow_steps` table the double did not install: replacing a real
@@ -94,8 +94,8 @@ export interface InstallTaskerDoubleOptions {
 export async function installTaskerDouble(
   client: SqlExecutor,
   options: InstallTaskerDoubleOptions = {},
-): Promise<void> {
-  await installParts(client, options.queues ?? true ? ["tables", "queues"] : ["tables"]);
+): Promise<boolean> {
+  return await installParts(client, options.queues ?? true ? ["tables", "queues"] : ["tables"]);
 }
 
 /**
@@ -110,20 +110,19 @@ export async function installTaskerDouble(
  * await installTaskerDoubleQueues(queueClient); // after installPgmq(queueClient)
  * ```
  */
-export async function installTaskerDoubleQueues(client: SqlExecutor): Promise<void> {
-  await installParts(client, ["queues"]);
+export async function installTaskerDoubleQueues(client: SqlExecutor): Promise<boolean> {
+  return await installParts(client, ["queues"]);
 }
 
-async function installParts(client: SqlExecutor, parts: Part[]): Promise<void> {
+/** Installs `parts`; whether anything ran (false: marked current already). */
+async function installParts(client: SqlExecutor, parts: Part[]): Promise<boolean> {
   const schema = await loadSchema();
-  if (hasTransaction(client)) {
-    await client.transaction((tx) => install(tx, schema, parts));
-  } else {
-    await install(client, schema, parts);
-  }
+  return hasTransaction(client)
+    ? await client.transaction((tx) => install(tx, schema, parts))
+    : await install(client, schema, parts);
 }
 
-async function install(tx: SqlExecutor, schema: Script, requested: Part[]): Promise<void> {
+async function install(tx: SqlExecutor, schema: Script, requested: Part[]): Promise<boolean> {
   await tx.query("SELECT pg_advisory_xact_lock($1::bigint)", [String(INSTALL_LOCK_KEY)]);
   const rows = await tx.query<
     { description: string | null; has_steps: boolean; has_send: boolean }
@@ -143,7 +142,7 @@ async function install(tx: SqlExecutor, schema: Script, requested: Part[]): Prom
   const ours = `${prefixed}:` === TASKER_DOUBLE_MARKER;
   const installed = new Set(ours && version === schema.version ? partList?.split("+") : []);
   const missing = requested.filter((part) => !installed.has(part));
-  if (missing.length === 0) return;
+  if (missing.length === 0) return false;
   if (existing && !ours && (existing.has_steps || existing.has_send)) {
     throw new TaskerDoubleError(
       "schema_conflict",
@@ -173,4 +172,5 @@ async function install(tx: SqlExecutor, schema: Script, requested: Part[]): Prom
   }`;
   // COMMENT takes no parameters; the marker is a fixed prefix, hex and part names: safe inline.
   await tx.query(`COMMENT ON SCHEMA tasker IS '${marker}'`);
+  return true;
 }

@@ -358,11 +358,21 @@ export class OrchestrationSimulator {
       return fn(tx);
     });
     for (const send of outbox) {
-      const [sent] = await this.#queue.query<{ id: number }>(
-        "SELECT tasker.pgmq_send_with_notify($1, $2::jsonb, $3::int) AS id",
-        [send.queue, send.body, send.delay],
-      );
-      send.sent(Number(sent.id));
+      try {
+        const [sent] = await this.#queue.query<{ id: number }>(
+          "SELECT tasker.pgmq_send_with_notify($1, $2::jsonb, $3::int) AS id",
+          [send.queue, send.body, send.delay],
+        );
+        send.sent(Number(sent.id));
+      } catch (error) {
+        // Committed already: the step stays `enqueued` without a message, which staleness
+        // recovery (when enabled) finds and enqueues again, as Tasker's does.
+        this.#log({
+          type: "error",
+          message: `Cannot send a step message: ${String(error)}`,
+          error,
+        });
+      }
     }
     return value;
   }
@@ -579,13 +589,13 @@ export class OrchestrationSimulator {
     );
     for (const m of messages) {
       const events: SimEvent[] = [];
-      await this.#transaction((tx) =>
+      const archived = await this.#transaction((tx) =>
         this.#handleResult(tx, m.msg_id, m.message, (e) => events.push(e))
       );
       // With the queues apart the message is archived once its result is handled: if this
       // process dies between the two, the message comes back and is recorded as a violation
       // (`step_not_reportable`), as a worker's duplicate message would be.
-      if (this.#queuesApart) {
+      if (this.#queuesApart && archived) {
         await this.#queue.query("SELECT pgmq.archive('orchestration_step_results', $1::bigint)", [
           m.msg_id,
         ]);
@@ -608,8 +618,16 @@ export class OrchestrationSimulator {
     this.#log(event);
   }
 
-  async #handleResult(tx: SqlExecutor, msgId: number, body: unknown, emit: Emit): Promise<void> {
+  /** Handles one results message; returns whether it is to be archived (it is, in `tx`, unless the queues are apart). */
+  async #handleResult(
+    tx: SqlExecutor,
+    msgId: number,
+    body: unknown,
+    emit: Emit,
+  ): Promise<boolean> {
+    let archived = false;
     const archive = async () => {
+      archived = true;
       if (this.#queuesApart) return; // after the commit, by the caller
       await tx.query("SELECT pgmq.archive('orchestration_step_results', $1::bigint)", [msgId]);
     };
@@ -636,7 +654,7 @@ export class OrchestrationSimulator {
     ) {
       violation({ kind: "message_invalid", problems: msgProblems });
       await archive();
-      return;
+      return archived;
     }
     const stepUuid = body.step_uuid as string;
     // Serialize with anything else touching this step (another simulator, staleness recovery).
@@ -649,7 +667,7 @@ export class OrchestrationSimulator {
     if (locked.length === 0) {
       violation({ kind: "step_unknown", problems: [`no step ${stepUuid}`], stepUuid });
       await archive();
-      return;
+      return archived;
     }
     const step = (await this.#loadStep(tx, stepUuid))!;
     const task = await this.#loadTask(tx, step.task_uuid);
@@ -674,14 +692,14 @@ export class OrchestrationSimulator {
         ...where,
       });
       await archive();
-      return;
+      return archived;
     }
     const problems = checkStepExecutionResult(step.results);
     if (problems.length > 0) {
       // Tasker fails to deserialize and leaves the message unacked: it comes back after the
       // visibility timeout and the step waits. Recorded once per message.
       violation({ kind: "results_invalid", problems, ...where });
-      return;
+      return archived;
     }
     await this.#checkWorkerWrites(tx, step, task, (v) => violation({ ...v, ...where }));
 
@@ -738,7 +756,7 @@ export class OrchestrationSimulator {
         );
         if (!outcomeOk) {
           await archive();
-          return;
+          return archived;
         }
       }
     } else {
@@ -793,6 +811,7 @@ export class OrchestrationSimulator {
       await this.#finishTaskIfDone(tx, task.task_uuid, emit);
     }
     await archive();
+    return archived;
   }
 
   /** Checks the claim and report a worker wrote, as far as the protocol fixes them. */

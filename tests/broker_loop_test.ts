@@ -14,6 +14,7 @@ import {
   copyRegistry,
   eventually,
   type InProcessBrokerOptions,
+  interceptQueries,
   type RecordedEvents,
   recordingObserver,
   RESHAPE_TEMPLATE,
@@ -46,17 +47,6 @@ async function withSimulator(
     stop.abort();
     await running;
   }
-}
-
-/** `client` as the broker's Tasker client, its queries going through `query` first. */
-function interceptQueries(client: SqlClient, query: SqlClient["query"]): SqlClient {
-  return {
-    kind: client.kind,
-    query,
-    transaction: (fn) => client.transaction(fn),
-    listen: (channel, onNotify) => client.listen(channel, onNotify),
-    close: () => Promise.resolve(),
-  };
 }
 
 /**
@@ -268,7 +258,7 @@ Deno.test("a batch hydration that fails while messages wait read ahead neither c
 Deno.test("a step gives its slot back while its result is written, up to concurrency results at once", async () => {
   const db = await startTestDatabase();
   // Reports (the only statements that set in_process = false) wait until the gate opens. The
-  // queue client is another object, so the broker sends results messages on it after the report.
+  // queues go through the same client: one database, the results message in the report.
   let openGate!: () => void;
   const gate = new Promise<void>((resolve) => openGate = resolve);
   let waitingReports = 0;
@@ -292,7 +282,7 @@ Deno.test("a step gives its slot back while its result is written, up to concurr
         tasks.push(await sim.createTask({ name: "one_step", context: {} }));
       }
       broker = await startInProcessBroker(tasker, {
-        queue: db.client,
+        queue: tasker,
         observer,
         settings: { concurrency: 1 },
       });

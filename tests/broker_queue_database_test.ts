@@ -16,6 +16,7 @@ import type { SqlClient } from "../src/db/sql_client.ts";
 import { startTestDatabase, type TestDatabase } from "./support/database_harness.ts";
 import {
   eventually,
+  interceptQueries,
   type RecordedEvents,
   recordingObserver,
   RESHAPE_TEMPLATE,
@@ -30,8 +31,14 @@ interface Apart {
   events: RecordedEvents;
 }
 
-/** Two databases, the simulator on both, a broker on both; torn down in order. */
-async function withQueuesApart(fn: (apart: Apart) => Promise<void>): Promise<void> {
+/**
+ * Two databases, the simulator on both, a broker on both (its Tasker client
+ * through `intercept` when given); torn down in order.
+ */
+async function withQueuesApart(
+  fn: (apart: Apart) => Promise<void>,
+  intercept?: (client: SqlClient) => SqlClient,
+): Promise<void> {
   // Tasker's database without pgmq: nothing may reach a queue through it.
   const tasker = await startTestDatabase({ bare: true });
   const queue = await startTestDatabase({ skipTaskerDouble: true });
@@ -48,7 +55,7 @@ async function withQueuesApart(fn: (apart: Apart) => Promise<void>): Promise<voi
     await sim.registerTemplate(RESHAPE_TEMPLATE);
     running = sim.run({ signal: stopSim.signal });
     const { observer, events } = recordingObserver();
-    const broker = await startInProcessBroker(tasker.client, {
+    const broker = await startInProcessBroker(intercept?.(tasker.client) ?? tasker.client, {
       queue: queue.client,
       observer,
       settings: { pollIntervalMs: 100, concurrency: 2, shutdownGraceMs: 500 },
@@ -146,9 +153,55 @@ Deno.test("queues apart: a results message still unsent at the hard stop is repo
     const { stepUuid } = await runWithResultsQueueGone(apart);
     // stop() waits for the report (grace, then the final wait) and then gives up on the send.
     await apart.broker.stop();
+    await eventually(
+      () => apart.events.messagesNotSent.length > 0 || undefined,
+      "the send given up",
+    );
     assert.deepEqual(apart.events.messagesNotSent, [stepUuid]);
-    assert.deepEqual(apart.events.reported, []);
-    await apart.queue.client.query("SELECT pgmq.create('orchestration_step_results')");
-    assert.deepEqual(await resultMessages(apart.queue.client), []);
+    assert.deepEqual(
+      apart.events.reported,
+      [],
+      "a step whose message was not sent is not reported",
+    );
+    // The result stays written: orchestration's staleness recovery is what finds it.
+    const [row] = await apart.tasker.client.query<{ state: string }>(
+      `SELECT to_state AS state FROM tasker.workflow_step_transitions
+       WHERE workflow_step_uuid = $1::uuid AND most_recent`,
+      [stepUuid],
+    );
+    assert.equal(row.state, "enqueued_for_orchestration");
   });
+});
+
+Deno.test("queues apart: a report whose answer was lost is found written, and its message is sent once", async () => {
+  let lost = false;
+  await withQueuesApart(
+    async ({ queue, sim, events }) => {
+      const { taskUuid } = await sim.createTask({
+        name: RESHAPE_TEMPLATE.name,
+        context: { items: [{ price: 2 }] },
+      });
+      const report = await sim.waitForTask(taskUuid, { timeoutMs: 60_000 });
+      assert.equal(report.state, "complete");
+      assert.ok(lost, "a report's answer was lost");
+      assert.ok(events.databaseErrors.includes("report"));
+      // Counted once, and one message per step: the retry found "already_reported".
+      assert.deepEqual(events.reported.map((r) => r.stepName).sort(), ["label", "total"]);
+      assert.equal(events.skipped.length, 0);
+      const stepUuids = report.steps.map((s) => s.stepUuid).sort();
+      assert.deepEqual(await resultMessages(queue.client), stepUuids);
+    },
+    (client) =>
+      interceptQueries(client, async <Row>(text: string, params?: readonly unknown[]) => {
+        const rows = await client.query<Row>(text, params);
+        // The first report commits, and its answer never arrives.
+        if (text.includes("SET in_process = false") && !lost) {
+          lost = true;
+          throw Object.assign(new Error("simulated connection reset after the commit"), {
+            code: "ECONNRESET",
+          });
+        }
+        return rows;
+      }),
+  );
 });

@@ -759,7 +759,9 @@ export class Broker {
         this.#databaseUp("report");
         // "already_reported": an earlier try committed and its answer was lost.
         if (reported === "reported" || reported.reason === "already_reported") {
-          if (this.#resultMessages) await this.#sendResultMessage(report.message, scope);
+          if (this.#resultMessages && !await this.#sendResultMessage(report.message, scope)) {
+            return;
+          }
           scope.reported(result, performance.now() - started);
         } else scope.reportSkipped(`${reported.skipped} (${reported.reason})`);
         return;
@@ -784,28 +786,35 @@ export class Broker {
         }
         this.#databaseDown("report", error);
         scope.reportFailed(error, attempt);
-        if (this.#hardStop.signal.aborted) return;
-        await delay(
-          Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(attempt, 6)),
-          this.#hardStop.signal,
-        );
-        if (this.#hardStop.signal.aborted) return;
+        if (!this.#hardStop.signal.aborted) {
+          await delay(
+            Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(attempt, 6)),
+            this.#hardStop.signal,
+          );
+        }
+        if (this.#hardStop.signal.aborted) {
+          // Queues apart: a try whose answer was lost may have written the result, and then
+          // nothing will send its message.
+          if (this.#resultMessages) scope.resultMessageNotSent(error, attempt);
+          return;
+        }
       }
     }
   }
 
   /**
    * Sends a written report's results message on the queue database; retries
-   * through outages until it is sent or the hard stop. A message not sent
-   * leaves the step in `enqueued_for_orchestration` with nothing to tell
+   * through outages until it is sent (true) or the hard stop (false). A
+   * message not sent leaves the step `enqueued_for_orchestration` (or
+   * `enqueued_as_error_for_orchestration`) with nothing to tell
    * orchestration: only Tasker's staleness recovery finds it then.
    */
-  async #sendResultMessage(message: string, scope: StepScope): Promise<void> {
+  async #sendResultMessage(message: string, scope: StepScope): Promise<boolean> {
     for (let attempt = 1;; attempt++) {
       try {
         await scope.phase("worker.result_message", () => this.#resultMessages!.submit(message));
         this.#databaseUp("result_message");
-        return;
+        return true;
       } catch (error) {
         this.#databaseDown("result_message", error);
         if (!this.#hardStop.signal.aborted) {
@@ -816,7 +825,7 @@ export class Broker {
         }
         if (this.#hardStop.signal.aborted) {
           scope.resultMessageNotSent(error, attempt);
-          return;
+          return false;
         }
       }
     }

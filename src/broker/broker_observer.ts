@@ -54,8 +54,10 @@ export interface StepScope {
   /** The step's current state forbade a result (someone else moved it). */
   reportSkipped(state: string): void;
   /**
-   * The result was written but its results message, sent on a separate queue
-   * database, was not sent before the hard stop (`attempt` tries).
+   * Queues in a separate database: the hard stop came before the step's
+   * results message was sent (`attempt` tries). The result is written — or,
+   * when the report's own answer was lost, may be — and orchestration is not
+   * told. The step is not counted as reported.
    */
   resultMessageNotSent(error: unknown, attempt: number): void;
   /** The scope is over. */

@@ -189,8 +189,8 @@ function stepScope(
     },
     resultMessageNotSent(error, attempt) {
       logger.error(
-        "result written but its orchestration_step_results message was not sent before the hard stop; " +
-          "orchestration learns of the step only through Tasker's staleness recovery",
+        "result written (or its report's answer lost) but its orchestration_step_results message " +
+          "not sent before the hard stop; orchestration learns of the step only through Tasker's staleness recovery",
         { code: "result_message_not_sent", attempt, error: errorText(error) },
       );
     },

@@ -233,8 +233,8 @@ function describePgmq(result: PgmqInstallResult, where: string): string {
 }
 
 interface TaskerDoubleModule {
-  installTaskerDouble?: (client: SqlExecutor, options?: { queues?: boolean }) => Promise<void>;
-  installTaskerDoubleQueues?: (client: SqlExecutor) => Promise<void>;
+  installTaskerDouble?: (client: SqlExecutor, options?: { queues?: boolean }) => Promise<boolean>;
+  installTaskerDoubleQueues?: (client: SqlExecutor) => Promise<boolean>;
 }
 
 /**
@@ -263,15 +263,17 @@ async function installDouble(
       ? "SELECT to_regprocedure('tasker.pgmq_send_with_notify(text,jsonb,integer)') IS NOT NULL AS present"
       : "SELECT to_regclass('tasker.workflow_steps') IS NOT NULL AS present",
   );
-  await install(client);
+  const changed = await install(client);
   const what = part === "queues"
     ? "Tasker test double queue functions (tasker.pgmq_send_with_notify, orchestration queues)"
     : part === "all"
     ? "Tasker test double schema"
     : "Tasker test double schema (tables only; its queue side goes to the queue database)";
   io.out(
-    before.present
+    !changed
       ? `${what} already present in ${where} (checked, left as is)`
+      : before.present
+      ? `${what} updated in ${where} (its SQL changed, or a part was missing)`
       : `${what} installed into ${where}`,
   );
 }

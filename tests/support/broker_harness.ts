@@ -65,6 +65,17 @@ export interface RecordedEvents {
   internalErrors: unknown[];
 }
 
+/** `client` as the broker's Tasker client, its queries going through `query` first. */
+export function interceptQueries(client: SqlClient, query: SqlClient["query"]): SqlClient {
+  return {
+    kind: client.kind,
+    query,
+    transaction: (fn) => client.transaction(fn),
+    listen: (channel, onNotify) => client.listen(channel, onNotify),
+    close: () => Promise.resolve(),
+  };
+}
+
 /** Two catalog steps, the second on the first's result: `total`, then `label`. */
 export const RESHAPE_TEMPLATE = {
   name: "reshape",
