@@ -32,11 +32,13 @@
  *   deno bench -A bench/broker_e2e_bench.ts
  *   deno run -A bench/broker_e2e_bench.ts --report [--steps 4000] [--latency-steps 400]
  *     [--rate 50] [--handlers trivial,transform] [--sandboxes 1,2,4] [--socket]
- *     [--slots-per-sandbox 1]
+ *     [--slots-per-sandbox 1] [--toast-compression lz4|server_default]
  *
  * `--socket`: the throwaway cluster through its Unix socket, not loopback TCP.
  * `--slots-per-sandbox n`: the broker's `concurrency` is n × the sandbox
  * processes (`max_sandboxes`), so steps claim and report while others run.
+ * `--toast-compression`: the broker's `toast_compression` (default `lz4`, as
+ * the broker's; `server_default` for the server's `pglz`).
  *
  * The database: `DATABASE_URL`'s server (a fresh database, dropped at the
  * end) when set, else a throwaway cluster with `pg_stat_statements` (see
@@ -46,6 +48,7 @@
  * @module
  */
 import { connectPostgres, type PostgresClient } from "../src/db/postgres_client.ts";
+import { type ToastCompression, toastCompressionSettings } from "../src/db/toast_compression.ts";
 import { emptyMetrics } from "../src/runtime/step_outcome.ts";
 import { claimStep } from "../src/tasker/claim_step.ts";
 import { hydrateStep, hydrateSteps } from "../src/tasker/hydrate_step.ts";
@@ -227,6 +230,7 @@ export class Scenario {
   private constructor(
     database: BenchDatabase,
     registry: { dir: string; cleanup(): Promise<void> },
+    brokerSettings: Record<string, string>,
   ) {
     this.database = database;
     this.registryDir = registry.dir;
@@ -235,15 +239,28 @@ export class Scenario {
       max: 4,
       applicationName: "bench-orchestration",
     });
-    this.#brokerClient = connectPostgres(database.url, { applicationName: "wasm-broker" });
+    // The broker's own sessions, as `deno task broker` opens them (toast_compression).
+    this.#brokerClient = connectPostgres(database.url, {
+      applicationName: "wasm-broker",
+      settings: brokerSettings,
+    });
   }
 
+  /** The broker's TOAST compression, as the broker logs it at start. */
+  toastCompression = "";
+
   static async open(
-    options: { nestedStatements?: boolean; socket?: boolean } = {},
+    options: {
+      nestedStatements?: boolean;
+      socket?: boolean;
+      toastCompression?: ToastCompression;
+    } = {},
   ): Promise<Scenario> {
     const database = await openBenchDatabase(options);
     const registry = await prepareBenchRegistry();
-    const scenario = new Scenario(database, registry);
+    const toast = await toastCompressionSettings(database.url, options.toastCompression ?? "lz4");
+    const scenario = new Scenario(database, registry, toast.settings);
+    scenario.toastCompression = toast.why;
     scenario.#stopListening = await scenario.#client.listen(RESULTS_CHANNEL, (payload) => {
       const at = performance.now();
       try {
@@ -764,9 +781,16 @@ async function report(): Promise<void> {
   const floorOnly = Deno.args.includes("--floor-only");
   const sandboxCounts = floorOnly ? [] : flag("sandboxes", "1,2,4").split(",").map(Number);
   const nested = Deno.args.includes("--statements");
+  const toastCompression = flag("toast-compression", "lz4");
+  if (toastCompression !== "lz4" && toastCompression !== "server_default") {
+    throw new Error(
+      `Cannot use --toast-compression as it is not lz4 or server_default: current value is ${toastCompression}`,
+    );
+  }
   const s = await Scenario.open({
     nestedStatements: nested,
     socket: Deno.args.includes("--socket"),
+    toastCompression,
   });
   s.slotsPerSandbox = Number(flag("slots-per-sandbox", "1"));
   const out: string[] = [];
@@ -775,7 +799,7 @@ async function report(): Promise<void> {
     console.log(line);
   };
   try {
-    console.error(`database: ${s.database.describe}`);
+    console.error(`database: ${s.database.describe}; ${s.toastCompression}`);
     const results: {
       handler: HandlerCase;
       sandboxes: number;
@@ -803,7 +827,7 @@ async function report(): Promise<void> {
         results.push({ handler, sandboxes, drain, latency });
       }
     }
-    log(`database: ${s.database.describe}`);
+    log(`database: ${s.database.describe}; ${s.toastCompression}`);
     log(
       `throughput: ${steps} steps per drain; latency: ${latencySteps} steps at min(${rate}/s, ` +
         "a quarter of the drain's steps/s)",

@@ -89,6 +89,8 @@ Deno.test({
       assert.equal(ready.checks.database.ok, true);
       assert.equal(ready.checks.sandboxes.ok, true);
       assert.ok(!broker.logs.some((l) => l.code === "tasker_schema_missing"), "schema present");
+      // The default toast_compression asks the server and says what it chose.
+      assert.ok(broker.logs.some((l) => /^toast compression: /.test(String(l.msg))));
 
       const handlers = await (await fetch(`${url}/v1/handlers`)).json();
       const transform = handlers.handlers.find((h: { name: string }) =>

@@ -52,6 +52,13 @@ export const BrokerConfigSchema = z.strictObject({
   data_dir: z.string().min(1).optional(),
   /** This worker's id in transitions and results. Default: a random UUID per start. */
   worker_id: z.uuid().optional(),
+  /**
+   * How this worker's sessions compress the large values they write (step
+   * results): `lz4` when the server supports it (PostgreSQL 14+ built with
+   * lz4; less CPU than the default `pglz`), else the server's default;
+   * `server_default` leaves the server's setting. Real servers only.
+   */
+  toast_compression: z.enum(["lz4", "server_default"]).default("lz4"),
   /** Build and publish the catalog at start when the registry lacks it. */
   publish_catalog: z.boolean().default(true),
   /**

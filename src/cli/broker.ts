@@ -290,6 +290,7 @@ export async function main(args: string[]): Promise<number> {
     db = await openDatabase({
       databaseUrl: database.databaseUrl,
       pgmqDatabaseUrl: database.pgmqDatabaseUrl,
+      toastCompression: config.toast_compression,
       dataDir,
       log: (message: string) => log.info(message),
     });

@@ -16,6 +16,7 @@ import { readEmbeddedConnection, startEmbeddedDatabase } from "./embedded_databa
 import { detectPgmq, type PgmqInstallResult } from "./pgmq_install.ts";
 import { connectPostgres } from "./postgres_client.ts";
 import type { SqlClient } from "./sql_client.ts";
+import { type ToastCompression, toastCompressionSettings } from "./toast_compression.ts";
 import { defaultDataDir } from "../registry/default_registry_dir.ts";
 
 /** Options for {@link openDatabase}. */
@@ -46,6 +47,12 @@ export interface OpenDatabaseOptions {
    * meanwhile; the pgmq check is then skipped (logged).
    */
   requireReachable?: boolean;
+  /**
+   * How the Tasker client's sessions compress large values they write
+   * (`toast_compression.ts`). Default `"server_default"`; the broker asks for
+   * `"lz4"`. Real servers only (PGlite has no lz4).
+   */
+  toastCompression?: ToastCompression;
   /** Receives one line per decision (secret-free). */
   log?: (message: string) => void;
 }
@@ -103,7 +110,13 @@ async function openServer(
   const separateQueue = Boolean(options.pgmqDatabaseUrl) && options.pgmqDatabaseUrl !== databaseUrl;
   if (separateQueue) checkUrl(options.pgmqDatabaseUrl!, "PGMQ_DATABASE_URL");
   const clientOptions = { max: options.max, applicationName: options.applicationName };
-  const tasker = connectPostgres(databaseUrl, clientOptions);
+  let settings: Record<string, string> | undefined;
+  if (options.toastCompression === "lz4") {
+    const chosen = await toastCompressionSettings(databaseUrl, "lz4");
+    settings = chosen.settings;
+    log(chosen.why);
+  }
+  const tasker = connectPostgres(databaseUrl, { ...clientOptions, settings });
   const queue = separateQueue ? connectPostgres(options.pgmqDatabaseUrl!, clientOptions) : tasker;
   const close = once(async () => {
     await tasker.close();

@@ -42,6 +42,12 @@ export interface ConnectPostgresOptions {
    * statements); `false` uses the unnamed statement every time.
    */
   prepare?: boolean;
+  /**
+   * Settings every session of the pool starts with (sent with the
+   * connection's startup message, e.g. `default_toast_compression`). A value
+   * the server refuses fails every connection: check first.
+   */
+  settings?: Readonly<Record<string, string>>;
 }
 
 // deno-lint-ignore no-explicit-any
@@ -145,7 +151,10 @@ export class PostgresClient implements SqlClient {
       ...(target.port === undefined ? {} : { port: target.port }),
       max: options.max ?? 10,
       connect_timeout: options.connectTimeoutSeconds ?? 10,
-      connection: { application_name: options.applicationName ?? "wasm-broker" },
+      connection: {
+        ...options.settings,
+        application_name: options.applicationName ?? "wasm-broker",
+      },
       // Notices (e.g. "relation already exists, skipping") are not errors; postgres.js logs them by default.
       onnotice: () => {},
       types: { int8: INT8_AS_NUMBER, json: JSON_TEXT },
