@@ -54,9 +54,10 @@ export const BrokerConfigSchema = z.strictObject({
   worker_id: z.uuid().optional(),
   /**
    * How this worker's sessions compress the large values they write (step
-   * results): `lz4` when the server supports it (PostgreSQL 14+ built with
-   * lz4; less CPU than the default `pglz`), else the server's default;
-   * `server_default` leaves the server's setting. Real servers only.
+   * results): `lz4` when a session asking for it at start works (PostgreSQL
+   * 14+ built with lz4, no pooler refusing the parameter; less CPU than the
+   * default `pglz`), else the server's default; `server_default` leaves the
+   * server's setting. Real servers only (src/db/toast_compression.ts).
    */
   toast_compression: z.enum(["lz4", "server_default"]).default("lz4"),
   /** Build and publish the catalog at start when the registry lacks it. */

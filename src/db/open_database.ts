@@ -50,7 +50,7 @@ export interface OpenDatabaseOptions {
   /**
    * How the Tasker client's sessions compress large values they write
    * (`toast_compression.ts`). Default `"server_default"`; the broker asks for
-   * `"lz4"`. Real servers only (PGlite has no lz4).
+   * `"lz4"`. Real servers only.
    */
   toastCompression?: ToastCompression;
   /** Receives one line per decision (secret-free). */

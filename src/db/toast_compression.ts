@@ -12,33 +12,29 @@
  * @module
  */
 import { connectPostgres } from "./postgres_client.ts";
-import type { SqlExecutor } from "./sql_client.ts";
 
 /** `lz4`: when the server supports it; `server_default`: leave the server's setting. */
 export type ToastCompression = "lz4" | "server_default";
 
+/** The session setting asked for with `lz4`. */
+const LZ4: Readonly<Record<string, string>> = { default_toast_compression: "lz4" };
+
 /**
- * Whether the server `client` talks to accepts `default_toast_compression =
- * lz4` (PostgreSQL 14+ built with lz4; PGlite is not).
+ * The session settings for `wanted` on the server at `url`. For `lz4` it
+ * opens one connection exactly as the pool would — the setting in the
+ * startup message — and keeps the setting only if that connection works and
+ * the session reports `lz4`: a server without lz4 refuses the value, and a
+ * pooler such as PgBouncer refuses (or, told to ignore it, drops) a startup
+ * parameter it does not know; a pool sending it would then fail every
+ * connection. An unreachable server gets nothing either. `why` says what was
+ * chosen and why, for the start-up log.
  *
  * @example
  * ```ts ignore
- * if (await supportsLz4(client)) settings.default_toast_compression = "lz4";
+ * const { settings, why } = await toastCompressionSettings(url, "lz4");
+ * log(why);
+ * const client = connectPostgres(url, { settings });
  * ```
- */
-export async function supportsLz4(client: SqlExecutor): Promise<boolean> {
-  const rows = await client.query<{ ok: boolean }>(
-    `SELECT 'lz4' = ANY (enumvals) AS ok FROM pg_settings
-     WHERE name = 'default_toast_compression'`,
-  );
-  return rows[0]?.ok === true;
-}
-
-/**
- * The session settings for `wanted` on the server at `url`: asks the server
- * once, on a connection of its own (a setting the server refuses would fail
- * every connection of the pool). An unreachable server gets none (and `why`
- * says so).
  */
 export async function toastCompressionSettings(
   url: string,
@@ -47,18 +43,23 @@ export async function toastCompressionSettings(
   if (wanted === "server_default") {
     return { settings: {}, why: "toast compression: the server's default (configured)" };
   }
-  const probe = connectPostgres(url, { max: 1, connectTimeoutSeconds: 5 });
+  const probe = connectPostgres(url, { max: 1, connectTimeoutSeconds: 5, settings: LZ4 });
   try {
-    return await supportsLz4(probe)
-      ? {
-        settings: { default_toast_compression: "lz4" },
-        why: "toast compression: lz4 for this worker's sessions",
-      }
-      : { settings: {}, why: "toast compression: the server's default (it has no lz4)" };
+    const [row] = await probe.query<{ method: string }>(
+      "SELECT current_setting('default_toast_compression') AS method",
+    );
+    return row?.method === "lz4"
+      ? { settings: { ...LZ4 }, why: "toast compression: lz4 for this worker's sessions" }
+      : {
+        settings: {},
+        why: `toast compression: the server's default (a session asking for lz4 got ${
+          row?.method ?? "nothing"
+        })`,
+      };
   } catch (error) {
     return {
       settings: {},
-      why: `toast compression: the server's default (cannot ask the server now: ${
+      why: `toast compression: the server's default (a session asking for lz4 failed: ${
         (error as Error).message
       })`,
     };

@@ -1,26 +1,43 @@
 import assert from "node:assert/strict";
 import { canStartPostgres, startTestDatabase } from "../../tests/support/database_harness.ts";
+import { startEmbeddedDatabase } from "./embedded_database.ts";
 import { openDatabase } from "./open_database.ts";
-import { supportsLz4, toastCompressionSettings } from "./toast_compression.ts";
+import { toastCompressionSettings } from "./toast_compression.ts";
 
-for (const kind of ["postgres", "pglite"] as const) {
-  Deno.test({
-    name: `supportsLz4() agrees with what the server accepts (${kind})`,
-    ignore: kind === "postgres" && !canStartPostgres(),
-  }, async () => {
-    const db = await startTestDatabase({ kind, bare: true });
-    try {
-      const supported = await supportsLz4(db.client);
-      const accepted = await db.client.query("SET default_toast_compression = lz4").then(
-        () => true,
-        () => false,
-      );
-      assert.equal(supported, accepted);
-    } finally {
-      await db.close();
-    }
-  });
-}
+Deno.test({
+  name: "toastCompressionSettings() asks for lz4 exactly when the server's sessions accept it",
+  ignore: !canStartPostgres(),
+}, async () => {
+  const db = await startTestDatabase({ kind: "postgres", bare: true });
+  try {
+    const accepted = await db.client.query("SET default_toast_compression = lz4").then(
+      () => true,
+      () => false,
+    );
+    const chosen = await toastCompressionSettings(db.url!, "lz4");
+    assert.deepEqual(chosen.settings, accepted ? { default_toast_compression: "lz4" } : {});
+    assert.match(chosen.why, accepted ? /lz4 for this worker's sessions/ : /server's default/);
+  } finally {
+    await db.close();
+  }
+});
+
+Deno.test("toastCompressionSettings() falls back when a server drops the setting asked at connection start", async () => {
+  // The embedded PGlite, through its socket: it ignores settings in the startup message (as
+  // PgBouncer does with ignore_startup_parameters), so the session reports its own default.
+  const dataDir = await Deno.makeTempDir();
+  const embedded = await startEmbeddedDatabase({ dataDir });
+  try {
+    const chosen = await toastCompressionSettings(embedded.url!, "lz4");
+    assert.deepEqual(chosen.settings, {});
+    assert.match(chosen.why, /server's default \(a session asking for lz4 got pglz\)/);
+    // The refusal cost nothing else: the database still serves plain sessions.
+    assert.deepEqual(await embedded.client.query("SELECT 1 AS one"), [{ one: 1 }]);
+  } finally {
+    await embedded.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
 
 Deno.test({
   name:
@@ -31,7 +48,8 @@ Deno.test({
   const lz4 = await openDatabase({ databaseUrl: db.url!, toastCompression: "lz4", max: 2 });
   const plain = await openDatabase({ databaseUrl: db.url!, max: 2 });
   try {
-    const supported = await supportsLz4(db.client);
+    const supported = Object.keys((await toastCompressionSettings(db.url!, "lz4")).settings)
+      .length > 0;
     await db.client.query("CREATE TABLE big (name text, value jsonb)");
     // ~12 KB of compressible JSON: above the TOAST threshold, so it is compressed.
     const value = JSON.stringify({ rows: Array.from({ length: 400 }, (_, i) => ({ i, k: "v" })) });
@@ -55,7 +73,7 @@ Deno.test({
   }
 });
 
-Deno.test("toastCompressionSettings() asks for nothing when told so or when the server cannot be asked", async () => {
+Deno.test("toastCompressionSettings() asks for nothing when told so or when the server cannot be reached", async () => {
   assert.deepEqual(
     (await toastCompressionSettings("postgres://u@127.0.0.1:1/x", "server_default")).settings,
     {},
@@ -65,5 +83,5 @@ Deno.test("toastCompressionSettings() asks for nothing when told so or when the 
   listener.close();
   const unreachable = await toastCompressionSettings(`postgres://u@127.0.0.1:${port}/x`, "lz4");
   assert.deepEqual(unreachable.settings, {});
-  assert.match(unreachable.why, /cannot ask the server now/);
+  assert.match(unreachable.why, /a session asking for lz4 failed/);
 });
