@@ -183,6 +183,7 @@ export async function loadBrokerConfig(
   setIfDefined(merged, "registry_dir", flags.registry);
   setIfDefined(merged, "data_dir", env("WASM_BROKER_DATA_DIR") || undefined);
   setIfDefined(merged, "worker_id", flags["worker-id"]);
+  setIfDefined(merged, "toast_compression", env("WASM_BROKER_TOAST_COMPRESSION") || undefined);
   if (flags["no-catalog-publish"]) merged.publish_catalog = false;
   const port = intOrText(flags["admin-port"] ?? env("WASM_BROKER_ADMIN_PORT"));
   const hostname = flags["admin-host"] ?? env("WASM_BROKER_ADMIN_HOST");

@@ -61,7 +61,9 @@ Options (each also settable in a --config JSON file; see docs/operations.md):
 
 Environment: DATABASE_URL, PGMQ_DATABASE_URL, WASM_BROKER_DATA_DIR (default ./data),
 LOG_LEVEL (debug|info|warn|error), TELEMETRY_ENABLED / OTEL_DENO and the OTEL_*
-variables (OpenTelemetry export), WASM_BROKER_SECRET_<KEY> (the secrets capability).
+variables (OpenTelemetry export), WASM_BROKER_SECRET_<KEY> (the secrets capability),
+WASM_BROKER_TOAST_COMPRESSION (lz4|server_default: how results are compressed;
+default lz4 when a session asking for it works).
 
 Admin HTTP: GET /health, /health/ready, /health/live, /metrics, /v1/handlers.
 Exit status: 0 after a graceful stop, 1 when it cannot start, 2 usage or configuration error.

@@ -198,6 +198,9 @@ async function openEmbedded(
       if (e.event.startsWith("embedded_database")) log(`${e.event}: ${e.detail ?? ""}`);
     },
   });
+  if (options.toastCompression === "lz4") {
+    log("toast compression: the server's default (the embedded PGlite has no lz4)");
+  }
   const describe = `embedded PGlite in ${embedded.dir}${
     embedded.url ? ` (socket ${embedded.url})` : ""
   }`;

@@ -6,8 +6,9 @@
  * configured. `lz4` (PostgreSQL 14+, when built with it) does the same work
  * for far less CPU: the report's server time fell by ~30% for `transform` at
  * 10 KB (docs/performance.md, "TOAST compression"). It changes only how
- * values this worker writes are stored; every reader decompresses them
- * transparently.
+ * values this worker writes are stored; readers decompress them
+ * transparently (a physical standby or a `pg_upgrade` target must be built
+ * with lz4 too, as any server where lz4 was used).
  *
  * @module
  */
@@ -15,6 +16,9 @@ import { connectPostgres } from "./postgres_client.ts";
 
 /** `lz4`: when the server supports it; `server_default`: leave the server's setting. */
 export type ToastCompression = "lz4" | "server_default";
+
+/** How long the start-up probe may take in all. */
+const PROBE_TIMEOUT_MS = 8000;
 
 /** The session setting asked for with `lz4`. */
 const LZ4: Readonly<Record<string, string>> = { default_toast_compression: "lz4" };
@@ -44,10 +48,21 @@ export async function toastCompressionSettings(
     return { settings: {}, why: "toast compression: the server's default (configured)" };
   }
   const probe = connectPostgres(url, { max: 1, connectTimeoutSeconds: 5, settings: LZ4 });
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    const [row] = await probe.query<{ method: string }>(
-      "SELECT current_setting('default_toast_compression') AS method",
-    );
+    // A deadline for the whole probe: behind a pooler with no free server connection the
+    // query would wait for one (PgBouncer: up to query_wait_timeout, 120 s by default).
+    const [row] = await Promise.race([
+      probe.query<{ method: string }>(
+        "SELECT current_setting('default_toast_compression') AS method",
+      ),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`)),
+          PROBE_TIMEOUT_MS,
+        );
+      }),
+    ]);
     return row?.method === "lz4"
       ? { settings: { ...LZ4 }, why: "toast compression: lz4 for this worker's sessions" }
       : {
@@ -64,6 +79,7 @@ export async function toastCompressionSettings(
       })`,
     };
   } finally {
+    clearTimeout(timer);
     await probe.close().catch(() => {});
   }
 }

@@ -8,11 +8,17 @@
  */
 import type { SqlExecutor } from "../db/sql_client.ts";
 
-/** Tables and functions the worker protocol touches in Tasker's database. */
+/**
+ * Tables and functions the worker's statements use in Tasker's database
+ * (hydrate_step.ts, claim_step.ts, report_step.ts).
+ */
 export const TASKER_OBJECTS = [
-  "tasker.tasks",
+  "tasker.task_namespaces",
   "tasker.named_tasks",
+  "tasker.tasks",
+  "tasker.named_steps",
   "tasker.workflow_steps",
+  "tasker.workflow_step_edges",
   "tasker.workflow_step_transitions",
   "tasker.get_step_transitive_dependencies(uuid)",
 ] as const;
