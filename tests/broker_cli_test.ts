@@ -139,12 +139,7 @@ Deno.test({
     } finally {
       stopSim.abort();
       await simRunning;
-      try {
-        broker.child.kill("SIGKILL");
-      } catch {
-        // already exited
-      }
-      await broker.exited;
+      await broker.kill();
       await db.close();
       await Deno.remove(dataDir, { recursive: true });
     }
@@ -162,10 +157,7 @@ Deno.test({
       args: ["--registry", await copyRegistry(), "--no-catalog-publish"],
     });
     try {
-      const warning = await eventually(
-        () => broker.logs.find((l) => l.code === "tasker_schema_missing"),
-        "the tasker_schema_missing warning",
-      );
+      const warning = await broker.waitForLog((l) => l.code === "tasker_schema_missing");
       assert.equal(warning.level, "warn");
       assert.deepEqual(warning.missing_in_tasker_database, [...TASKER_OBJECTS]);
       assert.deepEqual(warning.missing_in_queue_database, [
@@ -177,12 +169,7 @@ Deno.test({
       broker.child.kill("SIGTERM");
       assert.equal((await broker.exited).code, 0);
     } finally {
-      try {
-        broker.child.kill("SIGKILL");
-      } catch {
-        // already exited
-      }
-      await broker.exited;
+      await broker.kill();
       await db.close();
       await Deno.remove(dataDir, { recursive: true });
     }

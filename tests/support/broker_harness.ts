@@ -194,6 +194,8 @@ export interface BrokerProcess {
   logs: Record<string, unknown>[];
   /** Resolves with the exit status. */
   exited: Promise<Deno.CommandStatus>;
+  /** SIGKILL unless it has exited (test teardown); resolves once it has. */
+  kill(): Promise<void>;
   /** Resolves when a log line matches. */
   waitForLog(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<
     Record<string, unknown>
@@ -298,7 +300,15 @@ export function spawnBroker(options: SpawnBrokerOptions = {}): BrokerProcess {
   };
   const adminUrl = waitForLog((l) => l.msg === "admin HTTP listening").then((l) => String(l.url));
   adminUrl.catch(() => {});
-  return { child, adminUrl, logs, exited, waitForLog };
+  const kill = async () => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await exited;
+  };
+  return { child, adminUrl, logs, exited, waitForLog, kill };
 }
 
 /** Polls `fn` until it returns a value other than undefined, or throws after `timeoutMs`. */
