@@ -7,7 +7,6 @@ import assert from "node:assert/strict";
 import { OrchestrationSimulator } from "../tasker_double/orchestration_simulator.ts";
 import type { Broker } from "../src/broker/broker.ts";
 import { HandlerResolver, type Resolution } from "../src/broker/handler_resolver.ts";
-import type { SqlClient } from "../src/db/sql_client.ts";
 import { sendWithNotify } from "../src/tasker/pgmq_queue.ts";
 import { startTestDatabase, type TestDatabase } from "./support/database_harness.ts";
 import {
