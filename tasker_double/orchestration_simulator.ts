@@ -259,12 +259,12 @@ interface TaskRow {
 /** A pending side effect of a transaction: events are logged only once it committed. */
 type Emit = (event: SimEvent) => void;
 
-/** A step message to send once its transaction committed (queues in another database). */
-interface PendingSend {
-  queue: string;
-  body: string;
-  delay: number;
-  sent: (msgId: number) => void;
+/** A queue write to run once its transaction committed (queues in another database). */
+interface QueueWrite {
+  text: string;
+  params: unknown[];
+  /** Receives the statement's first row once it ran. */
+  done: (row: Record<string, unknown> | undefined) => void;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -295,8 +295,8 @@ export class OrchestrationSimulator {
   readonly #client: SqlClient;
   /** The queues' database (`#client` unless they live apart). */
   readonly #queue: SqlClient;
-  /** Step messages of open transactions, sent after their commit (queues apart only). */
-  readonly #outboxes = new WeakMap<SqlExecutor, PendingSend[]>();
+  /** Queue writes of open transactions, run after their commit (queues apart only). */
+  readonly #outboxes = new WeakMap<SqlExecutor, QueueWrite[]>();
   readonly #namespace: string;
   readonly #pollMs: number;
   readonly #log: (event: SimEvent) => void;
@@ -346,35 +346,50 @@ export class OrchestrationSimulator {
   }
 
   /**
-   * A transaction on Tasker's database. With the queues apart, the step
-   * messages it enqueued are sent after it committed (nothing when it rolled back).
+   * A transaction on Tasker's database. With the queues apart, the queue
+   * writes it asked for ({@link #queueWrite}) run after it committed (none
+   * when it rolled back).
    */
   async #transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     if (!this.#queuesApart) return await this.#client.transaction(fn);
-    let outbox: PendingSend[] = [];
+    let outbox: QueueWrite[] = [];
     const value = await this.#client.transaction((tx) => {
       outbox = [];
       this.#outboxes.set(tx, outbox);
       return fn(tx);
     });
-    for (const send of outbox) {
+    for (const write of outbox) {
       try {
-        const [sent] = await this.#queue.query<{ id: number }>(
-          "SELECT tasker.pgmq_send_with_notify($1, $2::jsonb, $3::int) AS id",
-          [send.queue, send.body, send.delay],
-        );
-        send.sent(Number(sent.id));
+        const [row] = await this.#queue.query(write.text, write.params);
+        write.done(row);
       } catch (error) {
-        // Committed already: the step stays `enqueued` without a message, which staleness
-        // recovery (when enabled) finds and enqueues again, as Tasker's does.
+        // Committed already. An unsent step message leaves the step `enqueued` without a
+        // message, which staleness recovery (when enabled) enqueues again, as Tasker's does; an
+        // unarchived result message comes back and is recorded as a violation
+        // (`step_not_reportable`), as a worker's duplicate message would be.
         this.#log({
           type: "error",
-          message: `Cannot send a step message: ${String(error)}`,
+          message: `Cannot write to the queues: ${String(error)}`,
           error,
         });
       }
     }
     return value;
+  }
+
+  /**
+   * A pgmq write that belongs to `tx`: in it when the queues live in Tasker's
+   * database, after its commit when they live apart. `done` gets the first row.
+   */
+  async #queueWrite(
+    tx: SqlExecutor,
+    text: string,
+    params: unknown[],
+    done: (row: Record<string, unknown> | undefined) => void = () => {},
+  ): Promise<void> {
+    const outbox = this.#outboxes.get(tx);
+    if (outbox) outbox.push({ text, params, done });
+    else done((await tx.query(text, params))[0]);
   }
 
   /** Every protocol violation seen so far (tests assert this is empty). */
@@ -589,17 +604,9 @@ export class OrchestrationSimulator {
     );
     for (const m of messages) {
       const events: SimEvent[] = [];
-      const archived = await this.#transaction((tx) =>
+      await this.#transaction((tx) =>
         this.#handleResult(tx, m.msg_id, m.message, (e) => events.push(e))
       );
-      // With the queues apart the message is archived once its result is handled: if this
-      // process dies between the two, the message comes back and is recorded as a violation
-      // (`step_not_reportable`), as a worker's duplicate message would be.
-      if (this.#queuesApart && archived) {
-        await this.#queue.query("SELECT pgmq.archive('orchestration_step_results', $1::bigint)", [
-          m.msg_id,
-        ]);
-      }
       for (const e of events) this.#emit(e);
     }
     return messages.length;
@@ -618,19 +625,11 @@ export class OrchestrationSimulator {
     this.#log(event);
   }
 
-  /** Handles one results message; returns whether it is to be archived (it is, in `tx`, unless the queues are apart). */
-  async #handleResult(
-    tx: SqlExecutor,
-    msgId: number,
-    body: unknown,
-    emit: Emit,
-  ): Promise<boolean> {
-    let archived = false;
-    const archive = async () => {
-      archived = true;
-      if (this.#queuesApart) return; // after the commit, by the caller
-      await tx.query("SELECT pgmq.archive('orchestration_step_results', $1::bigint)", [msgId]);
-    };
+  async #handleResult(tx: SqlExecutor, msgId: number, body: unknown, emit: Emit): Promise<void> {
+    const archive = () =>
+      this.#queueWrite(tx, "SELECT pgmq.archive('orchestration_step_results', $1::bigint)", [
+        msgId,
+      ]);
     const violation = (v: Omit<ProtocolViolation, "msgId">) =>
       emit({ type: "violation", violation: { ...v, msgId } });
 
@@ -654,7 +653,7 @@ export class OrchestrationSimulator {
     ) {
       violation({ kind: "message_invalid", problems: msgProblems });
       await archive();
-      return archived;
+      return;
     }
     const stepUuid = body.step_uuid as string;
     // Serialize with anything else touching this step (another simulator, staleness recovery).
@@ -667,7 +666,7 @@ export class OrchestrationSimulator {
     if (locked.length === 0) {
       violation({ kind: "step_unknown", problems: [`no step ${stepUuid}`], stepUuid });
       await archive();
-      return archived;
+      return;
     }
     const step = (await this.#loadStep(tx, stepUuid))!;
     const task = await this.#loadTask(tx, step.task_uuid);
@@ -692,14 +691,14 @@ export class OrchestrationSimulator {
         ...where,
       });
       await archive();
-      return archived;
+      return;
     }
     const problems = checkStepExecutionResult(step.results);
     if (problems.length > 0) {
       // Tasker fails to deserialize and leaves the message unacked: it comes back after the
       // visibility timeout and the step waits. Recorded once per message.
       violation({ kind: "results_invalid", problems, ...where });
-      return archived;
+      return;
     }
     await this.#checkWorkerWrites(tx, step, task, (v) => violation({ ...v, ...where }));
 
@@ -756,7 +755,7 @@ export class OrchestrationSimulator {
         );
         if (!outcomeOk) {
           await archive();
-          return archived;
+          return;
         }
       }
     } else {
@@ -811,7 +810,6 @@ export class OrchestrationSimulator {
       await this.#finishTaskIfDone(tx, task.task_uuid, emit);
     }
     await archive();
-    return archived;
   }
 
   /** Checks the claim and report a worker wrote, as far as the protocol fixes them. */
@@ -1270,18 +1268,13 @@ export class OrchestrationSimulator {
       step_uuid: step.workflow_step_uuid,
       correlation_id: task.correlation_id,
     });
-    const sent = (msgId: number) =>
-      emit({ type: "step_enqueued", ...ids(step), delaySeconds: delay, msgId });
-    const outbox = this.#outboxes.get(tx);
-    if (outbox) {
-      outbox.push({ queue, body, delay, sent });
-      return;
-    }
-    const [row] = await tx.query<{ id: number }>(
+    await this.#queueWrite(
+      tx,
       "SELECT tasker.pgmq_send_with_notify($1, $2::jsonb, $3::int) AS id",
       [queue, body, delay],
+      (row) =>
+        emit({ type: "step_enqueued", ...ids(step), delaySeconds: delay, msgId: Number(row?.id) }),
     );
-    sent(row.id);
   }
 
   /** Moves every pending step whose parents are all complete to `enqueued` and sends its message. */

@@ -786,13 +786,7 @@ export class Broker {
         }
         this.#databaseDown("report", error);
         scope.reportFailed(error, attempt);
-        if (!this.#hardStop.signal.aborted) {
-          await delay(
-            Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(attempt, 6)),
-            this.#hardStop.signal,
-          );
-        }
-        if (this.#hardStop.signal.aborted) {
+        if (!await this.#backOffUnlessHardStop(attempt)) {
           // Queues apart: a try whose answer was lost may have written the result, and then
           // nothing will send its message.
           if (this.#resultMessages) scope.resultMessageNotSent(error, attempt);
@@ -817,18 +811,22 @@ export class Broker {
         return true;
       } catch (error) {
         this.#databaseDown("result_message", error);
-        if (!this.#hardStop.signal.aborted) {
-          await delay(
-            Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(attempt, 6)),
-            this.#hardStop.signal,
-          );
-        }
-        if (this.#hardStop.signal.aborted) {
+        if (!await this.#backOffUnlessHardStop(attempt)) {
           scope.resultMessageNotSent(error, attempt);
           return false;
         }
       }
     }
+  }
+
+  /**
+   * Waits before try `attempt + 1` of a write that must land (100 ms doubling,
+   * at most 5 s); false, at once or when it comes, once the hard stop has begun.
+   */
+  async #backOffUnlessHardStop(attempt: number): Promise<boolean> {
+    const stop = this.#hardStop.signal;
+    await delay(Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(attempt, 6)), stop);
+    return !stop.aborted;
   }
 
   /**

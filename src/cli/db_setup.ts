@@ -26,6 +26,7 @@ import {
 } from "../db/pgmq_install.ts";
 import { connectPostgres } from "../db/postgres_client.ts";
 import type { SqlClient, SqlExecutor } from "../db/sql_client.ts";
+import { missingObjects, QUEUE_OBJECTS } from "../tasker/tasker_schema.ts";
 
 const USAGE = `Usage: deno task db:setup [options]
 
@@ -191,9 +192,9 @@ async function setUpServer(
     io.out(describePgmq(result, maskUrl(queueUrl)));
     if (taskerDouble) {
       // Queues apart: the double's queue side (Tasker's functions beside pgmq) goes with them.
-      const queueWhere = queue === tasker ? undefined : maskUrl(queueUrl);
-      await installDouble(tasker, maskUrl(databaseUrl), io, queueWhere ? undefined : "all");
-      if (queueWhere) await installDouble(queue, queueWhere, io, "queues");
+      const apart = queue !== tasker;
+      await installDouble(tasker, maskUrl(databaseUrl), io, apart ? "tables" : "all");
+      if (apart) await installDouble(queue, maskUrl(queueUrl), io, "queues");
     }
   } finally {
     await queue.close();
@@ -239,14 +240,14 @@ interface TaskerDoubleModule {
 
 /**
  * Installs the test double: "all" (tables and queue side, one database),
- * `undefined` (tables only: the queues live apart) or "queues" (the queue side
- * only, into the queue database).
+ * "tables" (the queues live apart) or "queues" (the queue side only, into the
+ * queue database).
  */
 async function installDouble(
   client: SqlClient,
   where: string,
   io: DbSetupIo,
-  part: "all" | "queues" | undefined,
+  part: "all" | "tables" | "queues",
 ): Promise<void> {
   // Imported when asked for: the test double is test and demo tooling, not part of the product.
   const url = new URL("../../tasker_double/install_tasker_double.ts", import.meta.url);
@@ -258,11 +259,9 @@ async function installDouble(
   if (typeof install !== "function") {
     throw new Error(`${url.pathname} does not export the double's installers`);
   }
-  const [before] = await client.query<{ present: boolean }>(
-    part === "queues"
-      ? "SELECT to_regprocedure('tasker.pgmq_send_with_notify(text,jsonb,integer)') IS NOT NULL AS present"
-      : "SELECT to_regclass('tasker.workflow_steps') IS NOT NULL AS present",
-  );
+  const present = (await missingObjects(client, [
+    part === "queues" ? QUEUE_OBJECTS[0] : "tasker.workflow_steps",
+  ])).length === 0;
   const changed = await install(client);
   const what = part === "queues"
     ? "Tasker test double queue functions (tasker.pgmq_send_with_notify, orchestration queues)"
@@ -272,7 +271,7 @@ async function installDouble(
   io.out(
     !changed
       ? `${what} already present in ${where} (checked, left as is)`
-      : before.present
+      : present
       ? `${what} updated in ${where} (its SQL changed, or a part was missing)`
       : `${what} installed into ${where}`,
   );
