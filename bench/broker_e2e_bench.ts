@@ -33,12 +33,17 @@
  *   deno run -A bench/broker_e2e_bench.ts --report [--steps 4000] [--latency-steps 400]
  *     [--rate 50] [--handlers trivial,transform] [--sandboxes 1,2,4] [--socket]
  *     [--slots-per-sandbox 1] [--toast-compression lz4|server_default]
+ *     [--warm-up-per-sandbox 50]
  *
  * `--socket`: the throwaway cluster through its Unix socket, not loopback TCP.
  * `--slots-per-sandbox n`: the broker's `concurrency` is n × the sandbox
  * processes (`max_sandboxes`), so steps claim and report while others run.
  * `--toast-compression`: the broker's `toast_compression` (default `lz4`, as
  * the broker's; `server_default` for the server's `pglz`).
+ * `--warm-up-per-sandbox n`: steps run before each drain, per sandbox
+ * (at least 100 in all). A fresh sandbox costs more CPU per step for its
+ * first several hundred steps (see docs/performance.md), so a larger value
+ * measures a broker that has been running, a smaller one includes that.
  *
  * The database: `DATABASE_URL`'s server (a fresh database, dropped at the
  * end) when set, else a throwaway cluster with `pg_stat_statements` (see
@@ -775,6 +780,7 @@ async function report(): Promise<void> {
   const steps = Number(flag("steps", "4000"));
   const latencySteps = Number(flag("latency-steps", "400"));
   const rate = Number(flag("rate", "50"));
+  const warmUpPerSandbox = Number(flag("warm-up-per-sandbox", "50"));
   const handlers = flag("handlers", "trivial,transform").split(",").map((k) =>
     HANDLERS[k as HandlerCase["key"]]
   );
@@ -809,7 +815,7 @@ async function report(): Promise<void> {
     for (const handler of handlers) {
       for (const sandboxes of sandboxCounts) {
         await s.broker(sandboxes);
-        await s.warmUp(handler, sandboxes, Math.max(100, 50 * sandboxes));
+        await s.warmUp(handler, sandboxes, Math.max(100, warmUpPerSandbox * sandboxes));
         const drain = await s.drain(handler, sandboxes, steps);
         console.error(
           `${handler.key} x${sandboxes}: ${
