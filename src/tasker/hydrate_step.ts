@@ -54,8 +54,12 @@ export interface HydratedStep {
   task: {
     uuid: string;
     namedTaskUuid: string;
-    /** The task's input (`tasks.context`); null when the task has none. */
-    context: unknown;
+    /**
+     * The task's input (`tasks.context`) as PostgreSQL prints it (`"null"` when
+     * the task has none). Kept as text: the broker splices it into the step's
+     * envelope without parsing a context that may be large.
+     */
+    contextJson: string;
     correlationId: string;
     parentCorrelationId: string | null;
     /** `task_namespaces.name`. */
@@ -85,10 +89,12 @@ export interface HydratedStep {
   /** The template's step definition for {@link HydratedStep.step.templateStepName}. */
   definition: StepDefinition;
   /**
-   * Ancestors' full StepExecutionResults (`processed AND results IS NOT NULL`),
-   * keyed by step name; where a name appears at two distances the nearest wins.
+   * The envelope's `deps` as JSON text: a JSON object from each ancestor's
+   * name (`processed AND results IS NOT NULL`) to its StepExecutionResult's
+   * `result` (`null` when the stored value is not an object or has none);
+   * where a name appears at two distances the nearest wins. `"{}"` when none.
    */
-  dependencies: Record<string, unknown>;
+  depsJson: string;
 }
 
 /** Why a message could not be hydrated (stable). */
@@ -129,7 +135,7 @@ export type HydrateResult = { ok: true; step: HydratedStep } | HydrateFailure;
 export interface HydrateRow {
   task_uuid: string | null;
   named_task_uuid: string | null;
-  context: unknown;
+  context_json: string | null;
   correlation_id: string | null;
   parent_correlation_id: string | null;
   task_name: string | null;
@@ -148,7 +154,7 @@ export interface HydrateRow {
   step_name: string | null;
   template_step_name: string | null;
   state: string | null;
-  dependency_results: Record<string, unknown> | null;
+  deps_json: string | null;
   /** With `definitionDigest`: the md5 of the step's template definition. */
   definition_md5?: string | null;
 }
@@ -170,12 +176,15 @@ export interface HydrateSqlOptions {
 // function, so PostgreSQL evaluates it once and skips the walk otherwise — a
 // root step costs one index probe instead of a plpgsql call whose recursive
 // query is planned again on every call. jsonb_object_agg keeps the last value of
-// a repeated key, hence ORDER BY distance DESC: the nearest ancestor wins.
+// a repeated key, hence ORDER BY distance DESC: the nearest ancestor wins. Its
+// values are already the envelope's (each result's `result`, SQL NULL → JSON
+// null), and the context and deps come back as text the broker passes on.
 export function hydrateSql(keys: string, options: HydrateSqlOptions = {}): string {
   const { orderBy = "", definitionDigest = false, states = CLAIMABLE_STATES } = options;
   return `
 SELECT
-  t.task_uuid, t.named_task_uuid, t.context, t.correlation_id, t.parent_correlation_id,
+  t.task_uuid, t.named_task_uuid, t.context::text AS context_json, t.correlation_id,
+  t.parent_correlation_id,
   nt.name AS task_name, nt.version AS task_version, nt.configuration,
   tn.name AS namespace,
   ws.workflow_step_uuid, ws.task_uuid AS step_task_uuid, ws.retryable, ws.max_attempts,
@@ -183,7 +192,7 @@ SELECT
   ns.name AS step_name,
   COALESCE(ws.inputs->>'__template_step_name', ns.name) AS template_step_name,
   cur.to_state AS state,
-  deps.results AS dependency_results${definitionDigest ? ",\n  def.definition_md5" : ""}
+  deps.results::text AS deps_json${definitionDigest ? ",\n  def.definition_md5" : ""}
 FROM ${keys}
 LEFT JOIN tasker.tasks t ON t.task_uuid = k.task_uuid
 LEFT JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
@@ -195,7 +204,11 @@ LEFT JOIN LATERAL (
   WHERE tr.workflow_step_uuid = ws.workflow_step_uuid AND tr.most_recent
 ) cur ON true
 LEFT JOIN LATERAL (
-  SELECT jsonb_object_agg(d.step_name, d.results ORDER BY d.distance DESC, d.step_name) AS results
+  SELECT jsonb_object_agg(
+    d.step_name,
+    CASE WHEN jsonb_typeof(d.results) = 'object' THEN d.results->'result' END
+    ORDER BY d.distance DESC, d.step_name
+  ) AS results
   FROM tasker.get_step_transitive_dependencies(ws.workflow_step_uuid) d
   WHERE ws.workflow_step_uuid IS NOT NULL
     AND ws.task_uuid = k.task_uuid
@@ -378,7 +391,7 @@ export function hydratedFromRow(
       task: {
         uuid: row.task_uuid,
         namedTaskUuid: row.named_task_uuid,
-        context: row.context ?? null,
+        contextJson: row.context_json ?? "null",
         correlationId: row.correlation_id ?? message.correlation_id,
         parentCorrelationId: row.parent_correlation_id,
         namespace: row.namespace ?? "",
@@ -399,7 +412,7 @@ export function hydratedFromRow(
         processed: row.processed ?? false,
       },
       definition,
-      dependencies: row.dependency_results ?? {},
+      depsJson: row.deps_json ?? "{}",
     },
   };
 }

@@ -60,10 +60,11 @@ testOnEveryDatabase("hydrateStep", async (db, t) => {
     });
     const hydrated = await hydrateStep(client, messageFor(fixture, fixture.steps.ship));
     assert.ok(hydrated.ok, JSON.stringify(hydrated));
-    const { task, step, definition, dependencies } = hydrated.step;
+    const { task, step, definition } = hydrated.step;
+    const deps = JSON.parse(hydrated.step.depsJson);
     assert.equal(task.uuid, fixture.taskUuid);
     assert.equal(task.correlationId, fixture.correlationId);
-    assert.deepEqual(task.context, { order_id: 17, items: [1, 2] });
+    assert.deepEqual(JSON.parse(task.contextJson), { order_id: 17, items: [1, 2] });
     assert.equal(task.namespace, "catalog");
     assert.equal(task.name, fixture.namedTaskName);
     assert.equal(task.version, "1.0.0");
@@ -89,9 +90,8 @@ testOnEveryDatabase("hydrateStep", async (db, t) => {
     assert.equal(definition.retry?.max_attempts, 5);
     assert.equal(definition.description, "ships the order");
     // Transitive: load comes through enrich.
-    assert.deepEqual(Object.keys(dependencies).sort(), ["enrich", "load"]);
-    assert.deepEqual((dependencies.load as { result: unknown }).result, { rows: 2 });
-    assert.deepEqual((dependencies.enrich as { result: unknown }).result, { rich: true });
+    // Each dependency's `result`, as the envelope's deps.
+    assert.deepEqual(deps, { enrich: { rich: true }, load: { rows: 2 } });
   });
 
   await t.step("a diamond's shared ancestor appears once; defaults fill a bare step", async () => {
@@ -125,7 +125,11 @@ testOnEveryDatabase("hydrateStep", async (db, t) => {
     });
     const hydrated = await hydrateStep(client, messageFor(fixture, fixture.steps.join));
     assert.ok(hydrated.ok, JSON.stringify(hydrated));
-    assert.deepEqual(Object.keys(hydrated.step.dependencies).sort(), ["left", "right", "root"]);
+    assert.deepEqual(Object.keys(JSON.parse(hydrated.step.depsJson)).sort(), [
+      "left",
+      "right",
+      "root",
+    ]);
     // No transition at all: legacy pending, claimable.
     assert.equal(hydrated.step.step.state, "pending");
     assert.equal(hydrated.step.step.attempts, 0);
@@ -134,6 +138,47 @@ testOnEveryDatabase("hydrateStep", async (db, t) => {
     assert.deepEqual(hydrated.step.definition.handler.initialization, {});
     assert.equal(hydrated.step.definition.type, "standard");
     assert.equal(hydrated.step.definition.timeout_seconds, undefined);
+  });
+
+  await t.step(
+    "passes context and dependency results on as stored, each result's `result`",
+    async () => {
+      const fixture = await createFixtureTask(client, {
+        steps: [
+          { name: "full", state: "complete", processed: true, results: stored({ rows: 2 }) },
+          { name: "empty", state: "complete", processed: true, results: stored(null) },
+          { name: "legacy", state: "complete", processed: true, results: { raw: "no result" } },
+          { name: "scalar", state: "complete", processed: true, results: 5 },
+          { name: "use", dependsOn: ["full", "empty", "legacy", "scalar"] },
+        ],
+      });
+      // Numbers as PostgreSQL keeps them: JSON.parse would make 1.0 into 1 and round the integer.
+      await client.query(
+        `UPDATE tasker.tasks SET context = '{"price": 1.0, "big": 12345678901234567890}' WHERE task_uuid = $1`,
+        [fixture.taskUuid],
+      );
+      const hydrated = await hydrateStep(client, messageFor(fixture, fixture.steps.use));
+      assert.ok(hydrated.ok, JSON.stringify(hydrated));
+      assert.match(hydrated.step.task.contextJson, /"price": 1\.0\b/);
+      assert.match(hydrated.step.task.contextJson, /"big": 12345678901234567890\b/);
+      assert.deepEqual(JSON.parse(hydrated.step.depsJson), {
+        full: { rows: 2 },
+        empty: null,
+        legacy: null,
+        scalar: null,
+      });
+    },
+  );
+
+  await t.step("a task without context and a step without dependencies: null and {}", async () => {
+    const fixture = await createFixtureTask(client, { steps: [{ name: "alone" }] });
+    await client.query(`UPDATE tasker.tasks SET context = NULL WHERE task_uuid = $1`, [
+      fixture.taskUuid,
+    ]);
+    const hydrated = await hydrateStep(client, messageFor(fixture, fixture.steps.alone));
+    assert.ok(hydrated.ok, JSON.stringify(hydrated));
+    assert.equal(hydrated.step.task.contextJson, "null");
+    assert.equal(hydrated.step.depsJson, "{}");
   });
 
   await t.step("the template step name comes from inputs.__template_step_name", async () => {
@@ -320,9 +365,9 @@ testOnEveryDatabase("hydrateStep", async (db, t) => {
       ],
     );
     assert.ok(batch[0].ok && batch[1].ok);
-    assert.deepEqual((batch[0].step.dependencies.load as { result: unknown }).result, { rows: 2 });
-    assert.deepEqual(batch[0].step.task.context, { n: 1 });
-    assert.deepEqual(batch[1].step.task.context, { n: 2 });
+    assert.deepEqual(JSON.parse(batch[0].step.depsJson), { load: { rows: 2 } });
+    assert.deepEqual(JSON.parse(batch[0].step.task.contextJson), { n: 1 });
+    assert.deepEqual(JSON.parse(batch[1].step.task.contextJson), { n: 2 });
     assert.deepEqual(await hydrateSteps(counting, [messages[1]]), [alone[1]]);
     assert.equal(queries, 2, "a batch of one is one query");
     assert.deepEqual(await hydrateSteps(counting, []), []);

@@ -1,5 +1,5 @@
 /**
- * The envelope a catalog handler reads, built from a hydrated step:
+ * The envelope a catalog handler reads, built from a hydrated step as text:
  * `{context, deps, step: {name, attempts, max_attempts, inputs}, config}`
  * (see `docs/catalog/README.md`).
  *
@@ -36,46 +36,40 @@ export interface BuildEnvelopeOptions {
 }
 
 /**
- * Builds the catalog envelope. `deps` holds each dependency's `.result`: the
- * stored value is a full StepExecutionResult, and handlers (and templates such
- * as `${steps.<name>.result.x}`) read only the handler output inside it.
+ * The catalog envelope as JSON text. The context and deps are spliced in as
+ * PostgreSQL printed them (see {@link HydratedStep}): parsing a 10 KB context
+ * only to serialize it again cost the broker ~70 µs a step, and the guest
+ * parses it anyway. So numbers reach the guest as stored (`1.0`, integers past
+ * 2^53 exact) and objects in jsonb's order, as Tasker's other workers see them.
+ * `deps` holds each dependency's `.result`: the stored value is a full
+ * StepExecutionResult, and handlers (and templates such as
+ * `${steps.<name>.result.x}`) read only the handler output inside it.
  *
  * @example
  * ```ts
- * import { buildEnvelope } from "./step_envelope.ts";
+ * import { buildEnvelope, type StepEnvelope } from "./step_envelope.ts";
  * import type { HydratedStep } from "./hydrate_step.ts";
  * const hydrated = {
- *   task: { context: { order: 7 } },
+ *   task: { contextJson: '{"order": 7}' },
  *   step: { name: "ship", attempts: 0, maxAttempts: 3, inputs: {} },
  *   definition: { handler: { callable: "catalog.transform", initialization: { filter: "." } } },
- *   dependencies: { load: { success: true, result: { rows: 2 } } },
+ *   depsJson: '{"load": {"rows": 2}}',
  * } as unknown as HydratedStep;
- * const envelope = buildEnvelope(hydrated, { attempts: 1 });
- * console.assert(envelope.deps.load !== undefined);
+ * const envelope: StepEnvelope = JSON.parse(buildEnvelope(hydrated, { attempts: 1 }));
  * console.assert((envelope.deps.load as { rows: number }).rows === 2 && envelope.step.attempts === 1);
  * ```
  */
 export function buildEnvelope(
   hydrated: HydratedStep,
   options: BuildEnvelopeOptions = {},
-): StepEnvelope {
-  const deps: Record<string, unknown> = {};
-  for (const [name, stored] of Object.entries(hydrated.dependencies)) {
-    deps[name] = isObject(stored) && stored.result !== undefined ? stored.result : null;
-  }
-  return {
-    context: hydrated.task.context ?? null,
-    deps,
-    step: {
-      name: hydrated.step.name,
-      attempts: options.attempts ?? hydrated.step.attempts + 1,
-      max_attempts: hydrated.step.maxAttempts,
-      inputs: hydrated.step.inputs,
-    },
-    config: hydrated.definition.handler.initialization,
+): string {
+  const step: StepEnvelope["step"] = {
+    name: hydrated.step.name,
+    attempts: options.attempts ?? hydrated.step.attempts + 1,
+    max_attempts: hydrated.step.maxAttempts,
+    inputs: hydrated.step.inputs,
   };
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
+  return `{"context":${hydrated.task.contextJson},"deps":${hydrated.depsJson},"step":${
+    JSON.stringify(step)
+  },"config":${JSON.stringify(hydrated.definition.handler.initialization)}}`;
 }
