@@ -94,6 +94,20 @@ export async function runStep(
   request: RunRequest,
   options: RunStepOptions,
 ): Promise<StepOutcome> {
+  return (await runStepWithOutput(guest, request, options)).outcome;
+}
+
+/**
+ * {@link runStep}, also giving the guest's output bytes when the step
+ * completed: checked to be JSON (and to match the output schema), and
+ * exactly what `outcome.result` was parsed from, so a sandbox passes them on
+ * instead of serializing the result again.
+ */
+export async function runStepWithOutput(
+  guest: PreparedGuest,
+  request: RunRequest,
+  options: RunStepOptions,
+): Promise<{ outcome: StepOutcome; output: Uint8Array | null }> {
   const { manifest } = guest;
   const metrics = emptyMetrics();
   metrics.compile_ms = 0;
@@ -109,10 +123,7 @@ export async function runStep(
   }, () => Number(clock.wallNs() / 1_000_000n));
   const deadline = request.deadline ?? Date.now() + manifest.limits.timeout_ms;
   const abort = new AbortController();
-  const timer = setTimeout(
-    () => abort.abort(new WasmBrokerError("timeout", "step deadline passed", { retryable: true })),
-    Math.max(0, deadline - Date.now()),
-  );
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const pool = options.memoryPool ?? processMemoryPool;
   const memoryLimits = guest.importedMemory;
   const importedMemory = memoryLimits && pool.takeFor(memoryLimits, request.input.length);
@@ -137,6 +148,17 @@ export async function runStep(
         ((capability) => Promise.reject(new Error(`no broker half reachable for "${capability}"`))),
       importedMemory,
     });
+    // Only an async host call can see the signal fire: a guest without one runs
+    // to its end without the event loop turning, so the timer could never run
+    // (its hard deadline is the sandbox's kill), and arming one cost ~2% of a
+    // sandbox's CPU per step.
+    if (isAsync) {
+      timer = setTimeout(
+        () =>
+          abort.abort(new WasmBrokerError("timeout", "step deadline passed", { retryable: true })),
+        Math.max(0, deadline - Date.now()),
+      );
+    }
     const t0 = performance.now();
     let instance: WebAssembly.Instance;
     try {
@@ -184,18 +206,23 @@ export async function runStep(
   metrics.log = { records: log.records.length, dropped: log.dropped, truncated: log.truncated };
 
   let result: unknown = null;
+  let output: Uint8Array | null = null;
   if (!error) error = guestReportedFailure(io, exitStatus, runRc);
   if (!error) {
-    const parsed = parseOutput(io.output(), guest);
+    output = io.output();
+    const parsed = parseOutput(output, guest);
     if ("error" in parsed) error = parsed.error;
     else result = parsed.value;
   }
   return {
-    status: error ? "failed" : "completed",
-    result: error ? null : result,
-    error,
-    metrics,
-    logs: log.records,
+    outcome: {
+      status: error ? "failed" : "completed",
+      result: error ? null : result,
+      error,
+      metrics,
+      logs: log.records,
+    },
+    output: error ? null : output,
   };
 }
 

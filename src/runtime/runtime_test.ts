@@ -428,7 +428,8 @@ Deno.test("scrubSecrets() replaces an error that carries a secret in its message
   }
 });
 
-Deno.test("Runtime.execute() scrubs a secret the same way when the guest runs in a sandbox process", async () => {
+/** A runtime whose guests run in one sandbox process, with the test's secrets. */
+async function withSandboxRuntime(fn: (runtime: Runtime) => Promise<void>): Promise<void> {
   let pool: SandboxPool | undefined;
   const runtime = new Runtime({
     plugins: [
@@ -441,6 +442,14 @@ Deno.test("Runtime.execute() scrubs a secret the same way when the guest runs in
   });
   try {
     await pool!.ready();
+    await fn(runtime);
+  } finally {
+    await runtime.close();
+  }
+}
+
+Deno.test("Runtime.execute() scrubs a secret the same way when the guest runs in a sandbox process", async () => {
+  await withSandboxRuntime(async (runtime) => {
     const guest = await runtime.load(LEAKY, MANIFEST);
     const logged = await runtime.execute(guest, leak("h", 0, "l"));
     assert.equal(logged.status, "completed", JSON.stringify(logged.error));
@@ -449,9 +458,42 @@ Deno.test("Runtime.execute() scrubs a secret the same way when the guest runs in
     assert.equal(echoed.error?.code, "secret_leak");
     assertNoSecret(logged);
     assertNoSecret(echoed);
-  } finally {
-    await runtime.close();
-  }
+  });
+});
+
+/** A guest that writes `output` as it is (a WAT data segment of its UTF-8 bytes). */
+function writes(output: string): Uint8Array {
+  const bytes = [...new TextEncoder().encode(output)];
+  const data = bytes.map((b) => "\\" + b.toString(16).padStart(2, "0")).join("");
+  return wat(`(module
+    (import "io" "write_output" (func $write (param i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 0) "${data}")
+    (func (export "run") (result i32)
+      (drop (call $write (i32.const 0) (i32.const ${bytes.length}))) (i32.const 0)))`);
+}
+
+Deno.test("Runtime.execute() in a sandbox: the result is what the guest's bytes parse to, secrets found under any escaping", async () => {
+  await withSandboxRuntime(async (runtime) => {
+    // The sandbox passes the guest's own bytes on; the broker's parse gives the value.
+    const text = ' {"a": "\\u0041\\u00e9", "n": 1.0, "big": 12345678901234567890, "a": 2}\n';
+    const plain = await runtime.execute(
+      await runtime.load(writes(text), { capabilities: { io: {} } }),
+      {},
+    );
+    assert.equal(plain.status, "completed", JSON.stringify(plain.error));
+    assert.deepEqual(plain.result, JSON.parse(text));
+    // Every character of the secret escaped: still found, since the check reads the parsed value.
+    const escaped = [...SECRET].map((c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"))
+      .join("");
+    const leaked = await runtime.execute(
+      await runtime.load(writes(`{"v":"${escaped}"}`), MANIFEST),
+      {},
+    );
+    assert.equal(leaked.status, "failed");
+    assert.equal(leaked.error?.code, "secret_leak");
+    assertNoSecret(leaked);
+  });
 });
 
 const IO_ONLY = wat(`(module

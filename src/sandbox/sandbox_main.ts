@@ -19,7 +19,7 @@ import type { CapabilityPlugin, PluginSource } from "../capability/capability_pl
 import { CapabilityRegistry } from "../capability/capability_registry.ts";
 import { WasmBrokerError } from "../errors.ts";
 import { type PreparedGuest, prepareGuest } from "../runtime/prepared_guest.ts";
-import { errorFromThrown, runStep } from "../runtime/run_step.ts";
+import { errorFromThrown, runStepWithOutput } from "../runtime/run_step.ts";
 import { emptyMetrics, type StepError, type StepOutcome } from "../runtime/step_outcome.ts";
 import { encodeFrame, type Frame, FrameDecoder } from "./frame_codec.ts";
 import {
@@ -167,6 +167,7 @@ class Sandbox {
   async #run(message: RunMessage, input: Uint8Array): Promise<void> {
     const cached = this.#cache.get(message.digest);
     let outcome: StepOutcome;
+    let output: Uint8Array | null = null;
     if (!cached) {
       outcome = failed({
         code: "internal",
@@ -176,7 +177,7 @@ class Sandbox {
     } else if (cached.error) {
       outcome = failed(cached.error);
     } else {
-      outcome = await runStep(cached.guest, {
+      ({ outcome, output } = await runStepWithOutput(cached.guest, {
         input,
         step: message.step,
         data: message.data,
@@ -184,15 +185,16 @@ class Sandbox {
         deadline: message.deadline,
         callBroker: (capability, op, payload) =>
           this.#callBroker(message.id, capability, op, payload),
-      }, { registry: this.#requireRegistry() });
+      }, { registry: this.#requireRegistry() }));
       if (cached.reportCompile) {
         outcome.metrics.compile_ms = cached.guest.compileMs;
         cached.reportCompile = false;
       }
     }
-    const { result, ...rest } = outcome;
+    const { result: _parsed, ...rest } = outcome;
     const done: DoneMessage = { t: "done", id: message.id, outcome: rest };
-    send(done, outcome.status === "completed" ? jsonPayload(result) : undefined);
+    // The guest's own bytes (checked JSON): the broker parses them either way.
+    send(done, outcome.status === "completed" && output ? output : undefined);
   }
 
   #callBroker(run: number, capability: string, op: string, payload: unknown): Promise<unknown> {
