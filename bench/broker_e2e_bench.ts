@@ -53,6 +53,7 @@
  * @module
  */
 import { connectPostgres, type PostgresClient } from "../src/db/postgres_client.ts";
+import { ordersContext } from "./support/orders_context.ts";
 import { type ToastCompression, toastCompressionSettings } from "../src/db/toast_compression.ts";
 import { emptyMetrics } from "../src/runtime/step_outcome.ts";
 import { claimStep } from "../src/tasker/claim_step.ts";
@@ -85,26 +86,6 @@ export interface HandlerCase {
   callable: string;
   initialization: Record<string, unknown>;
   context: unknown;
-}
-
-/** Orders as a task might carry them, until the context's JSON reaches `bytes`. */
-export function ordersContext(bytes: number): { orders: unknown[] } {
-  let s = 1;
-  const rnd = () => ((s = (s * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-  const orders: unknown[] = [];
-  let size = 12;
-  for (let i = 0; size < bytes; i++) {
-    const order = {
-      id: `ord-${i}`,
-      total: Math.round(rnd() * 20000) / 100,
-      currency: i % 3 ? "EUR" : "USD",
-      customer: { name: `customer ${i % 97}`, tier: ["gold", "silver", "bronze"][i % 3] },
-      lines: [{ sku: `sku-${i % 13}`, qty: 1 + (i % 4) }],
-    };
-    orders.push(order);
-    size += JSON.stringify(order).length + 1;
-  }
-  return { orders };
 }
 
 /** The two handlers of the issue. */
