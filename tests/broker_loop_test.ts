@@ -9,6 +9,7 @@ import type { Broker } from "../src/broker/broker.ts";
 import { HandlerResolver, type Resolution } from "../src/broker/handler_resolver.ts";
 import { sendWithNotify } from "../src/tasker/pgmq_queue.ts";
 import { startTestDatabase, type TestDatabase } from "./support/database_harness.ts";
+import { waitFor } from "./support/sql_client_conformance.ts";
 import {
   copyRegistry,
   eventually,
@@ -436,6 +437,37 @@ Deno.test("a message read alone is hydrated and claimed in one statement once it
   });
 });
 
+Deno.test("a definition claimed in the one statement counts as used: the least recently used one is forgotten instead", async () => {
+  // One template per definition; the broker keeps the 32 most recently used definitions.
+  const template = (i: number) => ({
+    ...ONE_STEP,
+    name: `known_${i}`,
+    steps: [{
+      ...ONE_STEP.steps[0],
+      handler: { ...ONE_STEP.steps[0].handler, initialization: { filter: `{ok: ${i}}` } },
+    }],
+  });
+  await withOneStepBroker({}, async ({ sim, counts }) => {
+    for (let i = 0; i <= 32; i++) await sim.registerTemplate(template(i));
+    const run = async (i: number) => {
+      const { taskUuid } = await sim.createTask({ name: `known_${i}`, context: {} });
+      const report = await sim.waitForTask(taskUuid, { timeoutMs: 60_000 });
+      assert.equal(report.state, "complete", JSON.stringify(report));
+    };
+    // known_0 to known_31 learned (each claimed on its own), known_0 the least recent.
+    for (let i = 0; i <= 31; i++) await run(i);
+    assert.equal(counts.claim, 32);
+    await run(0); // claimed in the one statement: now the most recent
+    assert.equal(counts.claim, 32);
+    await run(32); // a 33rd definition: the least recently used (known_1) goes
+    assert.equal(counts.claim, 33);
+    await run(0);
+    assert.equal(counts.claim, 33, "known_0 was kept: claimed in the one statement again");
+    await run(1);
+    assert.equal(counts.claim, 34, "known_1 was forgotten: learned again with a claim of its own");
+  });
+});
+
 for (const committed of [true, false]) {
   Deno.test(`a hydrate-and-claim that fails ${committed ? "after" : "before"} it committed still runs its step, once`, async () => {
     let statements = 0;
@@ -464,6 +496,47 @@ for (const committed of [true, false]) {
     });
   });
 }
+
+Deno.test("a step claimed by a statement whose answer was lost, and that cannot be hydrated again, is logged and left to Tasker's recovery", async () => {
+  let statements = 0;
+  let taskUuid = "";
+  // The second hydrate-and-claim commits its claim, then its template loses the step's
+  // definition (a redeploy, say) and the answer is lost: the claim is found, the step
+  // cannot be hydrated again.
+  const query = async (db: TestDatabase, text: string, params?: readonly unknown[]) => {
+    const failing = statementKind(text) === "hydrate_claim" && ++statements === 2;
+    const rows = await db.client.query(text, params);
+    if (failing) {
+      await db.client.query(
+        `UPDATE tasker.named_tasks SET configuration = jsonb_set(configuration, '{steps}', '[]')
+         WHERE named_task_uuid = (SELECT named_task_uuid FROM tasker.tasks WHERE task_uuid = $1)`,
+        [taskUuid],
+      );
+      throw new Error("simulated connection reset after the statement committed");
+    }
+    return rows;
+  };
+  const settings = { visibilityTimeoutSeconds: 600 };
+  await withOneStepBroker({ query, broker: { settings } }, async ({ db, sim, events }) => {
+    await completeOneStepTasks(sim, 1);
+    ({ taskUuid } = await sim.createTask({ name: "one_step", context: {} }));
+    await waitFor(() => events.internalErrors.length > 0, "the internal error", 30_000);
+    assert.equal(statements, 2);
+    assert.deepEqual(events.internalErrors.map((e) => e.where), ["claimed_step_unhydrated"]);
+    assert.match(String(events.internalErrors[0].error), /cannot be hydrated again/);
+    // Claimed once, never run or reported: in_progress until Tasker's staleness recovery.
+    const [step] = await db.client.query<{ to_state: string; claims: number }>(
+      `SELECT (SELECT to_state FROM tasker.workflow_step_transitions t
+               WHERE t.workflow_step_uuid = ws.workflow_step_uuid AND most_recent) AS to_state,
+              (SELECT count(*)::int FROM tasker.workflow_step_transitions t
+               WHERE t.workflow_step_uuid = ws.workflow_step_uuid AND to_state = 'in_progress') AS claims
+       FROM tasker.workflow_steps ws WHERE ws.task_uuid = $1`,
+      [taskUuid],
+    );
+    assert.deepEqual(step, { to_state: "in_progress", claims: 1 });
+    assert.equal(events.claimed.length, 1, "only the first task's step ran");
+  });
+});
 
 Deno.test("stop() beginning while a hydrate-and-claim statement waits for its look-ups: nothing is claimed, the message goes back", async () => {
   let broker: Broker | undefined;

@@ -62,7 +62,8 @@ export interface RecordedEvents {
   /** Steps whose results message was never sent (queues in another database). */
   messagesNotSent: string[];
   databaseErrors: string[];
-  internalErrors: unknown[];
+  /** Where each internal error happened (the observer's `where`, a log code) and the error. */
+  internalErrors: { where: string; error: unknown }[];
 }
 
 /** `client` as the broker's Tasker client, its queries going through `query` first. */
@@ -120,7 +121,7 @@ export function recordingObserver(): { observer: BrokerObserver; events: Recorde
     notServed: (_q, _id, callable) => events.notServed.push(callable),
     unavailable: (callable, code) => events.unavailable.push({ callable, code }),
     databaseError: (operation) => events.databaseErrors.push(operation),
-    internalError: (_where, error) => events.internalErrors.push(error),
+    internalError: (where, error) => events.internalErrors.push({ where, error }),
     step(labels): StepScope {
       return {
         phase: (_name, fn) => fn(),
