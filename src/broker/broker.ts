@@ -118,8 +118,6 @@ const MAX_BACKOFF_MS = 5000;
 /** Messages read ahead of a free slot: at most this many × concurrency. */
 const READ_AHEAD_FACTOR = 2;
 
-const ENCODER = new TextEncoder();
-
 /** A read message waiting for a dispatch slot (read ahead), hydrated with its read's batch. */
 interface Pending {
   namespace: string;
@@ -721,8 +719,7 @@ export class Broker {
   }
 
   #execute(step: HydratedStep, attempts: number, handler: ServedHandler): Promise<StepOutcome> {
-    // Bytes: the envelope is JSON text already (the stored context spliced in).
-    const envelope = ENCODER.encode(buildEnvelope(step, { attempts }));
+    const envelope = buildEnvelope(step, { attempts });
     const limit = handler.guest.manifest.limits.timeout_ms;
     const stepTimeout = step.definition.timeout_seconds;
     const timeoutMs = stepTimeout === undefined ? limit : Math.min(limit, stepTimeout * 1000);

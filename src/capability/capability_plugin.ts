@@ -91,7 +91,11 @@ export interface CapabilityContext<Policy> {
   readonly clock: StepClock;
   /** Whatever this plugin's broker half returned from `prepareStep`. */
   readonly data: unknown;
-  /** Aborted when the step's deadline passes. */
+  /**
+   * Aborted when the step's deadline passes, for guests that import an async
+   * function (the only ones that can see it fire: any other runs to its end
+   * without the event loop turning, and its deadline is the sandbox's kill).
+   */
   readonly signal: AbortSignal;
   /**
    * Records a policy denial (counted in the step's metrics), remembers it for

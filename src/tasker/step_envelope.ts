@@ -36,12 +36,15 @@ export interface BuildEnvelopeOptions {
 }
 
 /**
- * The catalog envelope as JSON text. The context and deps are spliced in as
- * PostgreSQL printed them (see {@link HydratedStep}): parsing a 10 KB context
- * only to serialize it again cost the broker ~70 µs a step, and the guest
- * parses it anyway. So numbers reach the guest as stored (`1.0`, integers past
- * 2^53 exact) and objects in jsonb's order, as Tasker's other workers see them.
- * `deps` holds each dependency's `.result`: the stored value is a full
+ * The catalog envelope as UTF-8 JSON bytes, what `Runtime.execute` takes as
+ * a guest's input. The context and deps are spliced in as PostgreSQL printed
+ * them (see {@link HydratedStep}): parsing a 10 KB context only to serialize
+ * it again cost the broker ~70 µs a step, and the guest parses it anyway. So
+ * a guest sees numbers as PostgreSQL prints them (`1.0`; integers past 2^53
+ * exact; no exponent, so `1e400` as 401 digits, which a float parser reads as
+ * Infinity where JSON.parse and JSON.stringify used to make it null) and
+ * objects in jsonb's key order (JavaScript used to put integer-like keys
+ * first). `deps` holds each dependency's `.result`: the stored value is a full
  * StepExecutionResult, and handlers (and templates such as
  * `${steps.<name>.result.x}`) read only the handler output inside it.
  *
@@ -55,21 +58,26 @@ export interface BuildEnvelopeOptions {
  *   definition: { handler: { callable: "catalog.transform", initialization: { filter: "." } } },
  *   depsJson: '{"load": {"rows": 2}}',
  * } as unknown as HydratedStep;
- * const envelope: StepEnvelope = JSON.parse(buildEnvelope(hydrated, { attempts: 1 }));
+ * const bytes = buildEnvelope(hydrated, { attempts: 1 });
+ * const envelope: StepEnvelope = JSON.parse(new TextDecoder().decode(bytes));
  * console.assert((envelope.deps.load as { rows: number }).rows === 2 && envelope.step.attempts === 1);
  * ```
  */
 export function buildEnvelope(
   hydrated: HydratedStep,
   options: BuildEnvelopeOptions = {},
-): string {
+): Uint8Array {
   const step: StepEnvelope["step"] = {
     name: hydrated.step.name,
     attempts: options.attempts ?? hydrated.step.attempts + 1,
     max_attempts: hydrated.step.maxAttempts,
     inputs: hydrated.step.inputs,
   };
-  return `{"context":${hydrated.task.contextJson},"deps":${hydrated.depsJson},"step":${
-    JSON.stringify(step)
-  },"config":${JSON.stringify(hydrated.definition.handler.initialization)}}`;
+  return ENCODER.encode(
+    `{"context":${hydrated.task.contextJson},"deps":${hydrated.depsJson},"step":${
+      JSON.stringify(step)
+    },"config":${JSON.stringify(hydrated.definition.handler.initialization)}}`,
+  );
 }
+
+const ENCODER = new TextEncoder();

@@ -39,7 +39,8 @@ function hydrated(overrides: Partial<HydratedStep> = {}): HydratedStep {
   };
 }
 
-const parse = (text: string): StepEnvelope => JSON.parse(text);
+const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
+const parse = (bytes: Uint8Array): StepEnvelope => JSON.parse(text(bytes));
 
 Deno.test("buildEnvelope() builds the catalog envelope from a hydrated step", () => {
   const envelope = parse(buildEnvelope(hydrated(), { attempts: 1 }));
@@ -52,9 +53,11 @@ Deno.test("buildEnvelope() builds the catalog envelope from a hydrated step", ()
 });
 
 Deno.test("buildEnvelope() passes the stored context and deps on as text", () => {
-  const text = buildEnvelope(hydrated(), { attempts: 1 });
-  assert.ok(text.startsWith('{"context":{"order": {"id": 7.0}, "big": 12345678901234567890},'));
-  assert.ok(text.includes('"deps":{"load": {"rows": [1, 2]}, "check": null},'));
+  const envelope = text(buildEnvelope(hydrated(), { attempts: 1 }));
+  assert.ok(
+    envelope.startsWith('{"context":{"order": {"id": 7.0}, "big": 12345678901234567890},'),
+  );
+  assert.ok(envelope.includes('"deps":{"load": {"rows": [1, 2]}, "check": null},'));
 });
 
 Deno.test("buildEnvelope() takes attempts from the claim, else the hydrated count plus one", () => {
