@@ -24,13 +24,13 @@
 import { join } from "node:path";
 import { buildHandler, CATALOG_DIR } from "../src/build/catalog_build.ts";
 import { createRuntime } from "../src/create_runtime.ts";
-import { readStat } from "./support/process_cpu.ts";
+import { cpuDelta, cpuSnapshot } from "./support/process_cpu.ts";
 import { ordersContext } from "./support/orders_context.ts";
 
 const TRANSFORM_FILTER =
   "{orders: (.context.orders | map(select(.total > 50) | {id, total, customer: .customer.name}))}";
 
-/** The envelope of one step, as the broker would send it. */
+/** The envelope of one step (compact JSON; the broker sends the context as jsonb prints it, ~10% larger). */
 function envelope(handler: "transform" | "trivial"): Uint8Array {
   const transform = handler === "transform";
   return new TextEncoder().encode(JSON.stringify({
@@ -77,30 +77,30 @@ async function drain(pool: Loaded, input: Uint8Array, count: number, inFlight: n
   await Promise.all(Array.from({ length: Math.min(inFlight, count) }, worker));
 }
 
-/** CPU ms of this process and of its live children. */
-function cpuMs(): { self: number; children: number } {
-  let children = 0;
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    const stat = readStat(Number(entry.name));
-    if (stat?.ppid === Deno.pid) children += stat.own;
-  }
-  // Ticks are 10 ms (CLK_TCK 100).
-  return { self: (readStat(Deno.pid)?.own ?? 0) * 10, children: children * 10 };
-}
-
 function flag(name: string, fallback: string): string {
   const i = Deno.args.indexOf(`--${name}`);
   return i >= 0 && Deno.args[i + 1] !== undefined ? Deno.args[i + 1] : fallback;
 }
 
+/** A whole-number flag of at least `min`. */
+function count(name: string, fallback: number, min = 1): number {
+  const text = flag(name, String(fallback));
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new Error(
+      `Cannot use --${name} as it is not a whole number ≥ ${min}: current value is ${text}`,
+    );
+  }
+  return value;
+}
+
 async function report(): Promise<void> {
-  const steps = Number(flag("steps", "3000"));
-  const rounds = Number(flag("rounds", "4"));
-  const sandboxes = Number(flag("sandboxes", "4"));
-  const slots = Number(flag("slots", "1"));
-  const inFlight = Number(flag("in-flight", String(sandboxes * slots)));
-  const warmUp = Number(flag("warm-up", "0"));
+  const steps = count("steps", 3000);
+  const rounds = count("rounds", 4);
+  const sandboxes = count("sandboxes", 4);
+  const slots = count("slots", 1);
+  const inFlight = count("in-flight", sandboxes * slots);
+  const warmUp = count("warm-up", 0, 0);
   const handler = flag("handler", "transform");
   if (handler !== "transform" && handler !== "trivial") {
     throw new Error(
@@ -119,15 +119,14 @@ async function report(): Promise<void> {
     console.log("| round | steps/s | CPU ms/step, this process | CPU ms/step, sandboxes |");
     console.log("| --- | --- | --- | --- |");
     for (let round = 1; round <= rounds; round++) {
-      const before = cpuMs();
-      const start = performance.now();
+      // The sandboxes are this process's children (a reaped one counts too).
+      const before = cpuSnapshot();
       await drain(pool, input, steps, inFlight);
-      const seconds = (performance.now() - start) / 1000;
-      const after = cpuMs();
+      const used = cpuDelta(before, cpuSnapshot());
       console.log(
-        `| ${round} | ${(steps / seconds).toFixed(0)} | ${
-          ((after.self - before.self) / steps).toFixed(3)
-        } | ${((after.children - before.children) / steps).toFixed(3)} |`,
+        `| ${round} | ${(steps / used.wallMs * 1000).toFixed(0)} | ${
+          (used.brokerMs / steps).toFixed(3)
+        } | ${(used.sandboxesMs / steps).toFixed(3)} |`,
       );
     }
   } finally {
