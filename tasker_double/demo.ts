@@ -8,9 +8,8 @@
  */
 import { parseArgs } from "node:util";
 import { openDatabase, type OpenedDatabase } from "../src/db/open_database.ts";
-import type { SqlClient } from "../src/db/sql_client.ts";
 import { defaultDataDir } from "../src/registry/default_registry_dir.ts";
-import { installTaskerDouble } from "./install_tasker_double.ts";
+import { installTaskerDouble, installTaskerDoubleQueues } from "./install_tasker_double.ts";
 import {
   OrchestrationSimulator,
   type SimEvent,
@@ -49,6 +48,9 @@ customer_offer need; this command starts that receiver itself.
 
 Options:
   --database-url <url>   PostgreSQL with pgmq (default: DATABASE_URL, else the broker's embedded one)
+  --pgmq-database-url <url>
+                         The queues in a database of their own, as the broker's PGMQ_DATABASE_URL
+                         (default: PGMQ_DATABASE_URL); Tasker's tables stay in --database-url
   --data-dir <dir>       Where the broker keeps its embedded database (default: WASM_BROKER_DATA_DIR or ./data)
   --context <file|name>  Task context: a JSON file, or a sample of the workflow
                          (context, context_large, context_invalid, context_pending, context_standard)
@@ -73,6 +75,7 @@ class UsageError extends Error {}
 interface DemoArgs {
   workflow: WorkflowName;
   databaseUrl?: string;
+  pgmqDatabaseUrl?: string;
   dataDir?: string;
   context?: string;
   timeoutMs: number;
@@ -89,6 +92,7 @@ function parse(args: string[], env: (name: string) => string | undefined): DemoA
       options: {
         help: { type: "boolean", short: "h" },
         "database-url": { type: "string" },
+        "pgmq-database-url": { type: "string" },
         "data-dir": { type: "string" },
         context: { type: "string" },
         "timeout-ms": { type: "string" },
@@ -119,9 +123,18 @@ function parse(args: string[], env: (name: string) => string | undefined): DemoA
     }
     return n;
   };
+  const databaseUrl = values["database-url"] ?? env("DATABASE_URL");
+  const pgmqDatabaseUrl = values["pgmq-database-url"] ?? env("PGMQ_DATABASE_URL");
+  if (pgmqDatabaseUrl && !databaseUrl) {
+    throw new UsageError(
+      "Cannot use --pgmq-database-url (PGMQ_DATABASE_URL) without --database-url (DATABASE_URL): " +
+        "queues in a database of their own need Tasker's database beside them",
+    );
+  }
   return {
     workflow,
-    databaseUrl: values["database-url"] ?? env("DATABASE_URL"),
+    databaseUrl,
+    pgmqDatabaseUrl,
     dataDir: values["data-dir"],
     context: values.context,
     timeoutMs: positive("timeout-ms", values["timeout-ms"], 60_000),
@@ -172,6 +185,7 @@ export async function main(args: string[], options: DemoOptions = {}): Promise<n
   try {
     db = await openDatabase({
       databaseUrl: demo.databaseUrl,
+      pgmqDatabaseUrl: demo.pgmqDatabaseUrl,
       dataDir: demo.dataDir ?? defaultDataDir(env),
       embedded: "attach",
       requireReachable: true,
@@ -197,7 +211,12 @@ export async function main(args: string[], options: DemoOptions = {}): Promise<n
     const client = db.tasker;
     out(`wasm-broker demo: ${workflow.name} — ${workflow.template.description ?? ""}`);
     out(`database: ${db.describe}`);
-    await installTaskerDouble(client);
+    if (db.queue === client) await installTaskerDouble(client);
+    else {
+      // Split as Tasker splits its migrations: tables here, queue functions with the queues.
+      await installTaskerDouble(client, { queues: false });
+      await installTaskerDoubleQueues(db.queue);
+    }
     const needsReceiver = workflow.template.steps.some((s) =>
       s.handler.callable.startsWith("catalog.notify") ||
       s.handler.callable.startsWith("catalog.http_request")
@@ -221,6 +240,7 @@ export async function main(args: string[], options: DemoOptions = {}): Promise<n
     const started = performance.now();
     const at = () => `+${String(Math.round(performance.now() - started)).padStart(6)} ms`;
     const sim = new OrchestrationSimulator(client, {
+      queue: db.queue,
       pollMs: 50,
       // Backoff hints (the gate's poll_seconds, Retry-After) are honoured up to this, so a demo
       // retry shows without a long wait.
@@ -240,7 +260,7 @@ export async function main(args: string[], options: DemoOptions = {}): Promise<n
 
     const report = await waitOrDiagnose(
       sim,
-      client,
+      db,
       taskUuid,
       demo,
       workflow.template.namespace_name,
@@ -303,7 +323,7 @@ async function resolveContext(
  */
 async function waitOrDiagnose(
   sim: OrchestrationSimulator,
-  client: SqlClient,
+  db: OpenedDatabase,
   taskUuid: string,
   demo: DemoArgs,
   namespace: string,
@@ -318,26 +338,34 @@ async function waitOrDiagnose(
         problem: `the task is still ${report.state} after ${demo.timeoutMs} ms (--timeout-ms)`,
       };
     }
-    const waiting = await client.query<
-      { step_name: string; callable: string | null; waited_ms: number; read_ct: number }
+    // The message from the queues' database, then its step from Tasker's: they may be apart.
+    const [message] = await db.queue.query<
+      { step_uuid: string; waited_ms: number; read_ct: number }
     >(
-      `SELECT ns.name AS step_name,
-              (SELECT s->'handler'->>'callable' FROM jsonb_array_elements(nt.configuration->'steps') s
-                WHERE s->>'name' = COALESCE(ws.inputs->>'__template_step_name', ns.name)) AS callable,
-              EXTRACT(EPOCH FROM (clock_timestamp() - m.enqueued_at)) * 1000 AS waited_ms, m.read_ct
+      `SELECT m.message->>'step_uuid' AS step_uuid, m.read_ct,
+              EXTRACT(EPOCH FROM (clock_timestamp() - m.enqueued_at)) * 1000 AS waited_ms
          FROM pgmq."q_worker_${namespace}_queue" m
-         JOIN tasker.workflow_steps ws ON ws.workflow_step_uuid = (m.message->>'step_uuid')::uuid
-         JOIN tasker.named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
-         JOIN tasker.tasks t ON t.task_uuid = ws.task_uuid
-         JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
-        WHERE ws.task_uuid = $1 AND NOT (m.read_ct = 0 AND m.vt > clock_timestamp())
+        WHERE lower(m.message->>'task_uuid') = lower($1) AND NOT (m.read_ct = 0 AND m.vt > clock_timestamp())
         ORDER BY m.enqueued_at LIMIT 1`,
       [taskUuid],
     );
-    const w = waiting[0];
+    const waiting = message && Number(message.waited_ms) >= demo.unclaimedMs
+      ? await db.tasker.query<{ step_name: string; callable: string | null }>(
+        `SELECT ns.name AS step_name,
+                (SELECT s->'handler'->>'callable' FROM jsonb_array_elements(nt.configuration->'steps') s
+                  WHERE s->>'name' = COALESCE(ws.inputs->>'__template_step_name', ns.name)) AS callable
+           FROM tasker.workflow_steps ws
+           JOIN tasker.named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
+           JOIN tasker.tasks t ON t.task_uuid = ws.task_uuid
+           JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+          WHERE ws.workflow_step_uuid::text = lower($1)`,
+        [message.step_uuid],
+      )
+      : [];
+    const w = waiting[0] && { ...waiting[0], read_ct: message.read_ct };
     // A claim archives the message, so one still here long after it was sent is unclaimed
     // (messages still inside a retry delay are left out above).
-    if (w && Number(w.waited_ms) >= demo.unclaimedMs) {
+    if (w) {
       const seconds = (demo.unclaimedMs / 1000).toFixed(1);
       const problem = w.read_ct === 0
         ? `step ${w.step_name} waited ${seconds} s and no worker read its message from worker_${namespace}_queue: ` +

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import type { Broker } from "../src/broker/broker.ts";
+import { startInProcessBroker } from "../tests/support/broker_harness.ts";
 import { canStartPostgres, startTestDatabase } from "../tests/support/database_harness.ts";
 import { main } from "./demo.ts";
 import { FakeWorker, type FakeWorkerOptions } from "./_fake_worker.ts";
+import { installTaskerDouble, installTaskerDoubleQueues } from "./install_tasker_double.ts";
 import { nativeCatalogHandlers } from "./workflows/_native_handlers.ts";
 import { DEMO_RECEIVER_PORT } from "./workflows/load_workflow.ts";
 
@@ -58,7 +61,12 @@ Deno.test("demo --help prints usage and exits 0; a bad workflow or flag exits 2"
   const out: string[] = [];
   assert.equal(await main(["--help"], { stdout: (l) => out.push(l) }), 0);
   assert.match(out.join("\n"), /Usage: deno task demo \[workflow\]/);
-  for (const args of [["nope"], ["--timeout-ms", "0"], ["--bogus"], ["a", "b"]]) {
+  for (
+    const args of [["nope"], ["--timeout-ms", "0"], ["--bogus"], ["a", "b"], [
+      "--pgmq-database-url",
+      "postgres://q@127.0.0.1/q",
+    ]]
+  ) {
     const err: string[] = [];
     assert.equal(
       await main(args, { stderr: (l) => err.push(l), env: () => undefined }),
@@ -176,6 +184,65 @@ Deno.test({
       assert.match(err.join("\n"), /Cannot parse --context/);
     } finally {
       await Deno.remove(file);
+    }
+  },
+});
+
+Deno.test({
+  name: "demo runs a workflow with the queues in a database of their own (--pgmq-database-url)",
+  ...pg,
+  async fn() {
+    // Tasker's tables in a database without pgmq, the queues in another, a real broker on both.
+    const tasker = await startTestDatabase({ kind: "postgres", bare: true });
+    const queue = await startTestDatabase({ kind: "postgres", skipTaskerDouble: true });
+    let broker: Broker | undefined;
+    try {
+      // What the demo installs (it finds it current), so the broker starts on a ready schema.
+      await installTaskerDouble(tasker.client, { queues: false });
+      await installTaskerDoubleQueues(queue.client);
+      broker = await startInProcessBroker(tasker.client, {
+        queue: queue.client,
+        settings: { pollIntervalMs: 100 },
+      });
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await main(
+        ["fan_out_report", "--database-url", tasker.url!, "--pgmq-database-url", queue.url!],
+        { env: () => undefined, stdout: (l) => out.push(l), stderr: (l) => err.push(l) },
+      );
+      assert.equal(code, 0, [...out, ...err].join("\n"));
+      assert.match(out.join("\n"), /^database: tasker .*, queues /m);
+      assert.match(out.join("\n"), /^task completed in \d+\.\d\d s$/m);
+      // Results went through the queue database; Tasker's has no pgmq at all.
+      const [{ n }] = await tasker.client.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'pgmq'`,
+      );
+      assert.equal(n, 0);
+      // No broker: the diagnosis reads the message from one database and its step from the other.
+      await broker.stop();
+      broker = undefined;
+      const alone: string[] = [];
+      const unclaimed = await main(
+        [
+          "fan_out_report",
+          "--database-url",
+          tasker.url!,
+          "--pgmq-database-url",
+          queue.url!,
+          "--unclaimed-ms",
+          "300",
+        ],
+        { env: () => undefined, stdout: () => {}, stderr: (l) => alone.push(l) },
+      );
+      assert.equal(unclaimed, 1);
+      assert.match(
+        alone.join("\n"),
+        /step \w+ waited 0\.3 s and no worker read its message from worker_catalog_queue/,
+      );
+    } finally {
+      await broker?.stop();
+      await queue.close();
+      await tasker.close();
     }
   },
 });
