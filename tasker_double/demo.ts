@@ -37,8 +37,10 @@ retries, follows decisions and fan-outs, until the task completes or fails.
 Workflows: ${WORKFLOW_NAMES.join(", ")} (default order_pipeline)
 
 Database: --database-url, else DATABASE_URL, else the embedded database of a
-broker running on this machine (<data dir>/pglite/connection.json). Start the
-broker first, in another terminal:
+broker running on this machine (<data dir>/pglite/connection.json); with
+--pgmq-database-url (or PGMQ_DATABASE_URL) the queues live in that database and
+Tasker's tables in the first, as for a broker given both (a queue database
+without a Tasker one is refused). Start the broker first, in another terminal:
 
   deno task broker --config tasker_double/workflows/demo_broker_config.json
 
@@ -47,7 +49,8 @@ receiver (127.0.0.1:${DEMO_RECEIVER_PORT}), which approval_notify and
 customer_offer need; this command starts that receiver itself.
 
 Options:
-  --database-url <url>   PostgreSQL with pgmq (default: DATABASE_URL, else the broker's embedded one)
+  --database-url <url>   PostgreSQL: Tasker's tables, and pgmq unless the queues are apart
+                         (default: DATABASE_URL, else the broker's embedded one)
   --pgmq-database-url <url>
                          The queues in a database of their own, as the broker's PGMQ_DATABASE_URL
                          (default: PGMQ_DATABASE_URL); Tasker's tables stay in --database-url
@@ -358,8 +361,8 @@ async function waitOrDiagnose(
            JOIN tasker.named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
            JOIN tasker.tasks t ON t.task_uuid = ws.task_uuid
            JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
-          WHERE ws.workflow_step_uuid::text = lower($1)`,
-        [message.step_uuid],
+          WHERE ws.workflow_step_uuid::text = lower($1) AND ws.task_uuid::text = lower($2)`,
+        [message.step_uuid, taskUuid],
       )
       : [];
     const w = waiting[0] && { ...waiting[0], read_ct: message.read_ct };
@@ -369,7 +372,7 @@ async function waitOrDiagnose(
       const seconds = (demo.unclaimedMs / 1000).toFixed(1);
       const problem = w.read_ct === 0
         ? `step ${w.step_name} waited ${seconds} s and no worker read its message from worker_${namespace}_queue: ` +
-          `is a broker serving namespace ${namespace} running against this database?`
+          `is a broker serving namespace ${namespace} reading that queue?`
         : `step ${w.step_name}'s message was read ${w.read_ct} time(s) but never claimed: the worker does not serve ` +
           `${w.callable ?? "its callable"} (is the catalog published in the broker's registry?)`;
       return { report, problem };

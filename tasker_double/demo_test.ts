@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import type { Broker } from "../src/broker/broker.ts";
 import { startInProcessBroker } from "../tests/support/broker_harness.ts";
-import { canStartPostgres, startTestDatabase } from "../tests/support/database_harness.ts";
+import {
+  canStartPostgres,
+  startTestDatabase,
+  type TestDatabase,
+} from "../tests/support/database_harness.ts";
 import { main } from "./demo.ts";
 import { FakeWorker, type FakeWorkerOptions } from "./_fake_worker.ts";
 import { installTaskerDouble, installTaskerDoubleQueues } from "./install_tasker_double.ts";
@@ -61,12 +65,7 @@ Deno.test("demo --help prints usage and exits 0; a bad workflow or flag exits 2"
   const out: string[] = [];
   assert.equal(await main(["--help"], { stdout: (l) => out.push(l) }), 0);
   assert.match(out.join("\n"), /Usage: deno task demo \[workflow\]/);
-  for (
-    const args of [["nope"], ["--timeout-ms", "0"], ["--bogus"], ["a", "b"], [
-      "--pgmq-database-url",
-      "postgres://q@127.0.0.1/q",
-    ]]
-  ) {
+  for (const args of [["nope"], ["--timeout-ms", "0"], ["--bogus"], ["a", "b"]]) {
     const err: string[] = [];
     assert.equal(
       await main(args, { stderr: (l) => err.push(l), env: () => undefined }),
@@ -74,6 +73,19 @@ Deno.test("demo --help prints usage and exits 0; a bad workflow or flag exits 2"
       args.join(" "),
     );
     assert.match(err.join("\n"), /deno task demo --help/);
+  }
+});
+
+Deno.test("demo refuses a queue database without Tasker's, from the flag or the environment", async () => {
+  const queueUrl = "postgres://q@127.0.0.1:1/q";
+  const cases: [string[], Record<string, string>][] = [
+    [["--pgmq-database-url", queueUrl], {}],
+    [[], { PGMQ_DATABASE_URL: queueUrl }],
+  ];
+  for (const [args, env] of cases) {
+    const err: string[] = [];
+    assert.equal(await main(args, { env: (name) => env[name], stderr: (l) => err.push(l) }), 2);
+    assert.match(err.join("\n"), /without --database-url \(DATABASE_URL\)/);
   }
 });
 
@@ -194,9 +206,10 @@ Deno.test({
   async fn() {
     // Tasker's tables in a database without pgmq, the queues in another, a real broker on both.
     const tasker = await startTestDatabase({ kind: "postgres", bare: true });
-    const queue = await startTestDatabase({ kind: "postgres", skipTaskerDouble: true });
+    let queue: TestDatabase | undefined;
     let broker: Broker | undefined;
     try {
+      queue = await startTestDatabase({ kind: "postgres", skipTaskerDouble: true });
       // What the demo installs (it finds it current), so the broker starts on a ready schema.
       await installTaskerDouble(tasker.client, { queues: false });
       await installTaskerDoubleQueues(queue.client);
@@ -241,7 +254,7 @@ Deno.test({
       );
     } finally {
       await broker?.stop();
-      await queue.close();
+      await queue?.close();
       await tasker.close();
     }
   },

@@ -41,10 +41,11 @@ async function withQueuesApart(
 ): Promise<void> {
   // Tasker's database without pgmq: nothing may reach a queue through it.
   const tasker = await startTestDatabase({ bare: true });
-  const queue = await startTestDatabase({ skipTaskerDouble: true });
+  let queue: TestDatabase | undefined;
   const stopSim = new AbortController();
   let running: Promise<void> | undefined;
   try {
+    queue = await startTestDatabase({ skipTaskerDouble: true });
     await installTaskerDouble(tasker.client, { queues: false });
     await installTaskerDoubleQueues(queue.client);
     const sim = new OrchestrationSimulator(tasker.client, {
@@ -69,7 +70,7 @@ async function withQueuesApart(
   } finally {
     stopSim.abort();
     await running;
-    await queue.close();
+    await queue?.close();
     await tasker.close();
   }
 }
