@@ -2,9 +2,11 @@
  * What the broker's unsaturated path pays to hydrate and claim one step,
  * through real PostgreSQL: `hydrateStep` then `claimStep` with the ack (two
  * statements, the separate path) against `hydrateAndClaim` (one statement,
- * for a definition the broker knows). Each iteration takes a fresh one-step
- * task whose step is `enqueued` and whose message waits in a queue, so both
- * write what a broker writes.
+ * for a definition the broker knows). Each iteration takes a fresh task whose
+ * step is `enqueued` and whose message waits in a queue, so both write what a
+ * broker writes. Its template is the demo's order pipeline (~3.3 KB of JSON)
+ * with the step's definition added, so the hydration reads a template of a
+ * realistic size.
  *
  *   deno bench -A bench/hydrate_claim_bench.ts
  *
@@ -28,6 +30,17 @@ const WARMUP = 50;
 const WORKER = "0190a8b2-1c2d-7e3f-8a4b-5c6d7e8f9aff";
 const QUEUE = "bench_hydrate_claim";
 
+/** The order pipeline's template, plus the one step the bench's tasks have. */
+const TEMPLATE = JSON.parse(
+  await Deno.readTextFile(
+    new URL("../tasker_double/workflows/order_pipeline/template.json", import.meta.url),
+  ),
+);
+TEMPLATE.steps.push({
+  name: "a",
+  handler: { callable: "catalog.transform", initialization: { filter: "." } },
+});
+
 const db = await startTestDatabase({ kind: "postgres" });
 const client = connectPostgres(db.url!, { max: 1 });
 globalThis.addEventListener("unload", () => {
@@ -42,6 +55,7 @@ async function seed(count: number): Promise<{ message: StepMessage; msgId: numbe
   for (let i = 0; i < count; i++) {
     const fixture = await createFixtureTask(client, {
       steps: [{ name: "a" }],
+      configuration: TEMPLATE,
       context: { orders: Array.from({ length: 20 }, (_, n) => ({ id: n, total: n * 7 })) },
     });
     const message = {

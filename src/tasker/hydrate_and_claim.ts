@@ -83,6 +83,7 @@ const HYDRATE_AND_CLAIM_SQL = `
 WITH h AS MATERIALIZED (${
   hydrateSql("(SELECT $1::uuid AS task_uuid, $2::uuid AS step_uuid) k", {
     definitionDigest: true,
+    knownDigests: "$6::jsonb",
   })
 }
 ), eligible AS (
@@ -155,7 +156,9 @@ export async function hydrateAndClaim(
     throw error;
   }
   const digest = row?.definition_md5 ?? null;
-  const known = row?.claim_tried && digest !== null ? input.known.get(digest) : undefined;
+  // A known digest's configuration was not sent: its definition is the one given (same md5,
+  // same definition text), whether or not the claim was tried.
+  const known = digest !== null ? input.known.get(digest) : undefined;
   const hydrated = hydratedFromRow(row, message, known);
   if (!row?.claim_tried) return { hydrated, definitionDigest: digest };
   const claim = fromClaimRow(

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { SqlClient } from "../db/sql_client.ts";
+import { interceptQueries } from "../../tests/support/broker_harness.ts";
 import {
   createFixtureTask,
   type FixtureStep,
@@ -21,6 +22,8 @@ import type { StepDefinition } from "./step_definition.ts";
 import type { StepMessage } from "./step_message.ts";
 
 const WORKER = "0190a8b2-1c2d-7e3f-8a4b-5c6d7e8f9aff";
+
+const isObject = (v: unknown): boolean => typeof v === "object" && v !== null && !Array.isArray(v);
 const AT = new Date("2025-03-01T10:00:00.000Z");
 
 /** A fresh queue with one message; `where()` says where the message is now. */
@@ -89,6 +92,28 @@ testOnEveryDatabase("hydrateAndClaim", async (db, t) => {
     assert.deepEqual((await transitionsOf(client, fixture.steps.a)).map((x) => x.to_state), [
       "enqueued",
     ]);
+  });
+
+  await t.step("the template's configuration is sent only for a definition not known", async () => {
+    const rows: { configuration?: unknown }[] = [];
+    const spy = interceptQueries(client, async <Row>(text: string, params?: readonly unknown[]) => {
+      const answer = await client.query<Row>(text, params);
+      if (text.includes("definition_md5")) rows.push(...answer as { configuration?: unknown }[]);
+      return answer;
+    });
+    const { run } = await setUp(spy, [{ name: "a" }, { name: "b" }]);
+    const known = knownFrom((await run("a")).result);
+    assert.ok(isObject(rows[0].configuration), "unknown: the template came to find the definition");
+    const { result } = await run("a", known);
+    assert.ok(result.claim && result.claim !== "already_claimed" && "claimed" in result.claim);
+    assert.equal(rows[1].configuration, null, "known: not sent");
+    assert.ok(result.hydrated.ok);
+    assert.equal(result.hydrated.step.definition, [...known.values()][0]);
+    // Another step of the same template has another definition: sent again.
+    const other = await run("b", known);
+    assert.ok(isObject(rows[2].configuration));
+    assert.ok(other.result.hydrated.ok);
+    assert.equal(other.result.hydrated.step.definition.name, "b");
   });
 
   await t.step("a known definition: claims and acks in the same statement", async () => {

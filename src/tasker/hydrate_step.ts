@@ -165,6 +165,13 @@ export interface HydrateSqlOptions {
   orderBy?: string;
   /** Also select `definition_md5` (see DEFINITION_DIGEST_JOIN). */
   definitionDigest?: boolean;
+  /**
+   * With `definitionDigest`: an SQL expression for a JSON array of digests
+   * whose definitions the caller has; for those the template's
+   * `configuration` is not returned (NULL), as it would only be parsed and
+   * dropped — a few KB a step for a large template.
+   */
+  knownDigests?: string;
   /** The states whose dependency results are read (default: the claimable ones). */
   states?: readonly string[];
 }
@@ -181,11 +188,15 @@ export interface HydrateSqlOptions {
 // null), and the context and deps come back as text the broker passes on.
 export function hydrateSql(keys: string, options: HydrateSqlOptions = {}): string {
   const { orderBy = "", definitionDigest = false, states = CLAIMABLE_STATES } = options;
+  const configuration = definitionDigest && options.knownDigests
+    ? `CASE WHEN jsonb_exists(${options.knownDigests}, def.definition_md5) THEN NULL
+    ELSE nt.configuration END AS configuration`
+    : "nt.configuration";
   return `
 SELECT
   t.task_uuid, t.named_task_uuid, t.context::text AS context_json, t.correlation_id,
   t.parent_correlation_id,
-  nt.name AS task_name, nt.version AS task_version, nt.configuration,
+  nt.name AS task_name, nt.version AS task_version, ${configuration},
   tn.name AS namespace,
   ws.workflow_step_uuid, ws.task_uuid AS step_task_uuid, ws.retryable, ws.max_attempts,
   ws.attempts, ws.in_process, ws.processed, ws.inputs, ws.checkpoint,
