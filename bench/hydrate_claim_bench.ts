@@ -4,7 +4,8 @@
  * statements, the separate path) against `hydrateAndClaim` (one statement,
  * for a definition the broker knows). Each iteration takes a fresh task whose
  * step is `enqueued` and whose message waits in a queue, so both write what a
- * broker writes. Its template is the demo's order pipeline (~3.3 KB of JSON)
+ * broker writes. Its template is the demo's order pipeline (~2.4 KB of JSON
+ * as PostgreSQL sends it)
  * with the step's definition added, so the hydration reads a template of a
  * realistic size.
  *

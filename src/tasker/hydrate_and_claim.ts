@@ -133,6 +133,9 @@ export async function hydrateAndClaim(
       `Cannot archive with the claim as msgId is not an integer ≥ 1: current value is ${archive.msgId}`,
     );
   }
+  // One view of the known definitions for the statement and its answer: a digest the statement
+  // treats as known gets no configuration back, so its definition must still be here after.
+  const known = new Map(input.known);
   const metadata = JSON.stringify(claimMetadata({
     stepUuid: message.step_uuid,
     workerUuid: input.workerUuid,
@@ -146,7 +149,7 @@ export async function hydrateAndClaim(
       metadata,
       archive.queue,
       archive.msgId,
-      JSON.stringify([...input.known.keys()]),
+      JSON.stringify([...known.keys()]),
     ]);
   } catch (error) {
     if (isUniqueViolation(error)) {
@@ -158,8 +161,8 @@ export async function hydrateAndClaim(
   const digest = row?.definition_md5 ?? null;
   // A known digest's configuration was not sent: its definition is the one given (same md5,
   // same definition text), whether or not the claim was tried.
-  const known = digest !== null ? input.known.get(digest) : undefined;
-  const hydrated = hydratedFromRow(row, message, known);
+  const definition = digest !== null ? known.get(digest) : undefined;
+  const hydrated = hydratedFromRow(row, message, definition);
   if (!row?.claim_tried) return { hydrated, definitionDigest: digest };
   const claim = fromClaimRow(
     {
