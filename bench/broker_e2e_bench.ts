@@ -53,6 +53,7 @@
  * @module
  */
 import { connectPostgres, type PostgresClient } from "../src/db/postgres_client.ts";
+import { countFlag, flag } from "./support/bench_flags.ts";
 import { ordersContext } from "./support/orders_context.ts";
 import { type ToastCompression, toastCompressionSettings } from "../src/db/toast_compression.ts";
 import { emptyMetrics } from "../src/runtime/step_outcome.ts";
@@ -749,19 +750,14 @@ for (const handler of Object.values(HANDLERS)) {
 
 // ---- --report ----------------------------------------------------------
 
-function flag(name: string, fallback: string): string {
-  const i = Deno.args.indexOf(`--${name}`);
-  return i >= 0 && Deno.args[i + 1] !== undefined ? Deno.args[i + 1] : fallback;
-}
-
 const f1 = (n: number) => n.toFixed(1);
 const f2 = (n: number) => n.toFixed(2);
 
 async function report(): Promise<void> {
-  const steps = Number(flag("steps", "4000"));
-  const latencySteps = Number(flag("latency-steps", "400"));
-  const rate = Number(flag("rate", "50"));
-  const warmUpPerSandbox = Number(flag("warm-up-per-sandbox", "50"));
+  const steps = countFlag("steps", 4000);
+  const latencySteps = countFlag("latency-steps", 400);
+  const rate = countFlag("rate", 50);
+  const warmUpPerSandbox = countFlag("warm-up-per-sandbox", 50, 0);
   const handlers = flag("handlers", "trivial,transform").split(",").map((k) =>
     HANDLERS[k as HandlerCase["key"]]
   );
@@ -779,7 +775,7 @@ async function report(): Promise<void> {
     socket: Deno.args.includes("--socket"),
     toastCompression,
   });
-  s.slotsPerSandbox = Number(flag("slots-per-sandbox", "1"));
+  s.slotsPerSandbox = countFlag("slots-per-sandbox", 1);
   const out: string[] = [];
   const log = (line = "") => {
     out.push(line);

@@ -24,6 +24,7 @@
 import { join } from "node:path";
 import { buildHandler, CATALOG_DIR } from "../src/build/catalog_build.ts";
 import { createRuntime } from "../src/create_runtime.ts";
+import { countFlag, flag } from "./support/bench_flags.ts";
 import { cpuDelta, cpuSnapshot } from "./support/process_cpu.ts";
 import { ordersContext } from "./support/orders_context.ts";
 
@@ -77,30 +78,13 @@ async function drain(pool: Loaded, input: Uint8Array, count: number, inFlight: n
   await Promise.all(Array.from({ length: Math.min(inFlight, count) }, worker));
 }
 
-function flag(name: string, fallback: string): string {
-  const i = Deno.args.indexOf(`--${name}`);
-  return i >= 0 && Deno.args[i + 1] !== undefined ? Deno.args[i + 1] : fallback;
-}
-
-/** A whole-number flag of at least `min`. */
-function count(name: string, fallback: number, min = 1): number {
-  const text = flag(name, String(fallback));
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new Error(
-      `Cannot use --${name} as it is not a whole number ≥ ${min}: current value is ${text}`,
-    );
-  }
-  return value;
-}
-
 async function report(): Promise<void> {
-  const steps = count("steps", 3000);
-  const rounds = count("rounds", 4);
-  const sandboxes = count("sandboxes", 4);
-  const slots = count("slots", 1);
-  const inFlight = count("in-flight", sandboxes * slots);
-  const warmUp = count("warm-up", 0, 0);
+  const steps = countFlag("steps", 3000);
+  const rounds = countFlag("rounds", 4);
+  const sandboxes = countFlag("sandboxes", 4);
+  const slots = countFlag("slots", 1);
+  const inFlight = countFlag("in-flight", sandboxes * slots);
+  const warmUp = countFlag("warm-up", 0, 0);
   const handler = flag("handler", "transform");
   if (handler !== "transform" && handler !== "trivial") {
     throw new Error(

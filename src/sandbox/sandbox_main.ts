@@ -193,8 +193,9 @@ class Sandbox {
     }
     const { result: _parsed, ...rest } = outcome;
     const done: DoneMessage = { t: "done", id: message.id, outcome: rest };
-    // The guest's own bytes (checked JSON): the broker parses them either way.
-    send(done, outcome.status === "completed" && output ? output : undefined);
+    // A completed step's output as the guest wrote it (checked JSON; null when failed): the
+    // broker parses it either way.
+    send(done, output ?? undefined);
   }
 
   #callBroker(run: number, capability: string, op: string, payload: unknown): Promise<unknown> {
