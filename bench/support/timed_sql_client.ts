@@ -62,7 +62,9 @@ function classify(text: string): SqlLabel {
     return "hydrate_claim";
   }
   if (text.includes("last_attempted_at")) return "claim";
-  if (text.includes("pgmq_send_with_notify($6")) return "report";
+  // Every report statement (one step or a batch, with or without its results message)
+  // clears in_process; nothing else the broker sends does.
+  if (text.includes("SET in_process = false")) return "report";
   if (text.includes("pgmq.read(")) return "read";
   if (text.includes("get_step_transitive_dependencies")) return "hydrate";
   if (text.includes("pgmq.archive(")) return "archive";
@@ -128,6 +130,14 @@ export class TimedSqlClient implements SqlClient {
         }
         if ((label === "claim" || label === "report") && isUuidText(params[0])) {
           record.stepUuid = params[0];
+        }
+        if (
+          (label === "claim" || label === "report") && typeof params[0] === "string" &&
+          params[0].startsWith("[")
+        ) {
+          // A batch of claims or reports: a JSON array of {step_uuid, ...}.
+          const rows = JSON.parse(params[0]) as { step_uuid?: unknown }[];
+          record.stepUuids = rows.map((r) => r.step_uuid).filter(isUuidText);
         }
         if (label === "archive" || label === "set_vt") record.msgId = Number(params[1]);
         if (label === "read") {
