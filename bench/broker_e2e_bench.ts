@@ -180,9 +180,7 @@ function serverClass(query: string): string {
   const q = query.toLowerCase();
   if (q === "begin" || q === "commit" || q === "rollback") return "begin/commit";
   // Before archive: a claim may carry the ack (pgmq.archive) in its statement.
-  if (q.includes("last_attempted_at") && q.includes("get_step_transitive_dependencies")) {
-    return "hydrate+claim";
-  }
+  if (q.includes("last_attempted_at") && q.includes("pgmq.read(")) return "read+hydrate+claim";
   if (q.includes("last_attempted_at")) return "claim";
   if (q.includes("pgmq_send_with_notify") && q.includes("results =")) {
     return "report";
@@ -365,7 +363,7 @@ export class Scenario {
     }
     const meanMs: Record<string, number> = {};
     for (
-      const label of ["read", "hydrate", "hydrate_claim", "claim", "archive", "report"] as const
+      const label of ["read", "hydrate", "read_claim", "claim", "archive", "report"] as const
     ) {
       const records = bench.sql.records.filter((r) => r.label === label);
       const total = records.reduce((sum, r) => sum + (r.endMs - r.startMs), 0);
@@ -635,7 +633,7 @@ function phaseMedians(
   const msgStep = new Map<number, string>();
   const readOf = new Map<string, SqlRecord>();
   for (const r of bench.sql.records) {
-    if (r.label === "read") {
+    if (r.label === "read" || r.label === "read_claim") {
       for (const m of r.messages ?? []) {
         if (m.stepUuid) {
           msgStep.set(m.msgId, m.stepUuid);
@@ -661,24 +659,32 @@ function phaseMedians(
     const exec = execOf.get(step);
     const sent = sentAt.get(step);
     const heard = notified.get(step);
-    // A hydrate-and-claim statement that claimed has no claim of its own; one that did
-    // not (a definition not known yet) is followed by a separate claim.
-    const hydrate = r?.hydrate ?? r?.hydrate_claim;
-    if (!read || !hydrate || !r?.report || !exec) continue;
-    if (sent === undefined || heard === undefined) continue;
-    add("enqueue issued → read returned it", read.endMs - sent);
-    add("  of which pgmq.read", read.endMs - read.startMs);
-    add("read → hydrate starts", hydrate.startMs - read.endMs);
-    if (r.claim) {
+    if (!read || !r?.report || !exec || sent === undefined || heard === undefined) continue;
+    let ready: number; // when the step was claimed (and its message acked)
+    if (read.label === "read_claim") {
+      // The idle path: read, hydrated and, for a known definition, claimed in one statement;
+      // for another, claimed on its own after.
+      add("enqueue issued → one statement (read, hydrate, claim) returned", read.endMs - sent);
+      add("  of which the one statement", read.endMs - read.startMs);
+      if (r.claim) {
+        add("resolve callable", r.claim.startMs - read.endMs);
+        add("claim (with the ack)", r.claim.endMs - r.claim.startMs);
+      }
+      ready = r.claim?.endMs ?? read.endMs;
+    } else {
+      const hydrate = r.hydrate;
+      if (!hydrate || !r.claim) continue;
+      add("enqueue issued → read returned it", read.endMs - sent);
+      add("  of which pgmq.read", read.endMs - read.startMs);
+      add("read → hydrate starts", hydrate.startMs - read.endMs);
       add("hydrate (query)", hydrate.endMs - hydrate.startMs);
       add("resolve callable", r.claim.startMs - hydrate.endMs);
       add(r.archive ? "claim" : "claim (with the ack)", r.claim.endMs - r.claim.startMs);
-    } else {
-      add("hydrate + claim + ack (one statement)", hydrate.endMs - hydrate.startMs);
+      // Absent when the ack rides with the claim (one statement).
+      if (r.archive) add("archive", r.archive.endMs - r.archive.startMs);
+      ready = r.archive?.endMs ?? r.claim.endMs;
     }
-    // Absent when the ack rides with the claim (one statement).
-    if (r.archive) add("archive", r.archive.endMs - r.archive.startMs);
-    add("envelope", exec.startMs - (r.archive?.endMs ?? r.claim?.endMs ?? hydrate.endMs));
+    add("envelope", exec.startMs - ready);
     add("sandbox (runtime.execute)", exec.endMs - exec.startMs);
     add("  of which the guest ran", exec.guestRunMs);
     add("result mapping", r.report.startMs - exec.endMs);
@@ -838,7 +844,7 @@ async function report(): Promise<void> {
     log("Throughput drains, mean client-side ms per step (waits for a connection included):");
     log();
     log(
-      "| handler | sandboxes | read | hydrate | hydrate + claim | claim | archive | sandbox | report | server ms/step (pg_stat_statements) |",
+      "| handler | sandboxes | read | hydrate | read + hydrate + claim | claim | archive | sandbox | report | server ms/step (pg_stat_statements) |",
     );
     log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (const { handler, sandboxes, drain } of results) {
@@ -848,7 +854,7 @@ async function report(): Promise<void> {
         : "n/a";
       log(
         `| ${handler.key} | ${sandboxes} | ${f2(m.read)} | ${f2(m.hydrate)} | ${
-          f2(m.hydrate_claim)
+          f2(m.read_claim)
         } | ${f2(m.claim)} | ${f2(m.archive)} | ${f2(drain.executeMs)} | ${
           f2(m.report)
         } | ${server} |`,

@@ -12,7 +12,7 @@
  *
  * | window                  | how the test holds the broker there                               |
  * |-------------------------|-------------------------------------------------------------------|
- * | read, before claim      | `LOCK TABLE tasker.named_tasks` → hydration waits                 |
+ * | read ahead, not claimed | the only slot (`--concurrency 1`) held by a running `test.spin`    |
  * | claim not committed     | `FOR UPDATE` on the step's most recent transition → claim waits   |
  * | claim-and-ack statement | `FOR UPDATE` on the step's row → the claim (and its ack) waits    |
  * | running                 | `test.spin` running in its sandbox                                |
@@ -63,6 +63,11 @@ import type { TestDatabase } from "./support/database_harness.ts";
  * it running and act (kill, stop, signal) before it ends, on a loaded machine.
  */
 const SPIN_MS = 8000;
+/**
+ * How long `test.spin` holds the only slot in the read-ahead test that waits
+ * several visibility timeouts before it kills the broker.
+ */
+const SPIN_HOLD_MS = 40_000;
 /**
  * The simulator's staleness threshold: a step `in_progress` this long is
  * reset and re-enqueued. Far above SPIN_MS plus a sandbox start, so the
@@ -209,6 +214,34 @@ Deno.test({
     }),
 });
 
+/**
+ * Holds broker `a` (started with `--concurrency 1`) between the read and the
+ * claim of a transform step: a spin step takes its only slot, then the
+ * transform step's message is read ahead and waits in its buffer. Returns
+ * the transform task and step.
+ */
+async function readAheadBehindSpin(
+  db: TestDatabase,
+  sim: ReturnType<typeof runSimulator>,
+  a: TestBroker,
+): Promise<{ taskUuid: string; stepUuid: string }> {
+  const spin = await sim.sim.createTask({ name: "one_spin", context: {} });
+  await stepEventually(
+    db.client,
+    spin.taskUuid,
+    (s) => s.state === "in_progress",
+    "the spin claim",
+  );
+  await busySandbox(a.child.pid);
+  const { taskUuid } = await sim.sim.createTask({ name: "one_transform", context: { n: 21 } });
+  const { stepUuid } = await onlyStep(db.client, taskUuid);
+  await eventually(
+    async () => ((await queuedMessage(db.client, stepUuid))?.readCt === 1 ? true : undefined),
+    "A to read the transform step's message ahead",
+  );
+  return { taskUuid, stepUuid };
+}
+
 Deno.test({
   name:
     "SIGKILL between read and claim: the extension dies with the broker, the message comes back after its visibility timeout and another broker completes it",
@@ -219,26 +252,13 @@ Deno.test({
     withSetup(async ({ db, registryDir, brokers }) => {
       // No staleness recovery: the visibility timeout alone must bring the step back.
       const sim = runSimulator(db.client);
-      let lock;
       try {
         await sim.sim.registerTemplate(TRANSFORM_TEMPLATE);
-        const { taskUuid } = await sim.sim.createTask({
-          name: "one_transform",
-          context: { n: 21 },
-        });
-        const { stepUuid } = await onlyStep(db.client, taskUuid);
-        // Hydration reads named_tasks: A will read the message, then wait here.
-        lock = await holdLock(db.url!, [{
-          text: "LOCK TABLE tasker.named_tasks IN ACCESS EXCLUSIVE MODE",
-        }]);
+        await sim.sim.registerTemplate(SPIN_TEMPLATE);
         const vtArgs = ["--visibility-timeout-s", String(VT_S)];
-        const a = await startBroker(db, { registryDir, args: vtArgs });
+        const a = await startBroker(db, { registryDir, args: [...vtArgs, "--concurrency", "1"] });
         brokers.push(a);
-        const [waiting] = await eventually(async () => {
-          const w = await brokerBackendsWaiting(db.client, "tasker.named_tasks");
-          return w.length ? w : undefined;
-        }, "A's hydration to wait on the lock");
-        assert.equal((await queuedMessage(db.client, stepUuid))?.readCt, 1);
+        const { taskUuid, stepUuid } = await readAheadBehindSpin(db, sim, a);
 
         // While A lives, it keeps extending the message's visibility: B, polling all along,
         // never sees it, even after several visibility timeouts.
@@ -248,19 +268,12 @@ Deno.test({
         const held = await queuedMessage(db.client, stepUuid);
         assert.equal(held?.readCt, 1, "only A read the message");
         assert.ok(held!.invisibleForS > 0, `still invisible: ${JSON.stringify(held)}`);
+        const unclaimed = await onlyStep(db.client, taskUuid);
+        assert.equal(unclaimed.state, "enqueued", describe(unclaimed));
 
         const orphans = await kill9(a);
         assert.ok(orphans.length > 0, "A had a sandbox process");
         await allDead(orphans);
-        await lock.release();
-        // A's backend wakes up to a closed socket and ends; it wrote nothing.
-        await eventually(
-          async () => (await backendAlive(db.client, waiting.pid)) ? undefined : true,
-          "A's backend to end",
-        );
-        const untouched = await onlyStep(db.client, taskUuid);
-        assert.equal(untouched.state, "enqueued", describe(untouched));
-        assert.equal(untouched.attempts, 0);
 
         const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 120_000 });
         assert.equal(report.state, "complete", JSON.stringify(report));
@@ -282,10 +295,9 @@ Deno.test({
         assert.deepEqual(sim.sim.violations(), []);
         await stopCleanly(b);
       } finally {
-        await lock?.release();
         await sim.stop();
       }
-    }),
+    }, SPIN_HOLD_MS),
 });
 
 Deno.test({
@@ -730,33 +742,29 @@ Deno.test({
   fn: () =>
     withSetup(async ({ db, registryDir, brokers }) => {
       const sim = runSimulator(db.client);
-      let lock;
       try {
         await sim.sim.registerTemplate(TRANSFORM_TEMPLATE);
-        const { taskUuid } = await sim.sim.createTask({ name: "one_transform", context: { n: 1 } });
-        const { stepUuid } = await onlyStep(db.client, taskUuid);
-        lock = await holdLock(db.url!, [{
-          text: "LOCK TABLE tasker.named_tasks IN ACCESS EXCLUSIVE MODE",
-        }]);
+        await sim.sim.registerTemplate(SPIN_TEMPLATE);
         // A visibility timeout far beyond the test's deadlines: only a hand-back makes the
         // message visible again in time.
-        const a = await startBroker(db, { registryDir, args: ["--visibility-timeout-s", "600"] });
+        const a = await startBroker(db, {
+          registryDir,
+          args: ["--visibility-timeout-s", "600", "--concurrency", "1"],
+        });
         brokers.push(a);
-        await eventually(async () => {
-          const w = await brokerBackendsWaiting(db.client, "tasker.named_tasks");
-          return w.length ? w : undefined;
-        }, "A's hydration to wait on the lock");
+        const { taskUuid, stepUuid } = await readAheadBehindSpin(db, sim, a);
         const read = await queuedMessage(db.client, stepUuid);
-        assert.equal(read?.readCt, 1);
         assert.ok(read!.invisibleForS > 500, JSON.stringify(read));
 
         a.child.kill("SIGTERM");
         await a.waitForLog((l) => l.msg === "broker.stopping");
-        await lock.release();
+        // Handed back while A still finishes its spin step.
+        await eventually(async () => {
+          const back = await queuedMessage(db.client, stepUuid);
+          return back && back.invisibleForS <= 0 ? back : undefined;
+        }, "the message to be handed back");
         const status = await a.exited;
         assert.equal(status.code, 0, `exit ${JSON.stringify(status)}:\n${tail(a.logs)}`);
-        const handedBack = await queuedMessage(db.client, stepUuid);
-        assert.ok(handedBack && handedBack.invisibleForS <= 0, JSON.stringify(handedBack));
         const untouched = await onlyStep(db.client, taskUuid);
         assert.equal(untouched.state, "enqueued", describe(untouched));
         assert.equal(untouched.attempts, 0);
@@ -774,7 +782,6 @@ Deno.test({
         assert.deepEqual(sim.sim.violations(), []);
         await stopCleanly(b);
       } finally {
-        await lock?.release();
         await sim.stop();
       }
     }),

@@ -348,12 +348,23 @@ Deno.test("a result PostgreSQL cannot store fails its step once, permanently, in
   });
 });
 
-/** Which of the broker's statements a query is: hydrate-and-claim, a claim alone, or other. */
-type StatementKind = "hydrate_claim" | "claim" | "other";
+/**
+ * Which of the broker's statements a query is: the idle path's read-hydrate-and-claim, a
+ * claim alone, or other.
+ */
+type StatementKind = "read_claim" | "claim" | "other";
 
 function statementKind(text: string): StatementKind {
   if (!text.includes("last_attempted_at")) return "other";
-  return text.includes("get_step_transitive_dependencies") ? "hydrate_claim" : "claim";
+  return text.includes("pgmq.read(") ? "read_claim" : "claim";
+}
+
+/** Messages a read would return now. */
+async function visibleMessages(db: TestDatabase): Promise<number> {
+  const [row] = await db.client.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pgmq.q_worker_catalog_queue WHERE vt <= clock_timestamp()`,
+  );
+  return row.n;
 }
 
 /** Creates `count` one_step tasks one after the other; each completes at its first attempt. */
@@ -372,7 +383,7 @@ interface OneStepRun {
   sim: OrchestrationSimulator;
   broker: Broker;
   events: RecordedEvents;
-  /** The broker's statements so far, by kind. */
+  /** The broker's statements so far that succeeded, by kind (a read that found nothing: other). */
   counts: Record<StatementKind, number>;
 }
 
@@ -391,12 +402,17 @@ async function withOneStepBroker(
   fn: (run: OneStepRun) => Promise<void>,
 ): Promise<void> {
   const db = await startTestDatabase();
-  const counts: Record<StatementKind, number> = { hydrate_claim: 0, claim: 0, other: 0 };
+  const counts: Record<StatementKind, number> = { read_claim: 0, claim: 0, other: 0 };
   const query = options.query ?? ((db, text, params) => db.client.query(text, params));
-  const tasker = interceptQueries(db.client, <Row>(text: string, params?: readonly unknown[]) => {
-    counts[statementKind(text)]++;
-    return query(db, text, params) as Promise<Row[]>;
-  });
+  const tasker = interceptQueries(
+    db.client,
+    async <Row>(text: string, params?: readonly unknown[]) => {
+      const rows = await query(db, text, params) as Row[];
+      const kind = statementKind(text);
+      counts[kind === "read_claim" && rows.length === 0 ? "other" : kind]++;
+      return rows;
+    },
+  );
   const { observer, events } = recordingObserver();
   let broker: Broker | undefined;
   try {
@@ -423,13 +439,13 @@ async function claimTransitions(db: TestDatabase): Promise<number> {
   return row.n;
 }
 
-Deno.test("a message read alone is hydrated and claimed in one statement once its definition is known", async () => {
+Deno.test("an idle broker reads, hydrates and claims a message in one statement once its definition is known", async () => {
   await withOneStepBroker({}, async ({ db, sim, events, counts }) => {
     await completeOneStepTasks(sim, 3);
-    // Each message was read alone, so each went through one hydrate-and-claim statement.
-    // The first learned the definition (validated, resolved, then claimed on its own);
-    // the next two were claimed in that statement.
-    assert.deepEqual([counts.hydrate_claim, counts.claim], [3, 1]);
+    // Each message came to an idle broker, so each was read by the one statement. The
+    // first taught it the definition (validated, resolved, then claimed on its own); the
+    // next two were claimed in that statement.
+    assert.deepEqual([counts.read_claim, counts.claim], [3, 1]);
     assert.equal(events.claimed.length, 3);
     assert.equal(await claimTransitions(db), 3);
     assert.deepEqual(events.lostClaims, []);
@@ -469,48 +485,66 @@ Deno.test("a definition claimed in the one statement counts as used: the least r
 });
 
 for (const committed of [true, false]) {
-  Deno.test(`a hydrate-and-claim that fails ${committed ? "after" : "before"} it committed still runs its step, once`, async () => {
-    let statements = 0;
-    // The second hydrate-and-claim statement fails: its answer lost after the commit, or
-    // the connection gone before it ran.
+  Deno.test(`a read-and-claim statement that fails ${committed ? "after" : "before"} it committed still runs its step, once`, async () => {
+    let armed = false;
+    let failed = 0;
+    // Once armed, the statement that would read the next message fails: its answer lost
+    // after it read and claimed the step, or the connection gone before it ran.
     const query = async (db: TestDatabase, text: string, params?: readonly unknown[]) => {
-      const failing = statementKind(text) === "hydrate_claim" && ++statements === 2;
-      if (failing && !committed) {
+      if (!armed || statementKind(text) !== "read_claim") {
+        return await db.client.query(text, params);
+      }
+      if (!committed && await visibleMessages(db) > 0) {
+        armed = false;
+        failed++;
         throw new Error("simulated connection reset before the statement ran");
       }
       const rows = await db.client.query(text, params);
-      if (failing) throw new Error("simulated connection reset after the statement committed");
+      if (committed && rows.length > 0) {
+        armed = false;
+        failed++;
+        throw new Error("simulated connection reset after the statement committed");
+      }
       return rows;
     };
-    // After a commit the claim is found at once, so the step must not need the queue again;
-    // before one, it comes back after its visibility timeout.
-    const settings = { visibilityTimeoutSeconds: committed ? 600 : 2 };
-    await withOneStepBroker({ query, broker: { settings } }, async ({ db, sim, events }) => {
-      await completeOneStepTasks(sim, 2);
-      // The second statement failed; before a commit the message came back for a third.
-      assert.equal(statements, committed ? 2 : 3);
-      assert.ok(events.databaseErrors.includes("hydrate"), JSON.stringify(events.databaseErrors));
-      assert.equal(events.claimed.length, 2);
-      assert.deepEqual(events.internalErrors, []);
-      assert.equal(await claimTransitions(db), 2, "one claim per step");
-    });
+    // A claim that committed is found in the queue's archive, so the step must not need the
+    // queue again (it would stay hidden for 600 s); before a commit nothing was read.
+    const settings = { visibilityTimeoutSeconds: 600 };
+    await withOneStepBroker(
+      { query, broker: { settings } },
+      async ({ db, sim, events, counts }) => {
+        await completeOneStepTasks(sim, 1); // the definition learned
+        armed = true;
+        await completeOneStepTasks(sim, 1);
+        assert.equal(failed, 1);
+        assert.ok(events.databaseErrors.includes("read"), JSON.stringify(events.databaseErrors));
+        assert.ok(!events.databaseErrors.includes("claim_lookup"), "the look-up answered");
+        // After a commit the claim was found, not read again; before one, read again at once.
+        assert.deepEqual([counts.read_claim, counts.claim], [committed ? 1 : 2, 1]);
+        assert.equal(events.claimed.length, 2);
+        assert.deepEqual(events.internalErrors, []);
+        assert.equal(await claimTransitions(db), 2, "one claim per step");
+      },
+    );
   });
 }
 
 Deno.test("a step claimed by a statement whose answer was lost, and that cannot be hydrated again, is logged and left to Tasker's recovery", async () => {
-  let statements = 0;
-  let taskUuid = "";
-  // The second hydrate-and-claim commits its claim, then its template loses the step's
-  // definition (a redeploy, say) and the answer is lost: the claim is found, the step
-  // cannot be hydrated again.
+  let armed = false;
+  let failed = 0;
+  // Once armed, the statement that reads the next message commits its claim, then its
+  // template loses the step's definition (a redeploy, say) and the answer is lost: the
+  // claim is found, the step cannot be hydrated again.
   const query = async (db: TestDatabase, text: string, params?: readonly unknown[]) => {
-    const failing = statementKind(text) === "hydrate_claim" && ++statements === 2;
     const rows = await db.client.query(text, params);
-    if (failing) {
+    if (armed && statementKind(text) === "read_claim" && rows.length > 0) {
+      armed = false;
+      failed++;
+      const [row] = rows as { task_uuid: string }[];
       await db.client.query(
         `UPDATE tasker.named_tasks SET configuration = jsonb_set(configuration, '{steps}', '[]')
          WHERE named_task_uuid = (SELECT named_task_uuid FROM tasker.tasks WHERE task_uuid = $1)`,
-        [taskUuid],
+        [row.task_uuid],
       );
       throw new Error("simulated connection reset after the statement committed");
     }
@@ -519,9 +553,10 @@ Deno.test("a step claimed by a statement whose answer was lost, and that cannot 
   const settings = { visibilityTimeoutSeconds: 600 };
   await withOneStepBroker({ query, broker: { settings } }, async ({ db, sim, events }) => {
     await completeOneStepTasks(sim, 1);
-    ({ taskUuid } = await sim.createTask({ name: "one_step", context: {} }));
+    armed = true;
+    const { taskUuid } = await sim.createTask({ name: "one_step", context: {} });
     await waitFor(() => events.internalErrors.length > 0, "the internal error", 30_000);
-    assert.equal(statements, 2);
+    assert.equal(failed, 1);
     assert.deepEqual(events.internalErrors.map((e) => e.where), ["claimed_step_unhydrated"]);
     assert.match(String(events.internalErrors[0].error), /cannot be hydrated again/);
     // Claimed once, never run or reported: in_progress until Tasker's staleness recovery.
@@ -538,11 +573,11 @@ Deno.test("a step claimed by a statement whose answer was lost, and that cannot 
   });
 });
 
-Deno.test("stop() beginning while a hydrate-and-claim statement waits for its look-ups: nothing is claimed, the message goes back", async () => {
+Deno.test("stop() beginning while an idle read waits for its look-ups: nothing is read or claimed", async () => {
   let broker: Broker | undefined;
   let armed = false;
   let stopping: Promise<void> | undefined;
-  // Every resolution counts as stale, so each statement first looks its known callables up;
+  // Every resolution counts as stale, so each idle read first looks its known callables up;
   // once armed, the first look-up starts stop() and takes a while.
   class StopDuringLookup extends HandlerResolver {
     override servedNow() {
@@ -551,7 +586,6 @@ Deno.test("stop() beginning while a hydrate-and-claim statement waits for its lo
     override async resolve(callable: string): Promise<Resolution> {
       if (armed) {
         armed = false;
-        // Once this turn of the loop has dispatched the message: stop() then waits for it.
         setTimeout(() => stopping = broker!.stop(), 0);
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
@@ -570,14 +604,15 @@ Deno.test("stop() beginning while a hydrate-and-claim statement waits for its lo
       await stopping;
       const report = await sim.taskReport(taskUuid);
       assert.deepEqual(report.steps.map((s) => s.attempts), [0], JSON.stringify(report));
-      // The second message went through a hydrate-and-claim statement that claimed nothing.
-      assert.deepEqual([counts.hydrate_claim, counts.claim], [2, 1]);
+      // Only the first message was read: the statement for the second was never sent.
+      assert.deepEqual([counts.read_claim, counts.claim], [1, 1]);
       assert.equal(events.claimed.length, 1, "only the first task's step was claimed");
       assert.equal(await claimTransitions(db), 1);
-      const [waiting] = await db.client.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pgmq.q_worker_catalog_queue WHERE vt <= clock_timestamp()`,
+      const [waiting] = await db.client.query<{ n: number; read_ct: number }>(
+        `SELECT count(*)::int AS n, max(read_ct)::int AS read_ct FROM pgmq.q_worker_catalog_queue
+         WHERE vt <= clock_timestamp()`,
       );
-      assert.equal(waiting.n, 1, "the message was handed back, visible at once");
+      assert.deepEqual(waiting, { n: 1, read_ct: 0 }, "the message visible, never read");
     },
   );
 });

@@ -26,7 +26,7 @@ import type { SqlClient, SqlExecutor } from "../../src/db/sql_client.ts";
 export type SqlLabel =
   | "read"
   | "hydrate"
-  | "hydrate_claim"
+  | "read_claim"
   | "claim"
   | "archive"
   | "report"
@@ -57,10 +57,8 @@ function classify(text: string): SqlLabel {
   // Claims set last_attempted_at (and may carry the ack, pgmq.archive);
   // reports send to the results queue (in one statement, or in the
   // transaction's second statement before they were one).
-  // Hydrate-and-claim: the hydration's dependency walk and a claim in one statement.
-  if (text.includes("last_attempted_at") && text.includes("get_step_transitive_dependencies")) {
-    return "hydrate_claim";
-  }
+  // The idle path: a read, the hydration's dependency walk and a claim in one statement.
+  if (text.includes("last_attempted_at") && text.includes("pgmq.read(")) return "read_claim";
   if (text.includes("last_attempted_at")) return "claim";
   // Every report statement (one step or a batch, with or without its results message)
   // clears in_process; nothing else the broker sends does.
@@ -122,7 +120,7 @@ export class TimedSqlClient implements SqlClient {
           tx: false,
           ok,
         };
-        if ((label === "hydrate" || label === "hydrate_claim") && isUuidText(params[1])) {
+        if (label === "hydrate" && isUuidText(params[1])) {
           record.stepUuid = params[1];
         }
         if (label === "hydrate" && typeof params[1] === "string" && params[1].startsWith("{")) {
@@ -140,7 +138,7 @@ export class TimedSqlClient implements SqlClient {
           record.stepUuids = rows.map((r) => r.step_uuid).filter(isUuidText);
         }
         if (label === "archive" || label === "set_vt") record.msgId = Number(params[1]);
-        if (label === "read") {
+        if (label === "read" || label === "read_claim") {
           record.messages = (rows as Record<string, unknown>[]).map((r) => {
             const body = r.message as Record<string, unknown> | null;
             const stepUuid = body && isUuidText(body.step_uuid) ? body.step_uuid : undefined;

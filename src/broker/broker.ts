@@ -42,11 +42,11 @@ import {
   type OwnClaimQuery,
 } from "../tasker/claim_step.ts";
 import {
-  hydrateAndClaim,
-  type HydrateAndClaimResult,
-  hydrateOwnClaim,
-} from "../tasker/hydrate_and_claim.ts";
-import { type HydratedStep, type HydrateResult, hydrateSteps } from "../tasker/hydrate_step.ts";
+  type HydratedStep,
+  type HydrateResult,
+  hydrateStep,
+  hydrateSteps,
+} from "../tasker/hydrate_step.ts";
 import {
   archiveMessage,
   createQueue,
@@ -55,6 +55,13 @@ import {
   setVisibilityTimeout,
 } from "../tasker/pgmq_queue.ts";
 import { namespaceQueueName, notifyChannel, RESULTS_QUEUE } from "../tasker/queue_names.ts";
+import {
+  findReadClaim,
+  type HydrateAndClaimResult,
+  hydrateOwnClaim,
+  readAndClaim,
+  type ReadAndClaimResult,
+} from "../tasker/read_and_claim.ts";
 import {
   type PreparedReport,
   prepareReport,
@@ -127,22 +134,20 @@ interface Pending {
   parsed: { ok: true; message: StepMessage } | { ok: false; reason: string };
   /** This message's result of its read's one hydration query. */
   hydrated?: Promise<HydrateResult>;
-  /** Instead, for a message dispatched at once: its hydrate-and-claim statement. */
-  fast?: FastPath;
+  /** Instead, for a message read on the idle path: what its one statement found. */
+  alone?: ReadAlone;
   extension?: { stop(): Promise<void> };
 }
 
-/** A hydrate-and-claim statement in flight (see `src/tasker/hydrate_and_claim.ts`). */
-interface FastPath {
-  answer: Promise<HydrateAndClaimResult>;
-  /** The claim transition's timestamp, to look the claim up if the answer is lost. */
+/** What the idle path's statement found for its message (see `src/tasker/read_and_claim.ts`). */
+interface ReadAlone {
+  result: HydrateAndClaimResult;
+  /** The claim transition's timestamp. */
   at: Date;
-  /** Once the statement is sent: what it may claim, and the handlers to run it with. */
-  claimable?: ClaimableDefinitions;
-  /** When the statement was sent (`performance.now()`). */
-  sentAt?: number;
-  /** The statement's duration once answered, ms. */
-  ms?: number;
+  /** What the statement could claim, and the handlers to run it with. */
+  claimable: ClaimableDefinitions;
+  /** The statement's duration (or until its lost answer's claim was found), ms. */
+  ms: number;
 }
 
 /** A claim already made (by a hydrate-and-claim statement, or found after a lost answer). */
@@ -151,6 +156,9 @@ interface PriorClaim {
   at: Date;
   ms: number;
 }
+/** The extension of a message archived with its claim: nothing to keep invisible. */
+const NO_EXTENSION = { stop: () => Promise.resolve() };
+
 /** How long reports of steps that finished after the grace period may take. */
 const FINAL_REPORT_MS = 15_000;
 
@@ -392,7 +400,11 @@ export class Broker {
     try {
       let current: ClaimMethod | null = method;
       while (current && this.#state === "running") {
-        let readAny = false;
+        // Read again at once only where a read came back full: a short read found the
+        // queue empty as of then, and a message sent since comes with its NOTIFY (which sets
+        // #pumpAgain) or, failing that, the poller. An empty read after each message of a
+        // lightly loaded queue would only compete with its hydrate-and-claim statement.
+        let full = false;
         for (let i = 0; i < this.#queues.length && this.#state === "running"; i++) {
           this.#drainBuffer();
           const room = this.#readRoom();
@@ -402,6 +414,13 @@ export class Broker {
           }
           const q = this.#queues[this.#nextQueue];
           this.#nextQueue = (this.#nextQueue + 1) % this.#queues.length;
+          if (this.#readsAlone()) {
+            const alone = await this.#readOneAndClaim(q.namespace, q.queue, current);
+            if (!alone) return; // the database failed: backing off (#retryAfter)
+            this.#backlog = alone.more;
+            full ||= alone.more;
+            continue;
+          }
           const qty = Math.min(room, this.#settings.batchSize);
           let messages: QueueMessage[];
           try {
@@ -415,24 +434,147 @@ export class Broker {
             this.#retryAfter = performance.now() + this.#backoff();
             return;
           }
-          if (messages.length === 0) continue;
+          if (messages.length === 0) {
+            this.#backlog = false;
+            continue;
+          }
           if (this.#state !== "running") {
             // stop() began while this read was out and has already handed back the buffer.
             await Promise.all(messages.map((m) => this.#handBack(q.queue, m.msgId)));
             return;
           }
-          readAny = true;
           this.#backlog = messages.length === qty;
+          full ||= this.#backlog;
           this.#deps.observer.read(q.queue, messages.length, current);
           this.#bufferBatch(q.namespace, q.queue, messages, current);
           this.#drainBuffer();
         }
-        current = readAny ? current : this.#pumpAgain;
+        current = full ? current : this.#pumpAgain;
         this.#pumpAgain = null;
       }
     } finally {
       this.#pumping = false;
     }
+  }
+
+  /**
+   * Whether the next read is one message read, hydrated and claimed in one
+   * statement: when the broker is idle — nothing buffered, a slot free, no
+   * backlog — and the queues live in Tasker's database (the ack rides in the
+   * claim). A backlog is read in batches.
+   */
+  #readsAlone(): boolean {
+    return this.#ackInClaim && !this.#backlog && this.#buffer.length === 0 &&
+      this.#inFlight < this.#settings.concurrency;
+  }
+
+  /**
+   * The idle path's read (see `src/tasker/read_and_claim.ts`): the message it
+   * returns is dispatched at once, claimed already when its definition was
+   * known. Undefined when the database failed; a claim the statement may have
+   * committed is then looked up in the background.
+   */
+  async #readOneAndClaim(
+    namespace: string,
+    queue: string,
+    method: ClaimMethod,
+  ): Promise<{ more: boolean } | undefined> {
+    const claimable = await this.#known.claimable(this.#deps.resolver);
+    if (this.#state !== "running") return { more: false };
+    const at = new Date();
+    const sentAt = performance.now();
+    let answer: ReadAndClaimResult;
+    try {
+      answer = await readAndClaim(this.#deps.tasker, {
+        queue,
+        vtSeconds: this.#settings.visibilityTimeoutSeconds,
+        workerUuid: this.#settings.workerId,
+        at,
+        known: claimable.definitions,
+      });
+      this.#databaseUp("read");
+    } catch (error) {
+      this.#databaseDown("read", error);
+      this.#retryAfter = performance.now() + this.#backoff();
+      if (claimable.definitions.size > 0) {
+        const work = this.#runLostReadClaim({ namespace, queue, method, at, sentAt, claimable })
+          .catch((e) => this.#deps.observer.internalError("process", e))
+          .finally(() => this.#running.delete(work));
+        this.#running.add(work);
+      }
+      return undefined;
+    }
+    const { message, step } = answer;
+    if (!message) return { more: answer.more };
+    this.#deps.observer.read(queue, 1, method);
+    const claim = step?.result.claim;
+    const claimed = claim !== undefined && claim !== "already_claimed" && "claimed" in claim;
+    if (this.#state !== "running" && !claimed) {
+      // stop() began while the statement was out: as after a plain read, hand it back.
+      await this.#handBack(queue, message.msgId);
+      return { more: false };
+    }
+    const pending: Pending = {
+      namespace,
+      queue,
+      message,
+      method,
+      parsed: step ? { ok: true, message: step.message } : parseStepMessage(message.message),
+    };
+    if (step) {
+      pending.alone = { result: step.result, at, claimable, ms: performance.now() - sentAt };
+    } else if (pending.parsed.ok) {
+      // A body the statement could not key (a double-encoded one): hydrated on its own.
+      pending.hydrated = hydrateStep(this.#deps.tasker, pending.parsed.message);
+      pending.hydrated.catch(() => {}); // awaited in #process
+    }
+    pending.extension = claimed ? NO_EXTENSION : this.#extendWhileWaiting(queue, message.msgId);
+    // A slot was free when the statement was sent, and only this pump takes slots; a step
+    // claimed while stop() began runs like any claimed step (stop() waits for the pump).
+    void this.#dispatch(pending);
+    return { more: answer.more };
+  }
+
+  /**
+   * After an idle-path read whose answer was lost: the step it claimed, if
+   * it committed a claim, hydrated again and run (its slot taken even if
+   * every slot is busy by now: a claimed step must run).
+   */
+  async #runLostReadClaim(lost: {
+    namespace: string;
+    queue: string;
+    method: ClaimMethod;
+    at: Date;
+    sentAt: number;
+    claimable: ClaimableDefinitions;
+  }): Promise<void> {
+    const found = await this.#retrying("claim_lookup", () =>
+      findReadClaim(this.#deps.tasker, {
+        queue: lost.queue,
+        workerUuid: this.#settings.workerId,
+        at: lost.at,
+        sinceSeconds: Math.ceil((performance.now() - lost.sentAt) / 1000),
+      }));
+    if (!found?.value) return; // not claimed: a message read comes back after its visibility timeout
+    const { message, claim } = found.value;
+    const parsed = parseStepMessage(message.message);
+    if (!parsed.ok) return; // unreachable: the statement claims only step messages
+    const result = await this.#hydrateClaimed(parsed.message, claim);
+    if (!result) return;
+    await this.#dispatch({
+      namespace: lost.namespace,
+      queue: lost.queue,
+      message,
+      method: lost.method,
+      parsed,
+      alone: {
+        result,
+        at: lost.at,
+        claimable: lost.claimable,
+        ms: performance.now() - lost.sentAt,
+      },
+      extension: NO_EXTENSION,
+    });
   }
 
   /** Parses a read's messages and hydrates them all in one query; they wait in the buffer. */
@@ -450,18 +592,7 @@ export class Broker {
       parsed: parseStepMessage(message.message),
     }));
     const good = pending.filter((p) => p.parsed.ok);
-    if (
-      pending.length === 1 && good.length === 1 && this.#ackInClaim &&
-      this.#buffer.length === 0 && this.#inFlight < this.#settings.concurrency
-    ) {
-      // Dispatched as soon as it is buffered (#drainBuffer follows): hydrate and, for a
-      // known definition, claim in one statement — one round trip fewer.
-      const [p] = good;
-      const message = (p.parsed as { message: StepMessage }).message;
-      p.fast = this.#hydrateAndClaim(queue, p.message.msgId, message);
-      p.fast.answer.catch(() => {}); // awaited in #process (see below)
-      p.extension = this.#extendWhileWaiting(queue, p.message.msgId);
-    } else if (good.length > 0) {
+    if (good.length > 0) {
       const batch = hydrateSteps(
         this.#deps.tasker,
         good.map((p) => (p.parsed as { message: StepMessage }).message),
@@ -477,36 +608,6 @@ export class Broker {
     this.#buffer.push(...pending);
   }
 
-  /** Starts a hydrate-and-claim statement for a message about to be dispatched. */
-  #hydrateAndClaim(queue: string, msgId: number, message: StepMessage): FastPath {
-    const at = new Date();
-    const run = async (): Promise<HydrateAndClaimResult> => {
-      // Once stop() has begun, claim nothing (and look nothing up): the message is handed back
-      // as on the separate path. Always awaited before `fast` is touched: run() starts inside
-      // fast's initializer.
-      const nothing: ClaimableDefinitions = { definitions: new Map(), handlers: new Map() };
-      let claimable =
-        await (this.#stopping.signal.aborted
-          ? Promise.resolve(nothing)
-          : this.#known.claimable(this.#deps.resolver));
-      if (this.#stopping.signal.aborted) claimable = nothing;
-      fast.claimable = claimable;
-      const started = performance.now();
-      fast.sentAt = started;
-      const answer = await hydrateAndClaim(this.#deps.tasker, {
-        message,
-        workerUuid: this.#settings.workerId,
-        at,
-        archive: { queue, msgId },
-        known: claimable.definitions,
-      });
-      fast.ms = performance.now() - started;
-      return answer;
-    };
-    const fast: FastPath = { at, answer: run() };
-    return fast;
-  }
-
   #drainBuffer(): void {
     while (
       this.#state === "running" && this.#buffer.length > 0 &&
@@ -516,7 +617,7 @@ export class Broker {
     }
   }
 
-  #dispatch(pending: Pending): void {
+  #dispatch(pending: Pending): Promise<void> {
     this.#inFlight++;
     let released = false;
     // Once the handler has run, the step gives its slot back while its result is written,
@@ -548,6 +649,7 @@ export class Broker {
         if (this.#backlog) this.#wake("poll");
       });
     this.#running.add(work);
+    return work;
   }
 
   /** One message, from its body to the reported result (or the reason it was skipped). */
@@ -564,27 +666,19 @@ export class Broker {
     try {
       let hydrated: HydrateResult;
       let prior: PriorClaim | undefined;
-      let fast: HydrateAndClaimResult | undefined;
-      try {
-        if (pending.fast) {
-          fast = await pending.fast.answer;
-          hydrated = fast.hydrated;
-          if (fast.claim) prior = { claim: fast.claim, at: pending.fast.at, ms: pending.fast.ms! };
-        } else {
+      const alone = pending.alone;
+      if (alone) {
+        hydrated = alone.result.hydrated;
+        if (alone.result.claim) prior = { claim: alone.result.claim, at: alone.at, ms: alone.ms };
+      } else {
+        try {
           hydrated = await pending.hydrated!;
+          this.#databaseUp("hydrate");
+        } catch (error) {
+          // Left invisible: the message comes back after its visibility timeout.
+          this.#databaseDown("hydrate", error);
+          return;
         }
-        this.#databaseUp("hydrate");
-      } catch (error) {
-        this.#databaseDown("hydrate", error);
-        fast = pending.fast && await this.#ownClaimAfterLostAnswer(pending.fast, parsed.message);
-        // Otherwise left invisible: the message comes back after its visibility timeout.
-        if (!fast?.claim) return;
-        hydrated = fast.hydrated;
-        prior = {
-          claim: fast.claim,
-          at: pending.fast!.at,
-          ms: performance.now() - pending.fast!.sentAt!,
-        };
       }
       if (!hydrated.ok) {
         await this.#archive(queue, message.msgId);
@@ -596,8 +690,8 @@ export class Broker {
       if (prior) {
         // Claimed already: it runs, also once stop() has begun. Its digest was one of the
         // statement's, so its handler is known (unless the template changed since).
-        const digest = fast!.definitionDigest ?? "";
-        const handler = pending.fast!.claimable!.handlers.get(digest) ??
+        const digest = alone!.result.definitionDigest ?? "";
+        const handler = alone!.claimable.handlers.get(digest) ??
           await this.#handlerForClaimed(step);
         if (!handler) return;
         if (digest) this.#known.remember(digest, step.definition); // used: kept longest
@@ -625,7 +719,8 @@ export class Broker {
         }
         return;
       }
-      if (fast?.definitionDigest) this.#known.remember(fast.definitionDigest, step.definition);
+      const learned = alone?.result.definitionDigest;
+      if (learned) this.#known.remember(learned, step.definition); // claimed in one statement next
       if (this.#stopping.signal.aborted) {
         // Stop extending first: an extension landing after the hand-back would hide it again.
         await extension.stop();
@@ -859,23 +954,13 @@ export class Broker {
   }
 
   /**
-   * After a hydrate-and-claim statement whose answer was lost: whether its
-   * claim committed (the step is then ours) and, if so, the step hydrated
-   * again. Undefined when the statement could claim nothing, did not claim,
-   * or the database cannot tell.
+   * A step this worker claimed in a statement whose answer was lost,
+   * hydrated again with its claim; undefined (logged) when it cannot be.
    */
-  async #ownClaimAfterLostAnswer(
-    fast: FastPath,
+  async #hydrateClaimed(
     message: StepMessage,
+    claim: Claimed,
   ): Promise<HydrateAndClaimResult | undefined> {
-    // Not sent, or it could claim nothing: nothing to look up.
-    if (!fast.claimable || fast.claimable.definitions.size === 0) return undefined;
-    const claim = await this.#findLostClaim({
-      stepUuid: message.step_uuid,
-      workerUuid: this.#settings.workerId,
-      timestamp: fast.at,
-    });
-    if (!claim) return undefined;
     const found = await this.#retrying(
       "hydrate",
       () => hydrateOwnClaim(this.#deps.tasker, message),
@@ -910,7 +995,6 @@ export class Broker {
     return undefined;
   }
 
-  /** Keeps a waiting message invisible until `stop()` is called. */
   /**
    * Keeps a waiting message invisible. `stop()` resolves once no extension
    * is in flight, so a hand-back issued after it cannot be overtaken by one.

@@ -1,9 +1,9 @@
 /**
  * Step definitions this broker has validated and resolved as served, by
  * digest (the md5 the hydration statement computes of a template's step
- * definition). A message whose step has one of these definitions, read when
- * a slot is free, is hydrated and claimed in one statement
- * (`src/tasker/hydrate_and_claim.ts`); any other takes the separate path
+ * definition). A message whose step has one of these definitions, read while
+ * the broker is idle, is read, hydrated and claimed in one statement
+ * (`src/tasker/read_and_claim.ts`); any other takes the separate path
  * (hydrate, validate, resolve, claim) and its definition is remembered here
  * for next time.
  *

@@ -186,9 +186,9 @@ export interface ClaimRow {
 /**
  * The claim's sub-statements (`snap`, `cur`, `claim`, `step`: a `WITH`
  * list without the `WITH`) for the step `step` with the transition metadata
- * `metadata` (parameter references such as `$1`), written only when `when`
+ * `metadata` (SQL expressions, such as parameter references `$1`), written only when `when`
  * (an SQL condition) holds. {@link CLAIM_CTES} is the unconditional form;
- * hydrate_and_claim.ts claims in the hydration's statement.
+ * read_and_claim.ts claims in the read-and-hydrate statement.
  */
 export function claimCtes(step: string, metadata: string, when?: string): string {
   return `snap AS (

@@ -234,7 +234,7 @@ LEFT JOIN LATERAL (
 // unless exactly one entry of `steps` is an object whose "name" is the
 // template step name — what fromRow accepts before validating it. A
 // definition the broker has validated and resolved is known by this digest
-// (see hydrate_and_claim.ts).
+// (see read_and_claim.ts).
 const DEFINITION_DIGEST_JOIN = `
 LEFT JOIN LATERAL (
   SELECT CASE WHEN count(*) = 1 THEN min(md5(s::text)) END AS definition_md5

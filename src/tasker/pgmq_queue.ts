@@ -71,23 +71,31 @@ export async function readMessages(
   checkInteger("vtSeconds", options.vtSeconds, 0);
   checkInteger("qty", options.qty, 1);
   const rows = await onQueue(queue, () =>
-    client.query<{
-      msg_id: number;
-      read_ct: number;
-      enqueued_at: Date;
-      vt: Date;
-      message: unknown;
-    }>(
+    client.query<MessageRow>(
       "SELECT msg_id, read_ct, enqueued_at, vt, message FROM pgmq.read($1::text, $2::integer, $3::integer)",
       [queue, options.vtSeconds, options.qty],
     ));
-  return rows.map((r) => ({
-    msgId: Number(r.msg_id),
-    readCount: r.read_ct,
-    enqueuedAt: r.enqueued_at,
-    vt: r.vt,
-    message: r.message,
-  }));
+  return rows.map(queueMessage);
+}
+
+/** A message's columns as pgmq's tables and `pgmq.read` have them. */
+export interface MessageRow {
+  msg_id: number;
+  read_ct: number;
+  enqueued_at: Date;
+  vt: Date;
+  message: unknown;
+}
+
+/** A {@link MessageRow} as a {@link QueueMessage}. */
+export function queueMessage(row: MessageRow): QueueMessage {
+  return {
+    msgId: Number(row.msg_id),
+    readCount: row.read_ct,
+    enqueuedAt: row.enqueued_at,
+    vt: row.vt,
+    message: row.message,
+  };
 }
 
 /**
