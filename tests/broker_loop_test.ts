@@ -519,8 +519,9 @@ for (const committed of [true, false]) {
         assert.equal(failed, 1);
         assert.ok(events.databaseErrors.includes("read"), JSON.stringify(events.databaseErrors));
         assert.ok(!events.databaseErrors.includes("claim_lookup"), "the look-up answered");
-        // After a commit the claim was found, not read again; before one, read again at once.
-        assert.deepEqual([counts.read_claim, counts.claim], [committed ? 1 : 2, 1]);
+        // After a commit the claim was found, not read again; before one, a batch read took
+        // the message at once and its step was claimed on its own.
+        assert.deepEqual([counts.read_claim, counts.claim], committed ? [1, 1] : [1, 2]);
         assert.equal(events.claimed.length, 2);
         assert.deepEqual(events.internalErrors, []);
         assert.equal(await claimTransitions(db), 2, "one claim per step");
@@ -528,6 +529,45 @@ for (const committed of [true, false]) {
     );
   });
 }
+
+Deno.test("a read-and-claim statement that keeps failing does not hold the queue: a batch read takes the message", async () => {
+  let failures = 0;
+  // Every idle-path statement fails as a statement tied to one message might (say, a data
+  // error): without the batch read after it, the message would be the idle read's first
+  // message, and fail, every time.
+  const query = async (db: TestDatabase, text: string, params?: readonly unknown[]) => {
+    if (statementKind(text) === "read_claim") {
+      failures++;
+      throw Object.assign(new Error("simulated data error"), { code: "22P02" });
+    }
+    return await db.client.query(text, params);
+  };
+  await withOneStepBroker({ query }, async ({ db, sim, events, counts }) => {
+    await completeOneStepTasks(sim, 2);
+    assert.ok(failures >= 2, `the idle path was tried (${failures} failures)`);
+    assert.equal(counts.read_claim, 0);
+    assert.equal(counts.claim, 2, "claimed after batch reads");
+    assert.ok(events.databaseErrors.includes("read"), JSON.stringify(events.databaseErrors));
+    assert.equal(await claimTransitions(db), 2);
+  });
+});
+
+Deno.test("a poison message read by the idle path is archived, and nothing keeps extending it", async () => {
+  let extensions = 0;
+  const query = (db: TestDatabase, text: string, params?: readonly unknown[]) => {
+    if (text.includes("pgmq.set_vt(")) extensions++;
+    return db.client.query(text, params);
+  };
+  // A 1 s visibility timeout: a message waiting for its claim is extended every 500 ms.
+  const settings = { visibilityTimeoutSeconds: 1 };
+  await withOneStepBroker({ query, broker: { settings } }, async ({ db, events }) => {
+    await sendWithNotify(db.client, "worker_catalog_queue", "not an object");
+    await eventually(() => events.poison.length > 0 || undefined, "the poison report");
+    await new Promise((r) => setTimeout(r, 1600));
+    assert.equal(extensions, 0, "no extension of an archived message");
+    assert.equal(await visibleMessages(db), 0);
+  });
+});
 
 Deno.test("a step claimed by a statement whose answer was lost, and that cannot be hydrated again, is logged and left to Tasker's recovery", async () => {
   let armed = false;
@@ -575,16 +615,18 @@ Deno.test("a step claimed by a statement whose answer was lost, and that cannot 
 
 Deno.test("stop() beginning while an idle read waits for its look-ups: nothing is read or claimed", async () => {
   let broker: Broker | undefined;
+  let database: TestDatabase | undefined;
   let armed = false;
   let stopping: Promise<void> | undefined;
   // Every resolution counts as stale, so each idle read first looks its known callables up;
-  // once armed, the first look-up starts stop() and takes a while.
+  // once armed, the first look-up made while the message waits in the queue (not one of a
+  // poller's tick before it was sent) starts stop() and takes a while.
   class StopDuringLookup extends HandlerResolver {
     override servedNow() {
       return undefined;
     }
     override async resolve(callable: string): Promise<Resolution> {
-      if (armed) {
+      if (armed && database && await visibleMessages(database) > 0) {
         armed = false;
         setTimeout(() => stopping = broker!.stop(), 0);
         await new Promise((resolve) => setTimeout(resolve, 200));
@@ -596,6 +638,7 @@ Deno.test("stop() beginning while an idle read waits for its look-ups: nothing i
     { broker: { Resolver: StopDuringLookup } },
     async ({ db, sim, events, counts, ...run }) => {
       broker = run.broker;
+      database = db;
       // The first task teaches the broker the definition: the next one could be claimed at once.
       await completeOneStepTasks(sim, 1);
       armed = true;

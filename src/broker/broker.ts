@@ -150,7 +150,7 @@ interface ReadAlone {
   ms: number;
 }
 
-/** A claim already made (by a hydrate-and-claim statement, or found after a lost answer). */
+/** A claim already made (by the idle path's statement, or found after its lost answer). */
 interface PriorClaim {
   claim: ClaimResult;
   at: Date;
@@ -228,8 +228,10 @@ export class Broker {
   readonly #ackInClaim: boolean;
   /** The results messages, sent on the queue database after their report (queues elsewhere). */
   readonly #resultMessages: Coalescer<string, number> | undefined;
-  /** Definitions a hydrate-and-claim statement may claim. */
+  /** Definitions the idle path's statement may claim. */
   readonly #known = new KnownDefinitions();
+  /** The last idle-path claim timestamp (epoch ms), see #claimTimestamp. */
+  #lastClaimAt = 0;
 
   constructor(deps: BrokerDeps, settings: BrokerSettings) {
     this.#deps = deps;
@@ -403,7 +405,7 @@ export class Broker {
         // Read again at once only where a read came back full: a short read found the
         // queue empty as of then, and a message sent since comes with its NOTIFY (which sets
         // #pumpAgain) or, failing that, the poller. An empty read after each message of a
-        // lightly loaded queue would only compete with its hydrate-and-claim statement.
+        // lightly loaded queue would only compete with that message's own statements.
         let full = false;
         for (let i = 0; i < this.#queues.length && this.#state === "running"; i++) {
           this.#drainBuffer();
@@ -481,7 +483,7 @@ export class Broker {
   ): Promise<{ more: boolean } | undefined> {
     const claimable = await this.#known.claimable(this.#deps.resolver);
     if (this.#state !== "running") return { more: false };
-    const at = new Date();
+    const at = this.#claimTimestamp();
     const sentAt = performance.now();
     let answer: ReadAndClaimResult;
     try {
@@ -496,6 +498,10 @@ export class Broker {
     } catch (error) {
       this.#databaseDown("read", error);
       this.#retryAfter = performance.now() + this.#backoff();
+      // The next read is a batch read: it hides what it reads before anything else can fail,
+      // so a message whose statement keeps failing (a deadlock, a data error) cannot hold the
+      // queue as the one the idle read takes first every time.
+      this.#backlog = true;
       if (claimable.definitions.size > 0) {
         const work = this.#runLostReadClaim({ namespace, queue, method, at, sentAt, claimable })
           .catch((e) => this.#deps.observer.internalError("process", e))
@@ -524,15 +530,30 @@ export class Broker {
     if (step) {
       pending.alone = { result: step.result, at, claimable, ms: performance.now() - sentAt };
     } else if (pending.parsed.ok) {
-      // A body the statement could not key (a double-encoded one): hydrated on its own.
+      // A body the statement could not key (a double-encoded one), or a message newer than
+      // the statement's snapshot: hydrated on its own.
       pending.hydrated = hydrateStep(this.#deps.tasker, pending.parsed.message);
       pending.hydrated.catch(() => {}); // awaited in #process
     }
-    pending.extension = claimed ? NO_EXTENSION : this.#extendWhileWaiting(queue, message.msgId);
+    // Poison is archived at once; a claimed step's message is archived already.
+    pending.extension = claimed || !pending.parsed.ok
+      ? NO_EXTENSION
+      : this.#extendWhileWaiting(queue, message.msgId);
     // A slot was free when the statement was sent, and only this pump takes slots; a step
     // claimed while stop() began runs like any claimed step (stop() waits for the pump).
     void this.#dispatch(pending);
     return { more: answer.more };
+  }
+
+  /**
+   * The idle path's claim timestamp: unique per broker (a millisecond after
+   * the last one at least), since a lost answer's claim is looked up by this
+   * worker and this timestamp alone.
+   */
+  #claimTimestamp(): Date {
+    const ms = Math.max(Date.now(), this.#lastClaimAt + 1);
+    this.#lastClaimAt = ms;
+    return new Date(ms);
   }
 
   /**

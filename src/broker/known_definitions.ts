@@ -14,9 +14,10 @@
  * same resolution either path would use, however rarely messages come. Those
  * look-ups run in parallel, for the callables of the `refreshLimit` most
  * recently used definitions only (a stale callable beyond them is left out
- * until the separate path resolves it again), so an idle broker's message
- * waits for a few registry look-ups at most; a callable found no longer
- * served is forgotten. At most `capacity` definitions
+ * until the separate path resolves it again), so an idle broker's read — it
+ * asks before each one, also on a poller's tick that finds nothing — waits
+ * for a few registry look-ups at most; a callable found no longer served is
+ * forgotten. At most `capacity` definitions
  * are kept, the most recently used; each one's digest goes into the
  * statement.
  *
@@ -25,7 +26,7 @@
 import type { StepDefinition } from "../tasker/step_definition.ts";
 import type { HandlerResolver, ServedHandler } from "./handler_resolver.ts";
 
-/** What a hydrate-and-claim statement may claim, and who runs it. */
+/** What the idle path's read-and-claim statement may claim, and who runs it. */
 export interface ClaimableDefinitions {
   /** Definitions by digest, for the statement. */
   definitions: Map<string, StepDefinition>;

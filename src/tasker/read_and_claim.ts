@@ -63,7 +63,7 @@ import { isUuid, parseStepMessage, type StepMessage } from "./step_message.ts";
 
 /** What to read and, when its step's definition is known, claim. */
 export interface ReadAndClaimInput {
-  /** The step queue (a plain pgmq queue name: letters, digits, `_`). */
+  /** The step queue (a pgmq queue name: letters, digits, `_`). */
   queue: string;
   /** Seconds the message stays invisible when it is read but not claimed (integer ≥ 0). */
   vtSeconds: number;
@@ -124,7 +124,9 @@ const uuidField = (field: string) =>
   `CASE WHEN jsonb_typeof(m.message->'${field}') = 'string' AND m.message->>'${field}' ~ '${UUID_RE}'
     THEN lower(m.message->>'${field}') END`;
 
-const PLAIN_QUEUE = /^[a-z0-9_]+$/;
+// pgmq's names (letters, digits, `_`); its tables are `q_` / `a_` and the
+// name lowercased, as an unquoted identifier is.
+const PLAIN_QUEUE = /^[A-Za-z0-9_]+$/;
 
 // $1 queue, $2 vt seconds, $3 claim metadata without correlation_id, $4 known
 // digests (a JSON array). `m` (the read) and `h` are materialized: the read
@@ -218,7 +220,7 @@ export async function readAndClaim(
     throw new RangeError(
       `Cannot read and claim from queue ${
         JSON.stringify(input.queue)
-      } as its name is not lowercase letters, digits and "_"`,
+      } as its name is not letters, digits and "_"`,
     );
   }
   if (!Number.isSafeInteger(input.vtSeconds) || input.vtSeconds < 0) {
@@ -305,7 +307,9 @@ export async function findReadClaim(
 ): Promise<{ message: QueueMessage; claim: Claimed } | undefined> {
   if (!PLAIN_QUEUE.test(query.queue)) {
     throw new RangeError(
-      `Cannot search the archive of queue ${JSON.stringify(query.queue)} as its name is not plain`,
+      `Cannot search the archive of queue ${
+        JSON.stringify(query.queue)
+      } as its name is not letters, digits and "_"`,
     );
   }
   const [row] = await client.query<
