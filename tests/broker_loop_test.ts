@@ -532,17 +532,19 @@ for (const committed of [true, false]) {
 
 Deno.test("a read-and-claim statement that keeps failing does not hold the queue: a batch read takes the message", async () => {
   let failures = 0;
-  // Every idle-path statement fails as a statement tied to one message might (say, a data
-  // error): without the batch read after it, the message would be the idle read's first
-  // message, and fail, every time.
+  // Every idle-path statement on the catalog queue fails as a statement tied to one message
+  // might (say, a data error): without a batch read of that queue after it, the message would
+  // be the idle read's first message, and fail, every time. A second, empty namespace's reads
+  // come between (they must not undo it).
   const query = async (db: TestDatabase, text: string, params?: readonly unknown[]) => {
-    if (statementKind(text) === "read_claim") {
+    if (statementKind(text) === "read_claim" && params?.[0] === "worker_catalog_queue") {
       failures++;
       throw Object.assign(new Error("simulated data error"), { code: "22P02" });
     }
     return await db.client.query(text, params);
   };
-  await withOneStepBroker({ query }, async ({ db, sim, events, counts }) => {
+  const settings = { namespaces: ["catalog", "spare"] };
+  await withOneStepBroker({ query, broker: { settings } }, async ({ db, sim, events, counts }) => {
     await completeOneStepTasks(sim, 2);
     assert.ok(failures >= 2, `the idle path was tried (${failures} failures)`);
     assert.equal(counts.read_claim, 0);

@@ -230,8 +230,10 @@ export class Broker {
   readonly #resultMessages: Coalescer<string, number> | undefined;
   /** Definitions the idle path's statement may claim. */
   readonly #known = new KnownDefinitions();
-  /** The last idle-path claim timestamp (epoch ms), see #claimTimestamp. */
+  /** The last claim timestamp (epoch ms), see #claimTimestamp. */
   #lastClaimAt = 0;
+  /** Queues whose idle-path statement failed last: read in a batch next. */
+  readonly #batchReadNext = new Set<string>();
 
   constructor(deps: BrokerDeps, settings: BrokerSettings) {
     this.#deps = deps;
@@ -416,7 +418,7 @@ export class Broker {
           }
           const q = this.#queues[this.#nextQueue];
           this.#nextQueue = (this.#nextQueue + 1) % this.#queues.length;
-          if (this.#readsAlone()) {
+          if (this.#readsAlone(q.queue)) {
             const alone = await this.#readOneAndClaim(q.namespace, q.queue, current);
             if (!alone) return; // the database failed: backing off (#retryAfter)
             this.#backlog = alone.more;
@@ -436,6 +438,7 @@ export class Broker {
             this.#retryAfter = performance.now() + this.#backoff();
             return;
           }
+          this.#batchReadNext.delete(q.queue);
           if (messages.length === 0) {
             this.#backlog = false;
             continue;
@@ -460,14 +463,15 @@ export class Broker {
   }
 
   /**
-   * Whether the next read is one message read, hydrated and claimed in one
-   * statement: when the broker is idle — nothing buffered, a slot free, no
-   * backlog — and the queues live in Tasker's database (the ack rides in the
-   * claim). A backlog is read in batches.
+   * Whether the next read of `queue` is one message read, hydrated and
+   * claimed in one statement: when the broker is idle — nothing buffered, a
+   * slot free, no backlog — and the queues live in Tasker's database (the ack
+   * rides in the claim), unless that statement last failed on this queue. A
+   * backlog is read in batches.
    */
-  #readsAlone(): boolean {
+  #readsAlone(queue: string): boolean {
     return this.#ackInClaim && !this.#backlog && this.#buffer.length === 0 &&
-      this.#inFlight < this.#settings.concurrency;
+      this.#inFlight < this.#settings.concurrency && !this.#batchReadNext.has(queue);
   }
 
   /**
@@ -498,10 +502,10 @@ export class Broker {
     } catch (error) {
       this.#databaseDown("read", error);
       this.#retryAfter = performance.now() + this.#backoff();
-      // The next read is a batch read: it hides what it reads before anything else can fail,
-      // so a message whose statement keeps failing (a deadlock, a data error) cannot hold the
-      // queue as the one the idle read takes first every time.
-      this.#backlog = true;
+      // This queue's next read is a batch read: it hides what it reads before anything else
+      // can fail, so a message whose statement keeps failing (a deadlock, a data error)
+      // cannot hold the queue as the one the idle read takes first every time.
+      this.#batchReadNext.add(queue);
       if (claimable.definitions.size > 0) {
         const work = this.#runLostReadClaim({ namespace, queue, method, at, sentAt, claimable })
           .catch((e) => this.#deps.observer.internalError("process", e))
@@ -546,9 +550,9 @@ export class Broker {
   }
 
   /**
-   * The idle path's claim timestamp: unique per broker (a millisecond after
-   * the last one at least), since a lost answer's claim is looked up by this
-   * worker and this timestamp alone.
+   * A claim's timestamp (`metadata.timestamp`): unique per broker, a
+   * millisecond after the last one at least, since the idle path looks a
+   * lost answer's claim up by this worker and this timestamp alone.
    */
   #claimTimestamp(): Date {
     const ms = Math.max(Date.now(), this.#lastClaimAt + 1);
@@ -779,7 +783,6 @@ export class Broker {
     });
     try {
       const claimStarted = performance.now();
-      const claimedAt = new Date();
       const input = {
         stepUuid: step.step.uuid,
         workerUuid: this.#settings.workerId,
@@ -790,6 +793,7 @@ export class Broker {
         // Made in the hydration's statement: the span marks where, the metric counts its time.
         claim = await scope.phase("worker.claim", () => Promise.resolve(prior.claim));
       } else {
+        const claimedAt = this.#claimTimestamp();
         try {
           claim = await scope.phase(
             "worker.claim",

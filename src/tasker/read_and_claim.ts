@@ -93,9 +93,9 @@ export interface ReadAndClaimResult {
   /** The message read; absent when no message was visible. */
   message?: QueueMessage;
   /**
-   * Whether other messages were visible when the statement began (or a rival
-   * claim made it roll back): read again at once rather than wait for a
-   * NOTIFY or the poller.
+   * Whether messages after the one read were visible when the statement
+   * began (or a rival claim made it roll back): read again at once rather
+   * than wait for a NOTIFY or the poller.
    */
   more: boolean;
   /**
@@ -144,8 +144,13 @@ const PLAIN_QUEUE = /^[A-Za-z0-9_]+$/;
 // it with a statement of its own.
 //
 // The ack's pgmq.archive, volatile too, sees the row pgmq.read has just
-// updated (an earlier command of this transaction). `more` looks at the queue
-// as of the statement's snapshot: the message read is left out by its id.
+// updated (an earlier command of this transaction). `more` looks, in the
+// statement's snapshot, for a message after the one read that is visible as
+// of the statement's start: pgmq.read takes the lowest visible id (one below
+// it that it skipped is locked by another reader), and searching from that
+// id by the primary key leaves out the dead rows a drain leaves below it
+// (scanning them with clock_timestamp() took 0.6 ms a statement after 8,000
+// archived messages).
 function readAndClaimSql(queue: string): string {
   return `
 WITH m AS MATERIALIZED (
@@ -185,7 +190,7 @@ WITH m AS MATERIALIZED (
 )
 SELECT m.msg_id, m.read_ct, m.enqueued_at, m.vt, m.message,
        EXISTS (SELECT 1 FROM pgmq.q_${queue} q
-               WHERE q.vt <= clock_timestamp() AND q.msg_id <> m.msg_id) AS more,
+               WHERE q.msg_id > m.msg_id AND q.vt <= now()) AS more,
        COALESCE(k.keyed, false) AS keyed, h.*,
        COALESCE((SELECT ok FROM eligible), false) AS claim_tried,
        step.attempts AS claim_attempts, step.sort_key AS claim_sort_key,
