@@ -149,12 +149,13 @@ const PLAIN_QUEUE = /^[A-Za-z0-9_]+$/;
 //
 // The ack's pgmq.archive, volatile too, sees the row pgmq.read has just
 // updated (an earlier command of this transaction). `more` looks, in the
-// statement's snapshot, for a message after the one read that is visible as
-// of the statement's start: pgmq.read takes the lowest visible id (one below
-// it that it skipped is locked by another reader), and searching from that
-// id by the primary key leaves out the dead rows a drain leaves below it
-// (scanning them with clock_timestamp() took 0.6 ms a statement after 8,000
-// archived messages).
+// statement's snapshot, at the (up to 20) messages after the one read, in
+// msg_id order, for one visible as of the statement's start: pgmq.read takes
+// the lowest visible id (one below it that it skipped is locked by another
+// reader). Walking the primary key from that id leaves out the dead rows a
+// drain leaves below it; a filter on `vt` let the planner scan the vt index
+// through them instead (after an 8,000-step drain the statement took 1.9–2.7
+// ms at the median, 1.4–1.5 ms walking the key; end-to-end latency runs).
 function readAndClaimSql(queue: string): string {
   return `
 WITH m AS MATERIALIZED (
@@ -194,8 +195,9 @@ WITH m AS MATERIALIZED (
   WHERE COALESCE((SELECT ok FROM eligible), false)
 )
 SELECT m.msg_id, m.read_ct, m.enqueued_at, m.vt, m.message,
-       EXISTS (SELECT 1 FROM pgmq.q_${queue} q
-               WHERE q.msg_id > m.msg_id AND q.vt <= now()) AS more,
+       EXISTS (SELECT 1 FROM (SELECT q.vt FROM pgmq.q_${queue} q WHERE q.msg_id > m.msg_id
+                              ORDER BY q.msg_id LIMIT 20) n
+               WHERE n.vt <= now()) AS more,
        COALESCE(k.keyed, false) AS keyed, h.*,
        COALESCE((SELECT ok FROM eligible), false) AS claim_tried,
        step.attempts AS claim_attempts, step.sort_key AS claim_sort_key,
