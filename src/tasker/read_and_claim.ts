@@ -93,9 +93,9 @@ export interface ReadAndClaimResult {
   /** The message read; absent when no message was visible. */
   message?: QueueMessage;
   /**
-   * Whether messages after the one read were visible when the statement
-   * began (or a rival claim made it roll back): read again at once rather
-   * than wait for a NOTIFY or the poller.
+   * Whether one of the (up to 20) messages after the one read was visible
+   * when the statement began (or a rival claim made it roll back): read
+   * again at once rather than wait for a NOTIFY or the poller.
    */
   more: boolean;
   /**
