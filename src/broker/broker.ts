@@ -230,10 +230,12 @@ export class Broker {
   readonly #resultMessages: Coalescer<string, number> | undefined;
   /** Definitions the idle path's statement may claim. */
   readonly #known = new KnownDefinitions();
-  /** The last claim timestamp (epoch ms), see #claimTimestamp. */
+  /** The last idle-path claim timestamp (epoch ms), see #claimTimestamp. */
   #lastClaimAt = 0;
   /** Queues whose idle-path statement failed last: read in a batch next. */
   readonly #batchReadNext = new Set<string>();
+  /** Steps this broker is claiming or has claimed and not yet reported (a count per step). */
+  readonly #held = new Map<string, number>();
 
   constructor(deps: BrokerDeps, settings: BrokerSettings) {
     this.#deps = deps;
@@ -550,9 +552,12 @@ export class Broker {
   }
 
   /**
-   * A claim's timestamp (`metadata.timestamp`): unique per broker, a
-   * millisecond after the last one at least, since the idle path looks a
-   * lost answer's claim up by this worker and this timestamp alone.
+   * An idle-path claim's timestamp (`metadata.timestamp`): a millisecond
+   * after the last one at least, since a lost answer's claim is looked up
+   * by this worker and this timestamp (the idle path sends one statement at
+   * a time, each longer than a millisecond, so this stays with the clock).
+   * A batch-path claim of the same millisecond is a step this broker holds,
+   * which the look-up leaves out.
    */
   #claimTimestamp(): Date {
     const ms = Math.max(Date.now(), this.#lastClaimAt + 1);
@@ -579,6 +584,7 @@ export class Broker {
         workerUuid: this.#settings.workerId,
         at: lost.at,
         sinceSeconds: Math.ceil((performance.now() - lost.sentAt) / 1000),
+        exclude: new Set(this.#held.keys()),
       }));
     if (!found?.value) return; // not claimed: a message read comes back after its visibility timeout
     const { message, claim } = found.value;
@@ -781,6 +787,10 @@ export class Broker {
       stepName: step.step.name,
       callable: step.definition.handler.callable,
     });
+    // Held from before the claim is sent: a lost idle-path answer's look-up must not take this
+    // claim for its own, even while this claim's answer is still on its way.
+    const held = step.step.uuid.toLowerCase();
+    this.#held.set(held, (this.#held.get(held) ?? 0) + 1);
     try {
       const claimStarted = performance.now();
       const input = {
@@ -793,7 +803,7 @@ export class Broker {
         // Made in the hydration's statement: the span marks where, the metric counts its time.
         claim = await scope.phase("worker.claim", () => Promise.resolve(prior.claim));
       } else {
-        const claimedAt = this.#claimTimestamp();
+        const claimedAt = new Date();
         try {
           claim = await scope.phase(
             "worker.claim",
@@ -834,6 +844,9 @@ export class Broker {
       };
       await this.#report(step, toStepExecutionResult(outcome, info), info, scope, claim.sortKey);
     } finally {
+      const count = this.#held.get(held)! - 1;
+      if (count === 0) this.#held.delete(held);
+      else this.#held.set(held, count);
       scope.end();
     }
   }

@@ -298,6 +298,11 @@ export interface ReadClaimQuery {
   at: Date;
   /** Seconds since the call was sent: the archive is searched that far back (plus a minute). */
   sinceSeconds: number;
+  /**
+   * Steps to leave out (lowercase UUIDs): claims of the same worker and
+   * timestamp that the caller knows it made otherwise and holds.
+   */
+  exclude?: ReadonlySet<string>;
 }
 
 /**
@@ -305,7 +310,8 @@ export interface ReadClaimQuery {
  * and archived, and the claim, if it committed one. The queue's archive is
  * searched newest first over the time since the call (on the database's
  * clock), for a step message whose step's current transition is this
- * worker's claim with timestamp `at`. Undefined when there is none.
+ * worker's claim with timestamp `at`, its step not in `exclude`. Undefined
+ * when there is none.
  *
  * @example
  * ```ts ignore
@@ -339,9 +345,15 @@ export async function findReadClaim(
       AND t.metadata->>'worker_uuid' = $1 AND t.metadata->>'timestamp' = $2
      JOIN tasker.workflow_steps ws ON ws.workflow_step_uuid = t.workflow_step_uuid
      WHERE a.archived_at >= now() - make_interval(secs => $3::double precision)
+       AND NOT jsonb_exists($4::jsonb, k.step_uuid::text)
      ORDER BY a.archived_at DESC
      LIMIT 1`,
-    [query.workerUuid, query.at.toISOString(), query.sinceSeconds + 60],
+    [
+      query.workerUuid,
+      query.at.toISOString(),
+      query.sinceSeconds + 60,
+      JSON.stringify([...query.exclude ?? []]),
+    ],
   );
   if (!row) return undefined;
   return {

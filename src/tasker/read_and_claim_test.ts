@@ -241,6 +241,9 @@ testOnEveryDatabase("readAndClaim", async (db, t) => {
     assert.equal(await findReadClaim(client, { ...query, at: other }), undefined, "another call");
     const stranger = "0190a8b2-1c2d-7e3f-8a4b-000000000000";
     assert.equal(await findReadClaim(client, { ...query, workerUuid: stranger }), undefined);
+    // A claim the caller holds already (made on its other path in the same millisecond).
+    const held = new Set([fixture.steps.a]);
+    assert.equal(await findReadClaim(client, { ...query, exclude: held }), undefined);
     // Poison in the archive does not break the search.
     const poison = await sendWithNotify(client, queue, { step_uuid: "not a uuid" });
     await client.query("SELECT pgmq.archive($1::text, $2::bigint)", [queue, poison]);
