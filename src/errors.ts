@@ -64,6 +64,8 @@ export type ErrorCode =
   | "queue_name_invalid"
   /** A pgmq queue the call needs does not exist. */
   | "queue_missing"
+  /** A table of Tasker's schema the call needs does not exist (not migrated yet). */
+  | "tasker_schema_missing"
   /** The broker's configuration (file, environment or flags) is invalid (`details.issues`). */
   | "config_invalid"
   /** A bug or broken invariant in the host. */

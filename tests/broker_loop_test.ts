@@ -554,6 +554,28 @@ Deno.test("a read-and-claim statement that keeps failing does not hold the queue
   });
 });
 
+Deno.test("before Tasker's schema exists the idle path rests: no database error, batch reads serve", async () => {
+  let failures = 0;
+  // The idle statement fails as it does before Tasker (or the double) is installed.
+  const query = async (db: TestDatabase, text: string, params?: readonly unknown[]) => {
+    if (statementKind(text) === "read_claim") {
+      failures++;
+      throw Object.assign(new Error('relation "tasker.named_tasks" does not exist'), {
+        code: "42P01",
+      });
+    }
+    return await db.client.query(text, params);
+  };
+  await withOneStepBroker({ query }, async ({ db, sim, events, counts }) => {
+    await completeOneStepTasks(sim, 2);
+    assert.ok(failures >= 1, "the idle path was tried");
+    assert.ok(failures <= 3, `it rested after finding the schema missing (${failures} tries)`);
+    assert.deepEqual(events.databaseErrors, [], "the database is up: no error, no outage");
+    assert.equal(counts.claim, 2, "claimed after batch reads");
+    assert.equal(await claimTransitions(db), 2);
+  });
+});
+
 Deno.test("a poison message read by the idle path is archived, and nothing keeps extending it", async () => {
   let extensions = 0;
   const query = (db: TestDatabase, text: string, params?: readonly unknown[]) => {

@@ -77,6 +77,7 @@ import {
   toStepExecutionResult,
 } from "../tasker/step_execution_result.ts";
 import { parseStepMessage, type StepMessage } from "../tasker/step_message.ts";
+import { TaskerError } from "../tasker/tasker_error.ts";
 import type { BrokerObserver, ClaimMethod, StepScope } from "./broker_observer.ts";
 import type { HandlerResolver, ServedHandler } from "./handler_resolver.ts";
 import { type ClaimableDefinitions, KnownDefinitions } from "./known_definitions.ts";
@@ -156,6 +157,9 @@ interface PriorClaim {
   at: Date;
   ms: number;
 }
+/** How long a queue's idle path rests after finding Tasker's schema missing. */
+const SCHEMA_MISSING_PAUSE_MS = 10_000;
+
 /** The extension of a message archived with its claim: nothing to keep invisible. */
 const NO_EXTENSION = { stop: () => Promise.resolve() };
 
@@ -234,6 +238,8 @@ export class Broker {
   #lastClaimAt = 0;
   /** Queues whose idle-path statement failed last: read in a batch next. */
   readonly #batchReadNext = new Set<string>();
+  /** Queues whose idle path waits for Tasker's schema, until when (`performance.now()`). */
+  readonly #idlePausedUntil = new Map<string, number>();
   /** Steps this broker is claiming or has claimed and not yet reported (a count per step). */
   readonly #held = new Map<string, number>();
 
@@ -473,7 +479,8 @@ export class Broker {
    */
   #readsAlone(queue: string): boolean {
     return this.#ackInClaim && !this.#backlog && this.#buffer.length === 0 &&
-      this.#inFlight < this.#settings.concurrency && !this.#batchReadNext.has(queue);
+      this.#inFlight < this.#settings.concurrency && !this.#batchReadNext.has(queue) &&
+      !(performance.now() < (this.#idlePausedUntil.get(queue) ?? 0));
   }
 
   /**
@@ -502,6 +509,13 @@ export class Broker {
       });
       this.#databaseUp("read");
     } catch (error) {
+      if (error instanceof TaskerError && error.taskerCode === "tasker_schema_missing") {
+        // Tasker (or the demo's double) is not installed yet: the database is up and the
+        // start-up warning said so. Batch reads only, for a while: they fail only when a
+        // message comes, as they did before the idle path existed. Nothing was read.
+        this.#idlePausedUntil.set(queue, performance.now() + SCHEMA_MISSING_PAUSE_MS);
+        return { more: true };
+      }
       this.#databaseDown("read", error);
       this.#retryAfter = performance.now() + this.#backoff();
       // This queue's next read is a batch read: it hides what it reads before anything else

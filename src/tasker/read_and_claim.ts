@@ -60,6 +60,7 @@ import {
 import { type MessageRow, type QueueMessage, queueMessage } from "./pgmq_queue.ts";
 import type { StepDefinition } from "./step_definition.ts";
 import { isUuid, parseStepMessage, type StepMessage } from "./step_message.ts";
+import { TaskerError } from "./tasker_error.ts";
 
 /** What to read and, when its step's definition is known, claim. */
 export interface ReadAndClaimInput {
@@ -258,7 +259,7 @@ export async function readAndClaim(
     ]);
   } catch (error) {
     if (isUniqueViolation(error)) return { more: true };
-    if (sqlState(error) === "42P01") throw queueMissing(input.queue, error);
+    if (sqlState(error) === "42P01") throw undefinedTable(input.queue, error);
     throw error;
   }
   if (!row) return { more: false };
@@ -288,6 +289,22 @@ export async function readAndClaim(
     );
   }
   return { message, more: row.more, step: { message: parsed.message, result } };
+}
+
+/**
+ * A missing table (42P01): the queue's (`queue_missing`), or one of Tasker's
+ * (`tasker_schema_missing`: Tasker, or the demo's double, not installed yet).
+ */
+function undefinedTable(queue: string, error: unknown): TaskerError {
+  const text = error instanceof Error ? error.message : String(error);
+  if (/pgmq\.[qa]_/i.test(text)) return queueMissing(queue, error);
+  return new TaskerError(
+    "tasker_schema_missing",
+    `Cannot read and claim from queue ${
+      JSON.stringify(queue)
+    } as a table of Tasker's schema is missing: ${text}`,
+    { details: { queue }, cause: error },
+  );
 }
 
 /** What {@link findReadClaim} looks for. */

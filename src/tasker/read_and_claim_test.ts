@@ -507,6 +507,23 @@ testOnEveryDatabase("readAndClaim", async (db, t) => {
     assert.equal((await findReadClaim(client, query))?.message.msgId, msgId);
   });
 
+  await t.step("Tasker's schema not installed: tasker_schema_missing, nothing read", async () => {
+    const { queue, send, read, where } = await setUp(client, [{ name: "a" }]);
+    const msgId = await send("a");
+    await client.query("ALTER SCHEMA tasker RENAME TO tasker_away");
+    try {
+      await assert.rejects(
+        read(),
+        (error) =>
+          error instanceof TaskerError && error.code === "tasker_schema_missing" &&
+          error.message.includes(queue),
+      );
+    } finally {
+      await client.query("ALTER SCHEMA tasker_away RENAME TO tasker");
+    }
+    assert.equal(await where(msgId), "queue (read 0)");
+  });
+
   await t.step("a queue that does not exist: queue_missing", async () => {
     await assert.rejects(
       readAndClaim(client, {

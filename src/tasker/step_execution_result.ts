@@ -87,6 +87,7 @@ export const ERROR_MAPPING = {
   config_invalid: PERMANENT,
   queue_name_invalid: PERMANENT,
   queue_missing: RETRYABLE,
+  tasker_schema_missing: RETRYABLE,
 } as const satisfies Record<ErrorCode, ErrorMapping>;
 
 /** Every {@link ErrorCode}, in {@link ERROR_MAPPING}'s order (exhaustive by its type). */

@@ -14,7 +14,9 @@ export type TaskerErrorCode =
   /** A namespace or queue name breaks Tasker's naming rules (`details.rule`). */
   | "queue_name_invalid"
   /** A pgmq queue the call needs does not exist (create it at boot). */
-  | "queue_missing";
+  | "queue_missing"
+  /** A table of Tasker's schema the call needs does not exist (not migrated yet). */
+  | "tasker_schema_missing";
 
 /** Options for {@link TaskerError}. */
 export type TaskerErrorOptions = WasmBrokerErrorOptions;
