@@ -480,7 +480,7 @@ export class Broker {
   #readsAlone(queue: string): boolean {
     return this.#ackInClaim && !this.#backlog && this.#buffer.length === 0 &&
       this.#inFlight < this.#settings.concurrency && !this.#batchReadNext.has(queue) &&
-      !(performance.now() < (this.#idlePausedUntil.get(queue) ?? 0));
+      (this.#idlePausedUntil.get(queue) ?? 0) <= performance.now();
   }
 
   /**

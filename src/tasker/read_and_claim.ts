@@ -59,7 +59,7 @@ import {
 } from "./hydrate_step.ts";
 import { type MessageRow, type QueueMessage, queueMessage } from "./pgmq_queue.ts";
 import type { StepDefinition } from "./step_definition.ts";
-import { isUuid, parseStepMessage, type StepMessage } from "./step_message.ts";
+import { isUuid, parseStepMessage, type StepMessage, UUID_PATTERN } from "./step_message.ts";
 import { TaskerError } from "./tasker_error.ts";
 
 /** What to read and, when its step's definition is known, claim. */
@@ -119,15 +119,23 @@ interface Row
 }
 
 // What parseStepMessage accepts (step_message.ts), as SQL: a string field
-// holding a hyphenated hex UUID. Anything else gives no key.
-const UUID_RE = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+// holding a hyphenated hex UUID (the same pattern). Anything else gives no key.
 const uuidField = (field: string) =>
-  `CASE WHEN jsonb_typeof(m.message->'${field}') = 'string' AND m.message->>'${field}' ~ '${UUID_RE}'
+  `CASE WHEN jsonb_typeof(m.message->'${field}') = 'string' AND m.message->>'${field}' ~ '${UUID_PATTERN}'
     THEN lower(m.message->>'${field}') END`;
 
 // pgmq's names (letters, digits, `_`); its tables are `q_` / `a_` and the
-// name lowercased, as an unquoted identifier is.
+// name lowercased, as an unquoted identifier is. The name goes into the
+// statements' text, so it is checked first.
 const PLAIN_QUEUE = /^[A-Za-z0-9_]+$/;
+
+function checkQueue(queue: string, what: string): void {
+  if (!PLAIN_QUEUE.test(queue)) {
+    throw new RangeError(
+      `Cannot ${what} queue ${JSON.stringify(queue)} as its name is not letters, digits and "_"`,
+    );
+  }
+}
 
 // $1 queue, $2 vt seconds, $3 claim metadata without correlation_id, $4 known
 // digests (a JSON array). `m` (the read) and `h` are materialized: the read
@@ -157,7 +165,15 @@ const PLAIN_QUEUE = /^[A-Za-z0-9_]+$/;
 // drain leaves below it; a filter on `vt` let the planner scan the vt index
 // through them instead (after an 8,000-step drain the statement took 1.9–2.7
 // ms at the median, 1.4–1.5 ms walking the key; end-to-end latency runs).
+// Built once per queue: the text is a few KB, and the broker sends it for every idle read.
+const READ_AND_CLAIM_SQL = new Map<string, string>();
 function readAndClaimSql(queue: string): string {
+  let text = READ_AND_CLAIM_SQL.get(queue);
+  if (text === undefined) READ_AND_CLAIM_SQL.set(queue, text = buildReadAndClaimSql(queue));
+  return text;
+}
+
+function buildReadAndClaimSql(queue: string): string {
   return `
 WITH m AS MATERIALIZED (
   SELECT msg_id, read_ct, enqueued_at, vt, message FROM pgmq.read($1::text, $2::integer, 1)
@@ -229,13 +245,7 @@ export async function readAndClaim(
   client: SqlExecutor,
   input: ReadAndClaimInput,
 ): Promise<ReadAndClaimResult> {
-  if (!PLAIN_QUEUE.test(input.queue)) {
-    throw new RangeError(
-      `Cannot read and claim from queue ${
-        JSON.stringify(input.queue)
-      } as its name is not letters, digits and "_"`,
-    );
-  }
+  checkQueue(input.queue, "read and claim from");
   if (!Number.isSafeInteger(input.vtSeconds) || input.vtSeconds < 0) {
     throw new RangeError(
       `Cannot read with vtSeconds ${input.vtSeconds}: expected an integer ≥ 0`,
@@ -340,13 +350,7 @@ export async function findReadClaim(
   client: SqlExecutor,
   query: ReadClaimQuery,
 ): Promise<{ message: QueueMessage; claim: Claimed } | undefined> {
-  if (!PLAIN_QUEUE.test(query.queue)) {
-    throw new RangeError(
-      `Cannot search the archive of queue ${
-        JSON.stringify(query.queue)
-      } as its name is not letters, digits and "_"`,
-    );
-  }
+  checkQueue(query.queue, "search the archive of");
   const [row] = await client.query<
     MessageRow & { attempts: number; sort_key: number; from_state: string | null }
   >(
@@ -355,7 +359,7 @@ export async function findReadClaim(
      CROSS JOIN LATERAL (
        SELECT (a.message->>'step_uuid')::uuid AS step_uuid
        WHERE jsonb_typeof(a.message) = 'object' AND jsonb_typeof(a.message->'step_uuid') = 'string'
-         AND a.message->>'step_uuid' ~ '${UUID_RE}'
+         AND a.message->>'step_uuid' ~ '${UUID_PATTERN}'
      ) k
      JOIN tasker.workflow_step_transitions t
        ON t.workflow_step_uuid = k.step_uuid AND t.most_recent AND t.to_state = 'in_progress'

@@ -15,6 +15,7 @@ import { z } from "zod";
 import type { ErrorCode } from "../errors.ts";
 import type { StepMetrics, StepOutcome } from "../runtime/step_outcome.ts";
 import type { StepType } from "./step_definition.ts";
+import { UUID_PATTERN } from "./step_message.ts";
 
 /** Tasker's error categories (`metadata.error_type`, `error.error_type`). */
 export const ERROR_TYPES = [
@@ -162,8 +163,6 @@ export const StepExecutionMetadataSchema = z.object({
   error_code: z.string().nullish(),
 });
 
-const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
-
 /**
  * A StepExecutionResult as orchestration parses it, plus the consistency
  * rules orchestration relies on: `success` exactly when `status` is
@@ -172,7 +171,7 @@ const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
  * `error: null`.
  */
 export const StepExecutionResultSchema = z.object({
-  step_uuid: z.string().regex(UUID, "expected a UUID"),
+  step_uuid: z.string().regex(new RegExp(UUID_PATTERN), "expected a UUID"),
   success: z.boolean(),
   result: z.unknown().refine((v: unknown): boolean => v !== undefined, "result is required"),
   status: z.enum(["completed", "failed", "error"]),

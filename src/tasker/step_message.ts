@@ -35,9 +35,14 @@ export type ParsedStepMessage =
   | { ok: true; message: StepMessage }
   | { ok: false; reason: PoisonReason; field?: keyof StepMessage; detail: string };
 
-// Any 8-4-4-4-12 hex UUID: Tasker's Rust side accepts every version (v7 in
-// practice) and the nil UUID, so no version or variant check here.
-const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+/**
+ * Any 8-4-4-4-12 hex UUID, as a pattern for JavaScript and PostgreSQL (`~`)
+ * alike: Tasker's Rust side accepts every version (v7 in practice) and the
+ * nil UUID, so no version or variant check here.
+ */
+export const UUID_PATTERN =
+  "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+const UUID = new RegExp(UUID_PATTERN);
 
 /** True when `value` is a hyphenated hex UUID (any version, any case). */
 export function isUuid(value: unknown): value is string {
