@@ -24,7 +24,7 @@
  */
 import postgres from "postgres";
 import { DatabaseError } from "./database_error.ts";
-import { postgresTarget } from "./postgres_url.ts";
+import { defaultSocketHost, postgresTarget } from "./postgres_url.ts";
 import { quoteIdentifier } from "./quote_identifier.ts";
 import type { SqlClient, SqlExecutor } from "./sql_client.ts";
 
@@ -143,11 +143,13 @@ export class PostgresClient implements SqlClient {
       );
     }
     const target = postgresTarget(url);
+    const host = target.host ?? defaultSocketHost(url);
     this.#url = target.url;
     this.#prepare = options.prepare ?? true;
     this.#options = {
-      // libpq's ?host=<socket directory> and ?port= (postgres_url.ts).
-      ...(target.host === undefined ? {} : { host: target.host }),
+      // libpq's ?host=<socket directory> and ?port=, and the local socket of a URL that names
+      // no host (postgres_url.ts).
+      ...(host === undefined ? {} : { host }),
       ...(target.port === undefined ? {} : { port: target.port }),
       max: options.max ?? 10,
       connect_timeout: options.connectTimeoutSeconds ?? 10,

@@ -9,6 +9,11 @@
  * cheaper way in: 90.7 µs a round trip against 138.5 µs over loopback TCP
  * (bench/postgres_round_trip_bench.ts, docs/operations.md).
  *
+ * A URL that names no host at all (`postgres:///db`) means the local socket
+ * to libpq and to sqlx, Tasker's driver; postgres.js would connect to
+ * localhost over TCP. {@link defaultSocketHost} picks the socket directory
+ * the way sqlx does.
+ *
  * @module
  */
 import { DatabaseError } from "./database_error.ts";
@@ -104,6 +109,64 @@ function decodeParameter(key: string, raw: string): string {
       }`,
     );
   }
+}
+
+/**
+ * The directories sqlx (Tasker's driver) looks in, in order, for the socket of
+ * a URL that names no host; Debian's libpq has the first compiled in.
+ */
+export const DEFAULT_SOCKET_DIRECTORIES: readonly string[] = [
+  "/var/run/postgresql",
+  "/private/tmp",
+  "/tmp",
+];
+
+/** What {@link defaultSocketHost} reads of its surroundings (the real ones by default). */
+export interface SocketLookup {
+  /** An environment variable (`PGHOST`, `PGPORT`). */
+  env(name: string): string | undefined;
+  /** Whether a Unix socket exists at the path. */
+  isSocket(path: string): boolean;
+}
+
+const SYSTEM: SocketLookup = {
+  env: (name) => Deno.env.get(name),
+  isSocket(path) {
+    try {
+      return Deno.statSync(path).isSocket === true;
+    } catch {
+      return false;
+    }
+  },
+};
+
+/**
+ * For a URL that names no host (`postgres:///db`, `postgres://user@:5433/db`)
+ * and no `?host=`, with `PGHOST` unset: the first of
+ * {@link DEFAULT_SOCKET_DIRECTORIES} that holds `.s.PGSQL.<port>` (the port:
+ * `?port=`, else the URL's, else `PGPORT`, else 5432), as sqlx picks it.
+ * Undefined otherwise: postgres.js then uses `PGHOST`, or localhost over TCP
+ * when no socket was found (as sqlx does).
+ *
+ * @example
+ * ```ts
+ * import { defaultSocketHost } from "./postgres_url.ts";
+ * const lookup = { env: () => undefined, isSocket: (p: string) => p === "/tmp/.s.PGSQL.5433" };
+ * console.assert(defaultSocketHost("postgres:///tasker?port=5433", lookup) === "/tmp");
+ * console.assert(defaultSocketHost("postgres://localhost/tasker", lookup) === undefined);
+ * ```
+ */
+export function defaultSocketHost(url: string, lookup: SocketLookup = SYSTEM): string | undefined {
+  const target = postgresTarget(url);
+  const scheme = target.url.indexOf("://");
+  if (target.host !== undefined || scheme < 0) return undefined;
+  const authority = target.url.slice(scheme + 3).split(/[/?#]/)[0];
+  const hostPort = authority.slice(authority.lastIndexOf("@") + 1);
+  if (!/^(:[0-9]*)?$/.test(hostPort)) return undefined; // a host is named
+  const pgHost = lookup.env("PGHOST");
+  if (pgHost !== undefined && pgHost !== "") return undefined; // postgres.js reads it itself
+  const port = target.port ?? (Number(hostPort.slice(1)) || Number(lookup.env("PGPORT")) || 5432);
+  return DEFAULT_SOCKET_DIRECTORIES.find((dir) => lookup.isSocket(`${dir}/.s.PGSQL.${port}`));
 }
 
 function invalid(parameter: string, message: string): DatabaseError {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { connectPostgres } from "./postgres_client.ts";
-import { postgresTarget } from "./postgres_url.ts";
+import { defaultSocketHost, postgresTarget, type SocketLookup } from "./postgres_url.ts";
 
 Deno.test("postgresTarget() takes libpq's host parameter out of the URL", () => {
   assert.deepEqual(postgresTarget("postgres://u@localhost:5433/db?host=/run/pg"), {
@@ -111,6 +111,94 @@ Deno.test({
       for (let i = 0; i < 100 && !heard; i++) await new Promise((r) => setTimeout(r, 20));
       assert.equal(heard, "over the socket", "the LISTEN connection uses the socket too");
       await unlisten();
+    } finally {
+      await db.close();
+    }
+  },
+});
+
+/** A lookup with these environment variables and these sockets, recording what it was asked. */
+function lookupOf(
+  env: Record<string, string>,
+  sockets: string[],
+): SocketLookup & { asked: string[] } {
+  const asked: string[] = [];
+  return {
+    asked,
+    env: (name) => env[name],
+    isSocket: (path) => (asked.push(path), sockets.includes(path)),
+  };
+}
+
+Deno.test("defaultSocketHost() picks the first default directory holding the port's socket", () => {
+  const both = lookupOf({}, ["/var/run/postgresql/.s.PGSQL.5432", "/tmp/.s.PGSQL.5432"]);
+  assert.equal(defaultSocketHost("postgres:///tasker", both), "/var/run/postgresql");
+  const tmp = lookupOf({}, ["/tmp/.s.PGSQL.5432"]);
+  assert.equal(defaultSocketHost("postgres:///tasker?sslmode=disable", tmp), "/tmp");
+  assert.deepEqual(tmp.asked, [
+    "/var/run/postgresql/.s.PGSQL.5432",
+    "/private/tmp/.s.PGSQL.5432",
+    "/tmp/.s.PGSQL.5432",
+  ]);
+});
+
+Deno.test("defaultSocketHost() takes the port from ?port=, then the URL, then PGPORT, then 5432", () => {
+  const sockets = ["/tmp/.s.PGSQL.5433", "/tmp/.s.PGSQL.5434", "/tmp/.s.PGSQL.5435"];
+  const env = { PGPORT: "5435" };
+  assert.equal(defaultSocketHost("postgres://:5434/db?port=5433", lookupOf(env, sockets)), "/tmp");
+  const byParameter = lookupOf(env, sockets);
+  defaultSocketHost("postgres://:5434/db?port=5433", byParameter);
+  assert.equal(byParameter.asked.at(-1), "/tmp/.s.PGSQL.5433");
+  const byUrl = lookupOf(env, sockets);
+  defaultSocketHost("postgres://:5434/db", byUrl);
+  assert.equal(byUrl.asked.at(-1), "/tmp/.s.PGSQL.5434");
+  const byEnv = lookupOf(env, sockets);
+  defaultSocketHost("postgres:///db", byEnv);
+  assert.equal(byEnv.asked.at(-1), "/tmp/.s.PGSQL.5435");
+  const byDefault = lookupOf({}, []);
+  assert.equal(defaultSocketHost("postgres:///db", byDefault), undefined);
+  assert.equal(byDefault.asked.at(-1), "/tmp/.s.PGSQL.5432");
+});
+
+Deno.test("defaultSocketHost() leaves a named host, ?host= and PGHOST alone", () => {
+  const everywhere: SocketLookup = { env: () => undefined, isSocket: () => true };
+  for (
+    const url of [
+      "postgres://localhost/db",
+      "postgres://u:p@db.internal:5432/db",
+      "postgres://[::1]/db",
+      "postgres:///db?host=/run/pg",
+      "postgres:///db?host=db.internal",
+    ]
+  ) {
+    assert.equal(defaultSocketHost(url, everywhere), undefined, url);
+  }
+  const pgHost = lookupOf({ PGHOST: "/run/pg" }, ["/var/run/postgresql/.s.PGSQL.5432"]);
+  assert.equal(defaultSocketHost("postgres:///db", pgHost), undefined, "postgres.js reads PGHOST");
+  assert.deepEqual(pgHost.asked, []);
+  // An empty PGHOST is unset, as in libpq.
+  const emptyPgHost = lookupOf({ PGHOST: "" }, ["/var/run/postgresql/.s.PGSQL.5432"]);
+  assert.equal(defaultSocketHost("postgres:///db", emptyPgHost), "/var/run/postgresql");
+});
+
+Deno.test({
+  name:
+    "connectPostgres() reaches a URL without a host through the local socket, as libpq and sqlx",
+  ignore: !existsSync(`${SOCKET_DIR}/.s.PGSQL.5432`) || Deno.env.get("PGHOST") !== undefined,
+  async fn() {
+    // postgres.js reads PGUSER when the client is made; the URL has no room for a user here.
+    const user = Deno.env.get("PGUSER");
+    Deno.env.set("PGUSER", "postgres");
+    let db;
+    try {
+      db = connectPostgres("postgres:///postgres", { max: 1, connectTimeoutSeconds: 5 });
+    } finally {
+      if (user === undefined) Deno.env.delete("PGUSER");
+      else Deno.env.set("PGUSER", user);
+    }
+    try {
+      const [row] = await db.query<{ addr: string | null }>("SELECT inet_server_addr() AS addr");
+      assert.equal(row.addr, null, "a Unix socket, not localhost over TCP");
     } finally {
       await db.close();
     }
