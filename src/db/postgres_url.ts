@@ -141,12 +141,14 @@ const SYSTEM: SocketLookup = {
 };
 
 /**
- * For a URL that names no host (`postgres:///db`, `postgres://user@:5433/db`)
- * and no `?host=`, with `PGHOST` unset: the first of
- * {@link DEFAULT_SOCKET_DIRECTORIES} that holds `.s.PGSQL.<port>` (the port:
- * `?port=`, else the URL's, else `PGPORT`, else 5432), as sqlx picks it.
- * Undefined otherwise: postgres.js then uses `PGHOST`, or localhost over TCP
- * when no socket was found (as sqlx does).
+ * For a URL that names no host (`postgres:///db`; a URL with a user or a
+ * port but no host is not a valid URL, and is refused before this) and no
+ * `?host=`, with `PGHOST` unset or empty: the first of
+ * {@link DEFAULT_SOCKET_DIRECTORIES} that holds the socket of the port
+ * postgres.js will use (`?port=`, else `PGPORT` as written, else 5432).
+ * Undefined otherwise: postgres.js then uses `PGHOST`, or localhost over
+ * TCP when no socket was found (as sqlx does). sqlx searches the same
+ * directories, though for `PGPORT`'s socket whatever `?port=` says.
  *
  * @example
  * ```ts
@@ -160,12 +162,11 @@ export function defaultSocketHost(url: string, lookup: SocketLookup = SYSTEM): s
   const target = postgresTarget(url);
   const scheme = target.url.indexOf("://");
   if (target.host !== undefined || scheme < 0) return undefined;
-  const authority = target.url.slice(scheme + 3).split(/[/?#]/)[0];
-  const hostPort = authority.slice(authority.lastIndexOf("@") + 1);
-  if (!/^(:[0-9]*)?$/.test(hostPort)) return undefined; // a host is named
+  if (target.url.slice(scheme + 3).split(/[/?#]/)[0] !== "") return undefined; // a host is named
   const pgHost = lookup.env("PGHOST");
   if (pgHost !== undefined && pgHost !== "") return undefined; // postgres.js reads it itself
-  const port = target.port ?? (Number(hostPort.slice(1)) || Number(lookup.env("PGPORT")) || 5432);
+  // postgres.js puts PGPORT into the socket's path as written ("05432" stays "05432").
+  const port = target.port ?? (lookup.env("PGPORT") || 5432);
   return DEFAULT_SOCKET_DIRECTORIES.find((dir) => lookup.isSocket(`${dir}/.s.PGSQL.${port}`));
 }
 
