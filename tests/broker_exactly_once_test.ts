@@ -2,6 +2,9 @@
  * Two `deno task broker` subprocesses on one queue, real PostgreSQL with real
  * pgmq, the Tasker test double and its orchestration simulator: 200 steps
  * (40 tasks × 5 catalog steps with dependencies) each complete exactly once.
+ * Each test runs on a real PostgreSQL when there is one, and again on PGlite
+ * with pgmq behind the broker's PGlite socket server (the embedded default's
+ * engine), which a machine without PostgreSQL still runs.
  *
  * "Exactly once" is read from the database, not from the brokers' logs: per
  * step one claim (`in_progress` transition), one report
@@ -11,7 +14,7 @@
  */
 import assert from "node:assert/strict";
 import {
-  canStartPostgres,
+  reliabilityKinds,
   startTestDatabase,
   type TestDatabase,
 } from "./support/database_harness.ts";
@@ -159,8 +162,14 @@ function assertOnce(step: StepLedger, brokers: TestBroker[]): void {
   assert.equal(step.resultMessages, 1, where);
 }
 
-/** Both brokers claimed steps, logged a completion for each, no error; both stop with exit 0. */
+/** Both brokers stop with exit 0, and had claimed steps, logged a completion for each and no error. */
 async function assertBothWorkedAndStop(steps: StepLedger[], brokers: TestBroker[]): Promise<void> {
+  // Stopped first: a broker's last log lines may still be on their way until it exits.
+  for (const broker of brokers) {
+    const status = await stopBroker(broker);
+    assert.equal(status.code, 0, `exit status ${JSON.stringify(status)}: ${tail(broker.logs)}`);
+    assert.ok(broker.logs.some((l) => l.msg === "broker.stopped"));
+  }
   for (const broker of brokers) {
     const claimed = steps.filter((s) => s.claimedBy[0] === broker.workerId).length;
     assert.ok(claimed > 0, `broker ${broker.workerId} claimed no step`);
@@ -169,52 +178,50 @@ async function assertBothWorkedAndStop(steps: StepLedger[], brokers: TestBroker[
     const errors = broker.logs.filter((l) => l.level === "error");
     assert.deepEqual(errors, [], `broker ${broker.workerId} logged errors`);
   }
-  for (const broker of brokers.splice(0)) {
-    const status = await stopBroker(broker);
-    assert.equal(status.code, 0, `exit status ${JSON.stringify(status)}: ${tail(broker.logs)}`);
-    assert.ok(broker.logs.some((l) => l.msg === "broker.stopped"));
-  }
 }
 
-Deno.test({
-  name: "two brokers on one queue complete every one of 200 steps exactly once",
-  ignore: !canStartPostgres(), // needs a real PostgreSQL: DATABASE_URL or Debian's binaries
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    const db = await startTestDatabase({ kind: "postgres" });
-    const brokers: TestBroker[] = [];
-    try {
-      const steps = await runDiamonds(db, brokers);
-      for (const step of steps) {
-        assertOnce(step, brokers);
-        // One step message, read once: no broker read a message another one held.
-        assert.deepEqual(step.stepMessageReads, [1], JSON.stringify(step));
-      }
-      await assertBothWorkedAndStop(steps, [...brokers]);
-      brokers.length = 0;
-    } finally {
-      for (const broker of brokers) await killBroker(broker);
-      await db.close();
-    }
-  },
-});
+// On a real PostgreSQL when there is one, and on PGlite behind its socket server (the embedded
+// default's engine) always.
+for (const kind of reliabilityKinds()) {
+  const on = kind === "pglite" ? " (PGlite)" : "";
 
-Deno.test({
-  name:
-    "two brokers claim each step once even when every step message is delivered twice at the same moment",
-  ignore: !canStartPostgres(),
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    const db = await startTestDatabase({ kind: "postgres" });
-    const brokers: TestBroker[] = [];
-    try {
-      // A redelivery stand-in: a trigger sends a copy of every step message in the same
-      // transaction, so both copies become visible together and the brokers race for the
-      // claim (pgmq alone no longer keeps them apart; the transition protocol must).
-      const steps = await runDiamonds(db, brokers, async () => {
-        await db.client.query(`
+  Deno.test({
+    name: `two brokers on one queue complete every one of 200 steps exactly once${on}`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: async () => {
+      const db = await startTestDatabase({ kind, served: true });
+      const brokers: TestBroker[] = [];
+      try {
+        const steps = await runDiamonds(db, brokers);
+        for (const step of steps) {
+          assertOnce(step, brokers);
+          // One step message, read once: no broker read a message another one held.
+          assert.deepEqual(step.stepMessageReads, [1], JSON.stringify(step));
+        }
+        await assertBothWorkedAndStop(steps, [...brokers]);
+        brokers.length = 0;
+      } finally {
+        for (const broker of brokers) await killBroker(broker);
+        await db.close();
+      }
+    },
+  });
+
+  Deno.test({
+    name:
+      `two brokers claim each step once even when every step message is delivered twice at the same moment${on}`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: async () => {
+      const db = await startTestDatabase({ kind, served: true });
+      const brokers: TestBroker[] = [];
+      try {
+        // A redelivery stand-in: a trigger sends a copy of every step message in the same
+        // transaction, so both copies become visible together and the brokers race for the
+        // claim (pgmq alone no longer keeps them apart; the transition protocol must).
+        const steps = await runDiamonds(db, brokers, async () => {
+          await db.client.query(`
           CREATE FUNCTION public.wb_test_duplicate_step_message() RETURNS trigger
           LANGUAGE plpgsql AS $$
           BEGIN
@@ -223,33 +230,36 @@ Deno.test({
             END IF;
             RETURN NULL;
           END $$`);
-        await db.client.query(`
+          await db.client.query(`
           CREATE TRIGGER wb_test_duplicate AFTER INSERT ON pgmq.q_${QUEUE}
           FOR EACH ROW EXECUTE FUNCTION public.wb_test_duplicate_step_message()`);
-      });
-      for (const step of steps) {
-        assertOnce(step, brokers);
-        assert.equal(step.stepMessages, 2, JSON.stringify(step));
+        });
+        for (const step of steps) {
+          assertOnce(step, brokers);
+          assert.equal(step.stepMessages, 2, JSON.stringify(step));
+        }
+        // Counted once both have exited: a broker's last log lines may still be on their way.
+        const both = [...brokers];
+        await assertBothWorkedAndStop(steps, [...brokers]);
+        brokers.length = 0;
+        // Every copy that did not lead to the claim was dropped by a broker: it lost the claim
+        // race, or found the step already past `enqueued`.
+        let lost = 0, notClaimable = 0;
+        for (const broker of both) {
+          lost += broker.logs.filter((l) => String(l.msg).startsWith("step not claimed")).length;
+          notClaimable += broker.logs.filter((l) =>
+            l.msg === "message archived without running a step" && l.reason === "not_claimable"
+          ).length;
+        }
+        assert.equal(
+          lost + notClaimable,
+          steps.length,
+          `lost ${lost}, not claimable ${notClaimable}`,
+        );
+      } finally {
+        for (const broker of brokers) await killBroker(broker);
+        await db.close();
       }
-      // Every copy that did not lead to the claim was dropped by a broker: it lost the claim
-      // race, or found the step already past `enqueued`.
-      let lost = 0, notClaimable = 0;
-      for (const broker of brokers) {
-        lost += broker.logs.filter((l) => String(l.msg).startsWith("step not claimed")).length;
-        notClaimable += broker.logs.filter((l) =>
-          l.msg === "message archived without running a step" && l.reason === "not_claimable"
-        ).length;
-      }
-      assert.equal(
-        lost + notClaimable,
-        steps.length,
-        `lost ${lost}, not claimable ${notClaimable}`,
-      );
-      await assertBothWorkedAndStop(steps, [...brokers]);
-      brokers.length = 0;
-    } finally {
-      for (const broker of brokers) await killBroker(broker);
-      await db.close();
-    }
-  },
-});
+    },
+  });
+}

@@ -7,10 +7,13 @@
  * - else PostgreSQL binaries installed → a throwaway cluster (temp dir, free
  *   port), one per test process shared by its calls (a fresh database per
  *   call), stopped when the process exits;
- * - else PGlite in this process (no URL: a subprocess cannot reach it).
+ * - else PGlite in this process (no URL: a subprocess cannot reach it; with
+ *   `served: true`, behind the broker's own PGlite socket server on a free
+ *   loopback port, so broker subprocesses can share it).
  *
  * `kind: "postgres"` insists on a real server (guard such tests with
  * `ignore: !canStartPostgres()`), `kind: "pglite"` on PGlite.
+ * {@link reliabilityKinds} lists what a subprocess test can run on here.
  * `controllable: true` starts a dedicated throwaway cluster the test may
  * stop, start and restart (guard with `ignore: !canStartCluster()`).
  *
@@ -30,6 +33,7 @@
 import { PGlite } from "@electric-sql/pglite";
 import { pgmq } from "@electric-sql/pglite-pgmq";
 import { createPgliteClient } from "../../src/db/pglite_client.ts";
+import { startPgliteSocketServer } from "../../src/db/pglite_socket_server.ts";
 import { installPgmq } from "../../src/db/pgmq_install.ts";
 import { connectPostgres } from "../../src/db/postgres_client.ts";
 import type { SqlClient, SqlExecutor } from "../../src/db/sql_client.ts";
@@ -68,6 +72,20 @@ export interface StartTestDatabaseOptions {
   bare?: boolean;
   /** Pool size of the returned client (real servers). Defaults to 5. */
   max?: number;
+  /**
+   * PGlite only: serve it on a loopback port (the broker's PGlite socket
+   * server), so the database has a `url` other processes can use.
+   */
+  served?: boolean;
+}
+
+/**
+ * The databases a test that runs brokers as subprocesses can use here: a real
+ * PostgreSQL when one can be had, and PGlite behind its socket server always
+ * (the embedded default's engine; CI has both, so both paths run there).
+ */
+export function reliabilityKinds(): ("postgres" | "pglite")[] {
+  return canStartPostgres() ? ["postgres", "pglite"] : ["pglite"];
 }
 
 /** Whether a real PostgreSQL is available: `DATABASE_URL`, or binaries for a throwaway cluster. */
@@ -187,15 +205,22 @@ async function dropDatabase(serverUrl: string, name: string): Promise<void> {
 async function startPglite(options: StartTestDatabaseOptions): Promise<TestDatabase> {
   const db = await PGlite.create({ extensions: { pgmq } });
   const client = createPgliteClient(db, { closeDatabase: true });
+  // The broker's own server: statements of its connections and of `client` never interleave
+  // inside a transaction (they share one PGlite session; see pglite_socket_server.ts).
+  const server = options.served ? await startPgliteSocketServer(db) : undefined;
   let closed: Promise<void> | undefined;
-  const close = () => closed ??= client.close();
+  const close = () =>
+    closed ??= (async () => {
+      await server?.close().catch(() => {});
+      await client.close();
+    })();
   try {
     await prepare(client, options);
   } catch (error) {
     await close();
     throw error;
   }
-  return { client, kind: "pglite", close };
+  return { client, kind: "pglite", ...(server ? { url: server.url() } : {}), close };
 }
 
 /** `serverUrl` with its database path replaced by `database`. */
