@@ -24,6 +24,12 @@
  * (`pg_terminate_backend`) before releasing the lock; the "report sent but
  * not acknowledged" test leaves it alone and accepts either all or nothing.
  *
+ * The windows held by a running `test.spin`, and the hung (SIGSTOP) and
+ * SIGTERM tests, run on a real PostgreSQL when there is one and again on
+ * PGlite behind the broker's PGlite socket server (names marked
+ * "(PGlite)"); the ones held by a lock need a real server (PGlite has one
+ * session for all connections, so a lock would not make anyone wait).
+ *
  * What the database must show afterwards is asserted from its rows: claims
  * (`in_progress` transitions and who wrote them), reports, `attempts`,
  * results and the messages on both queues. See docs/broker.md, "Reliability
@@ -31,7 +37,11 @@
  */
 import assert from "node:assert/strict";
 import { copyRegistry } from "./support/broker_harness.ts";
-import { canStartPostgres, startTestDatabase } from "./support/database_harness.ts";
+import {
+  canStartPostgres,
+  reliabilityKinds,
+  startTestDatabase,
+} from "./support/database_harness.ts";
 import {
   allDead,
   backendAlive,
@@ -99,10 +109,19 @@ const SPIN_TEMPLATE = {
   steps: [{ name: "spin", handler: { callable: SPIN_GUEST } }],
 };
 
-const ignore = !canStartPostgres(); // needs a real PostgreSQL: DATABASE_URL or Debian's binaries
+// The tests that pause a broker on a lock held from another connection need a real PostgreSQL
+// (DATABASE_URL or Debian's binaries): PGlite has one session for every connection. The others
+// run on a real PostgreSQL when there is one and on PGlite behind its socket server always.
+const ignore = !canStartPostgres();
+
+/** A test name's mark for the engine it runs on. */
+function onEngine(kind: "postgres" | "pglite"): string {
+  return kind === "pglite" ? " (PGlite)" : "";
+}
 
 /** Runs `fn` with a fresh database, a registry with `test.spin`, and cleanup of every broker. */
 async function withSetup(
+  kind: "postgres" | "pglite",
   fn: (env: {
     db: TestDatabase;
     registryDir: string;
@@ -110,7 +129,7 @@ async function withSetup(
   }) => Promise<void>,
   spinMs = SPIN_MS,
 ): Promise<void> {
-  const db = await startTestDatabase({ kind: "postgres" });
+  const db = await startTestDatabase({ kind, served: true });
   const registryDir = await copyRegistry();
   await publishSpinGuest(registryDir, spinMs);
   const brokers: TestBroker[] = [];
@@ -142,79 +161,82 @@ function describe(step: StepLedger): string {
   return JSON.stringify(step);
 }
 
-Deno.test({
-  name:
-    "SIGKILL while a step runs: its sandbox dies too, Tasker's staleness recovery re-enqueues it and another broker completes it, result written once",
-  ignore,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: () =>
-    withSetup(async ({ db, registryDir, brokers }) => {
-      const sim = runSimulator(db.client, { staleness: { afterSeconds: STALE_AFTER_S } });
-      try {
-        await sim.sim.registerTemplate(SPIN_TEMPLATE);
-        const a = await startBroker(db, { registryDir });
-        brokers.push(a);
-        const { taskUuid } = await sim.sim.createTask({ name: "one_spin", context: {} });
+for (const kind of reliabilityKinds()) {
+  Deno.test({
+    name:
+      `SIGKILL while a step runs: its sandbox dies too, Tasker's staleness recovery re-enqueues it and another broker completes it, result written once${
+        onEngine(kind)
+      }`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: () =>
+      withSetup(kind, async ({ db, registryDir, brokers }) => {
+        const sim = runSimulator(db.client, { staleness: { afterSeconds: STALE_AFTER_S } });
+        try {
+          await sim.sim.registerTemplate(SPIN_TEMPLATE);
+          const a = await startBroker(db, { registryDir });
+          brokers.push(a);
+          const { taskUuid } = await sim.sim.createTask({ name: "one_spin", context: {} });
 
-        // Claimed by A, message archived, and the guest burning CPU in A's sandbox.
-        await stepEventually(
-          db.client,
-          taskUuid,
-          (s) => s.state === "in_progress" && s.claimedBy[0] === a.workerId,
-          "A to claim the step",
-        );
-        const spinning = await busySandbox(a.child.pid);
-        const before = await onlyStep(db.client, taskUuid);
-        assert.equal(before.state, "in_progress", describe(before));
-        assert.equal(await queuedMessage(db.client, before.stepUuid), undefined, "archived");
-        assert.ok(sandboxPids(a.child.pid).includes(spinning));
+          // Claimed by A, message archived, and the guest burning CPU in A's sandbox.
+          await stepEventually(
+            db.client,
+            taskUuid,
+            (s) => s.state === "in_progress" && s.claimedBy[0] === a.workerId,
+            "A to claim the step",
+          );
+          const spinning = await busySandbox(a.child.pid);
+          const before = await onlyStep(db.client, taskUuid);
+          assert.equal(before.state, "in_progress", describe(before));
+          assert.equal(await queuedMessage(db.client, before.stepUuid), undefined, "archived");
+          assert.ok(sandboxPids(a.child.pid).includes(spinning));
 
-        const orphans = await kill9(a);
-        assert.ok(orphans.includes(spinning), `descendants ${orphans} lack sandbox ${spinning}`);
-        // pdeathsig: the kernel kills the sandboxes with their broker, even the spinning one.
-        await allDead(orphans);
+          const orphans = await kill9(a);
+          assert.ok(orphans.includes(spinning), `descendants ${orphans} lack sandbox ${spinning}`);
+          // pdeathsig: the kernel kills the sandboxes with their broker, even the spinning one.
+          await allDead(orphans);
 
-        // A never reported: the step is still A's claim, with no result and no result message.
-        const orphaned = await onlyStep(db.client, taskUuid);
-        assert.equal(orphaned.state, "in_progress", describe(orphaned));
-        assert.deepEqual(orphaned.claimedBy, [a.workerId]);
-        assert.deepEqual(orphaned.reportedBy, []);
-        assert.equal(orphaned.resultSuccess, null);
-        assert.equal(orphaned.resultMessages, 0);
-        assert.equal(orphaned.attempts, 1);
+          // A never reported: the step is still A's claim, with no result and no result message.
+          const orphaned = await onlyStep(db.client, taskUuid);
+          assert.equal(orphaned.state, "in_progress", describe(orphaned));
+          assert.deepEqual(orphaned.claimedBy, [a.workerId]);
+          assert.deepEqual(orphaned.reportedBy, []);
+          assert.equal(orphaned.resultSuccess, null);
+          assert.equal(orphaned.resultMessages, 0);
+          assert.equal(orphaned.attempts, 1);
 
-        const b = await startBroker(db, { registryDir });
-        brokers.push(b);
-        const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 180_000 });
-        assert.equal(report.state, "complete", JSON.stringify(report));
-        assert.deepEqual(report.steps[0].result, { spun: true });
+          const b = await startBroker(db, { registryDir });
+          brokers.push(b);
+          const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 180_000 });
+          assert.equal(report.state, "complete", JSON.stringify(report));
+          assert.deepEqual(report.steps[0].result, { spun: true });
 
-        const step = await onlyStep(db.client, taskUuid);
-        const where = describe(step);
-        // Claimed twice (A, then B after the staleness reset), reported once, by B.
-        assert.deepEqual(step.claimedBy, [a.workerId, b.workerId], where);
-        assert.deepEqual(step.reportedBy, [b.workerId], where);
-        assert.equal(step.resultWorker, b.workerId, where);
-        assert.equal(step.resultMessages, 1, where);
-        assert.equal(step.attempts, 2, where);
-        assert.deepEqual(step.transitions, {
-          enqueued: 2,
-          in_progress: 2,
-          error: 1, // the staleness reset: in_progress → error → pending → enqueued
-          pending: 1,
-          enqueued_for_orchestration: 1,
-          complete: 1,
-        }, where);
-        assert.equal(step.mostRecent, 1, where);
-        assert.equal(step.stepMessages, 2, where);
-        assert.deepEqual(sim.sim.violations(), []);
-        await stopCleanly(b);
-      } finally {
-        await sim.stop();
-      }
-    }),
-});
+          const step = await onlyStep(db.client, taskUuid);
+          const where = describe(step);
+          // Claimed twice (A, then B after the staleness reset), reported once, by B.
+          assert.deepEqual(step.claimedBy, [a.workerId, b.workerId], where);
+          assert.deepEqual(step.reportedBy, [b.workerId], where);
+          assert.equal(step.resultWorker, b.workerId, where);
+          assert.equal(step.resultMessages, 1, where);
+          assert.equal(step.attempts, 2, where);
+          assert.deepEqual(step.transitions, {
+            enqueued: 2,
+            in_progress: 2,
+            error: 1, // the staleness reset: in_progress → error → pending → enqueued
+            pending: 1,
+            enqueued_for_orchestration: 1,
+            complete: 1,
+          }, where);
+          assert.equal(step.mostRecent, 1, where);
+          assert.equal(step.stepMessages, 2, where);
+          assert.deepEqual(sim.sim.violations(), []);
+          await stopCleanly(b);
+        } finally {
+          await sim.stop();
+        }
+      }),
+  });
+}
 
 /**
  * Holds broker `a` (started with `--concurrency 1`) between the read and the
@@ -244,63 +266,66 @@ async function readAheadBehindSpin(
   return { taskUuid, stepUuid };
 }
 
-Deno.test({
-  name:
-    "SIGKILL between read and claim: the extension dies with the broker, the message comes back after its visibility timeout and another broker completes it",
-  ignore,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: () =>
-    withSetup(async ({ db, registryDir, brokers }) => {
-      // No staleness recovery: the visibility timeout alone must bring the step back.
-      const sim = runSimulator(db.client);
-      try {
-        await sim.sim.registerTemplate(TRANSFORM_TEMPLATE);
-        await sim.sim.registerTemplate(SPIN_TEMPLATE);
-        const vtArgs = ["--visibility-timeout-s", String(VT_S)];
-        const a = await startBroker(db, { registryDir, args: [...vtArgs, "--concurrency", "1"] });
-        brokers.push(a);
-        const { taskUuid, stepUuid } = await readAheadBehindSpin(db, sim, a);
+for (const kind of reliabilityKinds()) {
+  Deno.test({
+    name:
+      `SIGKILL between read and claim: the extension dies with the broker, the message comes back after its visibility timeout and another broker completes it${
+        onEngine(kind)
+      }`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: () =>
+      withSetup(kind, async ({ db, registryDir, brokers }) => {
+        // No staleness recovery: the visibility timeout alone must bring the step back.
+        const sim = runSimulator(db.client);
+        try {
+          await sim.sim.registerTemplate(TRANSFORM_TEMPLATE);
+          await sim.sim.registerTemplate(SPIN_TEMPLATE);
+          const vtArgs = ["--visibility-timeout-s", String(VT_S)];
+          const a = await startBroker(db, { registryDir, args: [...vtArgs, "--concurrency", "1"] });
+          brokers.push(a);
+          const { taskUuid, stepUuid } = await readAheadBehindSpin(db, sim, a);
 
-        // While A lives, it keeps extending the message's visibility: B, polling all along,
-        // never sees it, even after several visibility timeouts.
-        const b = await startBroker(db, { registryDir, args: vtArgs });
-        brokers.push(b);
-        await new Promise((r) => setTimeout(r, 3 * VT_S * 1000));
-        const held = await queuedMessage(db.client, stepUuid);
-        assert.equal(held?.readCt, 1, "only A read the message");
-        assert.ok(held!.invisibleForS > 0, `still invisible: ${JSON.stringify(held)}`);
-        const unclaimed = await onlyStep(db.client, taskUuid);
-        assert.equal(unclaimed.state, "enqueued", describe(unclaimed));
+          // While A lives, it keeps extending the message's visibility: B, polling all along,
+          // never sees it, even after several visibility timeouts.
+          const b = await startBroker(db, { registryDir, args: vtArgs });
+          brokers.push(b);
+          await new Promise((r) => setTimeout(r, 3 * VT_S * 1000));
+          const held = await queuedMessage(db.client, stepUuid);
+          assert.equal(held?.readCt, 1, "only A read the message");
+          assert.ok(held!.invisibleForS > 0, `still invisible: ${JSON.stringify(held)}`);
+          const unclaimed = await onlyStep(db.client, taskUuid);
+          assert.equal(unclaimed.state, "enqueued", describe(unclaimed));
 
-        const orphans = await kill9(a);
-        assert.ok(orphans.length > 0, "A had a sandbox process");
-        await allDead(orphans);
+          const orphans = await kill9(a);
+          assert.ok(orphans.length > 0, "A had a sandbox process");
+          await allDead(orphans);
 
-        const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 120_000 });
-        assert.equal(report.state, "complete", JSON.stringify(report));
-        assert.deepEqual(report.steps[0].result, { doubled: 42 });
-        const step = await onlyStep(db.client, taskUuid);
-        const where = describe(step);
-        assert.deepEqual(step.claimedBy, [b.workerId], where);
-        assert.deepEqual(step.reportedBy, [b.workerId], where);
-        assert.equal(step.attempts, 1, where);
-        assert.equal(step.resultMessages, 1, where);
-        // One message, read by A then (after its visibility timeout) by B.
-        assert.deepEqual(step.stepMessageReads, [2], where);
-        assert.deepEqual(step.transitions, {
-          enqueued: 1,
-          in_progress: 1,
-          enqueued_for_orchestration: 1,
-          complete: 1,
-        }, where);
-        assert.deepEqual(sim.sim.violations(), []);
-        await stopCleanly(b);
-      } finally {
-        await sim.stop();
-      }
-    }, SPIN_HOLD_MS),
-});
+          const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 120_000 });
+          assert.equal(report.state, "complete", JSON.stringify(report));
+          assert.deepEqual(report.steps[0].result, { doubled: 42 });
+          const step = await onlyStep(db.client, taskUuid);
+          const where = describe(step);
+          assert.deepEqual(step.claimedBy, [b.workerId], where);
+          assert.deepEqual(step.reportedBy, [b.workerId], where);
+          assert.equal(step.attempts, 1, where);
+          assert.equal(step.resultMessages, 1, where);
+          // One message, read by A then (after its visibility timeout) by B.
+          assert.deepEqual(step.stepMessageReads, [2], where);
+          assert.deepEqual(step.transitions, {
+            enqueued: 1,
+            in_progress: 1,
+            enqueued_for_orchestration: 1,
+            complete: 1,
+          }, where);
+          assert.deepEqual(sim.sim.violations(), []);
+          await stopCleanly(b);
+        } finally {
+          await sim.stop();
+        }
+      }, SPIN_HOLD_MS),
+  });
+}
 
 Deno.test({
   name:
@@ -309,7 +334,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
-    withSetup(async ({ db, registryDir, brokers }) => {
+    withSetup("postgres", async ({ db, registryDir, brokers }) => {
       const sim = runSimulator(db.client);
       let lock;
       try {
@@ -372,7 +397,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
-    withSetup(async ({ db, registryDir, brokers }) => {
+    withSetup("postgres", async ({ db, registryDir, brokers }) => {
       const sim = runSimulator(db.client);
       let archiveLock;
       try {
@@ -481,7 +506,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
-    withSetup(async ({ db, registryDir, brokers }) => {
+    withSetup("postgres", async ({ db, registryDir, brokers }) => {
       const sim = runSimulator(db.client, { staleness: { afterSeconds: STALE_AFTER_S } });
       let lock: HeldLock | undefined;
       try {
@@ -531,7 +556,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
-    withSetup(async ({ db, registryDir, brokers }) => {
+    withSetup("postgres", async ({ db, registryDir, brokers }) => {
       const sim = runSimulator(db.client, { staleness: { afterSeconds: STALE_AFTER_S } });
       let lock: HeldLock | undefined;
       try {
@@ -591,200 +616,212 @@ Deno.test({
     }),
 });
 
-Deno.test({
-  name:
-    "a hung broker (SIGSTOP) whose step was taken over: when it resumes, its late result is refused and the step keeps one result",
-  ignore,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: () =>
-    withSetup(async ({ db, registryDir, brokers }) => {
-      const sim = runSimulator(db.client, { staleness: { afterSeconds: STALE_AFTER_S } });
-      try {
-        await sim.sim.registerTemplate(SPIN_TEMPLATE);
-        const a = await startBroker(db, { registryDir });
-        brokers.push(a);
-        const { taskUuid } = await sim.sim.createTask({ name: "one_spin", context: {} });
-        await stepEventually(db.client, taskUuid, (s) => s.state === "in_progress", "the claim");
-        await busySandbox(a.child.pid);
-        // Frozen, not dead: its connections stay open, its sandbox goes on spinning.
-        a.child.kill("SIGSTOP");
+for (const kind of reliabilityKinds()) {
+  Deno.test({
+    name:
+      `a hung broker (SIGSTOP) whose step was taken over: when it resumes, its late result is refused and the step keeps one result${
+        onEngine(kind)
+      }`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: () =>
+      withSetup(kind, async ({ db, registryDir, brokers }) => {
+        const sim = runSimulator(db.client, { staleness: { afterSeconds: STALE_AFTER_S } });
         try {
-          const b = await startBroker(db, { registryDir });
-          brokers.push(b);
-          // Staleness recovery resets A's claim; B claims the step again and completes it.
-          const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 180_000 });
-          assert.equal(report.state, "complete", JSON.stringify(report));
-          const done = await onlyStep(db.client, taskUuid);
-          assert.deepEqual(done.claimedBy, [a.workerId, b.workerId], describe(done));
-          assert.deepEqual(done.reportedBy, [b.workerId], describe(done));
-          await stopCleanly(b);
+          await sim.sim.registerTemplate(SPIN_TEMPLATE);
+          const a = await startBroker(db, { registryDir });
+          brokers.push(a);
+          const { taskUuid } = await sim.sim.createTask({ name: "one_spin", context: {} });
+          await stepEventually(db.client, taskUuid, (s) => s.state === "in_progress", "the claim");
+          await busySandbox(a.child.pid);
+          // Frozen, not dead: its connections stay open, its sandbox goes on spinning.
+          a.child.kill("SIGSTOP");
+          try {
+            const b = await startBroker(db, { registryDir });
+            brokers.push(b);
+            // Staleness recovery resets A's claim; B claims the step again and completes it.
+            const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 180_000 });
+            assert.equal(report.state, "complete", JSON.stringify(report));
+            const done = await onlyStep(db.client, taskUuid);
+            assert.deepEqual(done.claimedBy, [a.workerId, b.workerId], describe(done));
+            assert.deepEqual(done.reportedBy, [b.workerId], describe(done));
+            await stopCleanly(b);
+          } finally {
+            a.child.kill("SIGCONT");
+          }
+          // A wakes up with its finished step and tries to report it: refused.
+          await a.waitForLog((l) =>
+            l.msg === "result not written: the step is no longer this worker's claim"
+          );
+          await stopCleanly(a);
+          const step = await onlyStep(db.client, taskUuid);
+          const where = describe(step);
+          assert.equal(step.state, "complete", where);
+          assert.deepEqual(step.reportedBy, [step.claimedBy[1]], where);
+          assert.equal(step.resultWorker, step.claimedBy[1], where);
+          assert.equal(step.resultMessages, 1, where);
+          assert.equal(step.attempts, 2, where);
+          assert.equal(step.mostRecent, 1, where);
+          assert.deepEqual(sim.sim.violations(), []);
         } finally {
-          a.child.kill("SIGCONT");
+          await sim.stop();
         }
-        // A wakes up with its finished step and tries to report it: refused.
-        await a.waitForLog((l) =>
-          l.msg === "result not written: the step is no longer this worker's claim"
-        );
-        await stopCleanly(a);
-        const step = await onlyStep(db.client, taskUuid);
-        const where = describe(step);
-        assert.equal(step.state, "complete", where);
-        assert.deepEqual(step.reportedBy, [step.claimedBy[1]], where);
-        assert.equal(step.resultWorker, step.claimedBy[1], where);
-        assert.equal(step.resultMessages, 1, where);
-        assert.equal(step.attempts, 2, where);
-        assert.equal(step.mostRecent, 1, where);
-        assert.deepEqual(sim.sim.violations(), []);
-      } finally {
-        await sim.stop();
-      }
-    }),
-});
+      }),
+  });
+}
 
-Deno.test({
-  name:
-    "SIGTERM while a step runs: the broker finishes it within the grace period, reports it once and exits 0",
-  ignore,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: () =>
-    withSetup(async ({ db, registryDir, brokers }) => {
-      const sim = runSimulator(db.client);
-      try {
-        await sim.sim.registerTemplate(SPIN_TEMPLATE);
-        const a = await startBroker(db, { registryDir });
-        brokers.push(a);
-        const { taskUuid } = await sim.sim.createTask({ name: "one_spin", context: {} });
-        await stepEventually(db.client, taskUuid, (s) => s.state === "in_progress", "the claim");
-        await busySandbox(a.child.pid);
-        const before = await onlyStep(db.client, taskUuid);
-        assert.deepEqual(before.reportedBy, [], "still running when the signal is sent");
+for (const kind of reliabilityKinds()) {
+  Deno.test({
+    name:
+      `SIGTERM while a step runs: the broker finishes it within the grace period, reports it once and exits 0${
+        onEngine(kind)
+      }`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: () =>
+      withSetup(kind, async ({ db, registryDir, brokers }) => {
+        const sim = runSimulator(db.client);
+        try {
+          await sim.sim.registerTemplate(SPIN_TEMPLATE);
+          const a = await startBroker(db, { registryDir });
+          brokers.push(a);
+          const { taskUuid } = await sim.sim.createTask({ name: "one_spin", context: {} });
+          await stepEventually(db.client, taskUuid, (s) => s.state === "in_progress", "the claim");
+          await busySandbox(a.child.pid);
+          const before = await onlyStep(db.client, taskUuid);
+          assert.deepEqual(before.reportedBy, [], "still running when the signal is sent");
 
-        await stopCleanly(a);
-        const stopping = a.logs.find((l) => l.msg === "broker.stopping");
-        assert.equal(stopping?.in_flight, 1, tail(a.logs));
-        assert.ok(!a.logs.some((l) => l.msg === "broker.grace_expired"), tail(a.logs));
+          await stopCleanly(a);
+          const stopping = a.logs.find((l) => l.msg === "broker.stopping");
+          assert.equal(stopping?.in_flight, 1, tail(a.logs));
+          assert.ok(!a.logs.some((l) => l.msg === "broker.grace_expired"), tail(a.logs));
 
-        const reported = await onlyStep(db.client, taskUuid);
-        const where = describe(reported);
-        assert.deepEqual(reported.claimedBy, [a.workerId], where);
-        assert.deepEqual(reported.reportedBy, [a.workerId], where);
-        assert.equal(reported.resultSuccess, true, where);
-        assert.equal(reported.resultMessages, 1, where);
-        assert.equal(reported.attempts, 1, where);
-        const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 60_000 });
-        assert.equal(report.state, "complete", JSON.stringify(report));
-        assert.deepEqual(report.steps[0].result, { spun: true });
-        assert.deepEqual(sim.sim.violations(), []);
-      } finally {
-        await sim.stop();
-      }
-    }),
-});
+          const reported = await onlyStep(db.client, taskUuid);
+          const where = describe(reported);
+          assert.deepEqual(reported.claimedBy, [a.workerId], where);
+          assert.deepEqual(reported.reportedBy, [a.workerId], where);
+          assert.equal(reported.resultSuccess, true, where);
+          assert.equal(reported.resultMessages, 1, where);
+          assert.equal(reported.attempts, 1, where);
+          const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 60_000 });
+          assert.equal(report.state, "complete", JSON.stringify(report));
+          assert.deepEqual(report.steps[0].result, { spun: true });
+          assert.deepEqual(sim.sim.violations(), []);
+        } finally {
+          await sim.stop();
+        }
+      }),
+  });
+}
 
-Deno.test({
-  name:
-    "SIGTERM with a step that outlasts the grace period: the step fails retryable (sandbox_crashed), is reported once, orchestration re-enqueues it, exit 0",
-  ignore,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: () =>
-    withSetup(async ({ db, registryDir, brokers }) => {
-      const sim = runSimulator(db.client, { maxRetryDelaySeconds: 1 });
-      try {
-        await sim.sim.registerTemplate(SPIN_TEMPLATE);
-        const a = await startBroker(db, { registryDir, config: { shutdown_grace_ms: 1000 } });
-        brokers.push(a);
-        const { taskUuid } = await sim.sim.createTask({ name: "one_spin", context: {} });
-        await stepEventually(db.client, taskUuid, (s) => s.state === "in_progress", "the claim");
-        await busySandbox(a.child.pid);
-        const children = descendants(a.child.pid);
+for (const kind of reliabilityKinds()) {
+  Deno.test({
+    name:
+      `SIGTERM with a step that outlasts the grace period: the step fails retryable (sandbox_crashed), is reported once, orchestration re-enqueues it, exit 0${
+        onEngine(kind)
+      }`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: () =>
+      withSetup(kind, async ({ db, registryDir, brokers }) => {
+        const sim = runSimulator(db.client, { maxRetryDelaySeconds: 1 });
+        try {
+          await sim.sim.registerTemplate(SPIN_TEMPLATE);
+          const a = await startBroker(db, { registryDir, config: { shutdown_grace_ms: 1000 } });
+          brokers.push(a);
+          const { taskUuid } = await sim.sim.createTask({ name: "one_spin", context: {} });
+          await stepEventually(db.client, taskUuid, (s) => s.state === "in_progress", "the claim");
+          await busySandbox(a.child.pid);
+          const children = descendants(a.child.pid);
 
-        await stopCleanly(a);
-        assert.ok(a.logs.some((l) => l.msg === "broker.grace_expired"), tail(a.logs));
-        await allDead(children);
+          await stopCleanly(a);
+          assert.ok(a.logs.some((l) => l.msg === "broker.grace_expired"), tail(a.logs));
+          await allDead(children);
 
-        // Reported once, as a retryable failure; orchestration put it back in the queue.
-        const step = await stepEventually(
-          db.client,
-          taskUuid,
-          (s) => s.state === "enqueued",
-          "the retry to be enqueued",
-        );
-        const where = describe(step);
-        assert.deepEqual(step.claimedBy, [a.workerId], where);
-        assert.deepEqual(step.reportedBy, [a.workerId], where);
-        assert.equal(step.resultSuccess, false, where);
-        assert.equal(step.resultMessages, 1, where);
-        assert.equal(step.attempts, 1, where);
-        assert.equal(step.transitions.enqueued_as_error_for_orchestration, 1, where);
-        assert.equal(step.transitions.enqueued_for_orchestration, undefined, where);
-        assert.equal(step.stepMessages, 2, where);
-        const [failure] = await db.client.query<{ retryable: boolean; code: string }>(
-          `SELECT (results->'metadata'->>'retryable')::boolean AS retryable,
+          // Reported once, as a retryable failure; orchestration put it back in the queue.
+          const step = await stepEventually(
+            db.client,
+            taskUuid,
+            (s) => s.state === "enqueued",
+            "the retry to be enqueued",
+          );
+          const where = describe(step);
+          assert.deepEqual(step.claimedBy, [a.workerId], where);
+          assert.deepEqual(step.reportedBy, [a.workerId], where);
+          assert.equal(step.resultSuccess, false, where);
+          assert.equal(step.resultMessages, 1, where);
+          assert.equal(step.attempts, 1, where);
+          assert.equal(step.transitions.enqueued_as_error_for_orchestration, 1, where);
+          assert.equal(step.transitions.enqueued_for_orchestration, undefined, where);
+          assert.equal(step.stepMessages, 2, where);
+          const [failure] = await db.client.query<{ retryable: boolean; code: string }>(
+            `SELECT (results->'metadata'->>'retryable')::boolean AS retryable,
                   results->'metadata'->'custom'->>'wasm_broker_code' AS code
              FROM tasker.workflow_steps WHERE workflow_step_uuid = $1`,
-          [step.stepUuid],
-        );
-        assert.deepEqual(failure, { retryable: true, code: "sandbox_crashed" }, where);
-        assert.deepEqual(sim.sim.violations(), []);
-      } finally {
-        await sim.stop();
-      }
-    }, 120_000),
-});
+            [step.stepUuid],
+          );
+          assert.deepEqual(failure, { retryable: true, code: "sandbox_crashed" }, where);
+          assert.deepEqual(sim.sim.violations(), []);
+        } finally {
+          await sim.stop();
+        }
+      }, 120_000),
+  });
+}
 
-Deno.test({
-  name:
-    "SIGTERM between read and claim: the broker hands the message back at once and exits 0; another broker completes the step",
-  ignore,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: () =>
-    withSetup(async ({ db, registryDir, brokers }) => {
-      const sim = runSimulator(db.client);
-      try {
-        await sim.sim.registerTemplate(TRANSFORM_TEMPLATE);
-        await sim.sim.registerTemplate(SPIN_TEMPLATE);
-        // A visibility timeout far beyond the test's deadlines: only a hand-back makes the
-        // message visible again in time.
-        const a = await startBroker(db, {
-          registryDir,
-          args: ["--visibility-timeout-s", "600", "--concurrency", "1"],
-        });
-        brokers.push(a);
-        const { taskUuid, stepUuid } = await readAheadBehindSpin(db, sim, a);
-        const read = await queuedMessage(db.client, stepUuid);
-        assert.ok(read!.invisibleForS > 500, JSON.stringify(read));
+for (const kind of reliabilityKinds()) {
+  Deno.test({
+    name:
+      `SIGTERM between read and claim: the broker hands the message back at once and exits 0; another broker completes the step${
+        onEngine(kind)
+      }`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: () =>
+      withSetup(kind, async ({ db, registryDir, brokers }) => {
+        const sim = runSimulator(db.client);
+        try {
+          await sim.sim.registerTemplate(TRANSFORM_TEMPLATE);
+          await sim.sim.registerTemplate(SPIN_TEMPLATE);
+          // A visibility timeout far beyond the test's deadlines: only a hand-back makes the
+          // message visible again in time.
+          const a = await startBroker(db, {
+            registryDir,
+            args: ["--visibility-timeout-s", "600", "--concurrency", "1"],
+          });
+          brokers.push(a);
+          const { taskUuid, stepUuid } = await readAheadBehindSpin(db, sim, a);
+          const read = await queuedMessage(db.client, stepUuid);
+          assert.ok(read!.invisibleForS > 500, JSON.stringify(read));
 
-        a.child.kill("SIGTERM");
-        await a.waitForLog((l) => l.msg === "broker.stopping");
-        // Handed back while A still finishes its spin step.
-        await eventually(async () => {
-          const back = await queuedMessage(db.client, stepUuid);
-          return back && back.invisibleForS <= 0 ? back : undefined;
-        }, "the message to be handed back");
-        const status = await a.exited;
-        assert.equal(status.code, 0, `exit ${JSON.stringify(status)}:\n${tail(a.logs)}`);
-        const untouched = await onlyStep(db.client, taskUuid);
-        assert.equal(untouched.state, "enqueued", describe(untouched));
-        assert.equal(untouched.attempts, 0);
+          a.child.kill("SIGTERM");
+          await a.waitForLog((l) => l.msg === "broker.stopping");
+          // Handed back while A still finishes its spin step.
+          await eventually(async () => {
+            const back = await queuedMessage(db.client, stepUuid);
+            return back && back.invisibleForS <= 0 ? back : undefined;
+          }, "the message to be handed back");
+          const status = await a.exited;
+          assert.equal(status.code, 0, `exit ${JSON.stringify(status)}:\n${tail(a.logs)}`);
+          const untouched = await onlyStep(db.client, taskUuid);
+          assert.equal(untouched.state, "enqueued", describe(untouched));
+          assert.equal(untouched.attempts, 0);
 
-        const b = await startBroker(db, { registryDir });
-        brokers.push(b);
-        const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 120_000 });
-        assert.equal(report.state, "complete", JSON.stringify(report));
-        const step = await onlyStep(db.client, taskUuid);
-        const where = describe(step);
-        assert.deepEqual(step.claimedBy, [b.workerId], where);
-        assert.deepEqual(step.reportedBy, [b.workerId], where);
-        assert.equal(step.attempts, 1, where);
-        assert.deepEqual(step.stepMessageReads, [2], where);
-        assert.deepEqual(sim.sim.violations(), []);
-        await stopCleanly(b);
-      } finally {
-        await sim.stop();
-      }
-    }, SPIN_HOLD_STOP_MS),
-});
+          const b = await startBroker(db, { registryDir });
+          brokers.push(b);
+          const report = await sim.sim.waitForTask(taskUuid, { timeoutMs: 120_000 });
+          assert.equal(report.state, "complete", JSON.stringify(report));
+          const step = await onlyStep(db.client, taskUuid);
+          const where = describe(step);
+          assert.deepEqual(step.claimedBy, [b.workerId], where);
+          assert.deepEqual(step.reportedBy, [b.workerId], where);
+          assert.equal(step.attempts, 1, where);
+          assert.deepEqual(step.stepMessageReads, [2], where);
+          assert.deepEqual(sim.sim.violations(), []);
+          await stopCleanly(b);
+        } finally {
+          await sim.stop();
+        }
+      }, SPIN_HOLD_STOP_MS),
+  });
+}
