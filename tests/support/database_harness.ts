@@ -15,7 +15,10 @@
  * `ignore: !canStartPostgres()`), `kind: "pglite"` on PGlite.
  * {@link reliabilityKinds} lists what a subprocess test can run on here.
  * `controllable: true` starts a dedicated throwaway cluster the test may
- * stop, start and restart (guard with `ignore: !canStartCluster()`).
+ * stop, start and restart (guard with `ignore: !canStartCluster()`); with
+ * `kind: "pglite"`, a served PGlite kept in a temporary directory whose
+ * stop closes the server and the database and whose start opens them again
+ * from that directory on the same port.
  *
  * @example
  * ```ts ignore
@@ -53,8 +56,8 @@ export interface TestDatabase {
     restart(): Promise<void>;
     stop(): Promise<void>;
     start(): Promise<void>;
-    /** The directory of its Unix socket (`?host=<dir>` in a URL). */
-    socketDir: string;
+    /** The directory of its Unix socket (`?host=<dir>` in a URL); absent for PGlite. */
+    socketDir?: string;
   };
   /** Drops the database / stops the cluster / closes PGlite. Idempotent. */
   close(): Promise<void>;
@@ -103,11 +106,7 @@ export async function startTestDatabase(
 ): Promise<TestDatabase> {
   const kind = options.kind ?? "auto";
   if (options.controllable) {
-    if (kind === "pglite") {
-      throw new TypeError(
-        "Cannot start a controllable database on PGlite: it has no server to restart",
-      );
-    }
+    if (kind === "pglite") return await startControllablePglite(options);
     if (!canStartCluster()) {
       throw new Error(
         "Cannot start a controllable database as no PostgreSQL binaries are installed (guard with canStartCluster())",
@@ -221,6 +220,65 @@ async function startPglite(options: StartTestDatabaseOptions): Promise<TestDatab
     throw error;
   }
   return { client, kind: "pglite", ...(server ? { url: server.url() } : {}), close };
+}
+
+/**
+ * PGlite served on a loopback port, in a temporary directory, that the test
+ * may stop (the socket server and the database closed: every connection
+ * drops) and start again on the same port. Its `client` connects through the
+ * server, as a broker does, so it rides out the restarts.
+ */
+async function startControllablePglite(options: StartTestDatabaseOptions): Promise<TestDatabase> {
+  const dir = await Deno.makeTempDir({ prefix: "wb-pglite-" });
+  const open = async (port = 0) => {
+    const db = await PGlite.create(dir, { extensions: { pgmq } });
+    return { db, server: await startPgliteSocketServer(db, { port }) };
+  };
+  let running: Awaited<ReturnType<typeof open>> | undefined;
+  const stop = async () => {
+    const was = running;
+    running = undefined;
+    await was?.server.close();
+    await was?.db.close();
+  };
+  let port = 0;
+  try {
+    running = await open();
+    port = running.server.port;
+    await prepare(createPgliteClient(running.db), options);
+  } catch (error) {
+    await stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw error;
+  }
+  const url = running.server.url();
+  const client = connectPostgres(url, {
+    max: options.max ?? 5,
+    applicationName: "wasm-broker-test",
+  });
+  const start = async () => {
+    running ??= await open(port);
+  };
+  let closed: Promise<void> | undefined;
+  return {
+    client,
+    url,
+    kind: "pglite",
+    server: {
+      stop,
+      start,
+      restart: async () => {
+        await stop();
+        await start();
+      },
+    },
+    close: () =>
+      closed ??= (async () => {
+        await client.close().catch(() => {});
+        await stop();
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      })(),
+  };
 }
 
 /** `serverUrl` with its database path replaced by `database`. */

@@ -103,3 +103,45 @@ Deno.test({
     assert.ok(dirs.length <= 1, dirs.map((d) => d.name).join(", "));
   },
 });
+
+Deno.test({
+  name:
+    "startTestDatabase served PGlite: other clients reach it by URL; controllable, it restarts on its port and keeps its data",
+  ...leaky,
+  fn: async () => {
+    const served = await startTestDatabase({ kind: "pglite", served: true });
+    try {
+      assert.match(served.url!, /^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);
+      const other = connectPostgres(served.url!, { max: 1 });
+      try {
+        await assertPrepared(other);
+      } finally {
+        await other.close();
+      }
+    } finally {
+      await served.close();
+    }
+
+    const db = await startTestDatabase({ kind: "pglite", controllable: true });
+    try {
+      assert.equal(db.kind, "pglite");
+      await assertPrepared(db.client);
+      await db.client.query("CREATE TABLE public.kept (n int); INSERT INTO public.kept VALUES (7)");
+      await db.server!.stop();
+      await assert.rejects(db.client.query("SELECT 1"), "the server is down");
+      await db.server!.start();
+      await db.server!.restart();
+      let rows: { n: number }[] | undefined;
+      for (let i = 0; i < 100 && !rows; i++) {
+        rows = await db.client.query<{ n: number }>("SELECT n FROM public.kept").catch(() => {
+          return undefined;
+        });
+        if (!rows) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.deepEqual(rows, [{ n: 7 }], "same port, same data after the restarts");
+    } finally {
+      await db.close();
+    }
+    await assert.rejects(db.client.query("SELECT 1"));
+  },
+});
