@@ -38,8 +38,9 @@ import { pgmq } from "@electric-sql/pglite-pgmq";
 import { createPgliteClient } from "../../src/db/pglite_client.ts";
 import { startPgliteSocketServer } from "../../src/db/pglite_socket_server.ts";
 import { installPgmq } from "../../src/db/pgmq_install.ts";
+import { installTaskerDouble } from "../../tasker_double/install_tasker_double.ts";
 import { connectPostgres } from "../../src/db/postgres_client.ts";
-import type { SqlClient, SqlExecutor } from "../../src/db/sql_client.ts";
+import type { SqlClient } from "../../src/db/sql_client.ts";
 import { canStartCluster, ThrowawayCluster } from "./throwaway_postgres.ts";
 
 export { canStartCluster } from "./throwaway_postgres.ts";
@@ -288,36 +289,8 @@ export function withDatabase(serverUrl: string, database: string): string {
   return url.href;
 }
 
-let warnedNoDouble = false;
-
 async function prepare(client: SqlClient, options: StartTestDatabaseOptions): Promise<void> {
   if (options.bare) return;
   await installPgmq(client);
-  if (options.skipTaskerDouble) return;
-  const install = await loadInstallTaskerDouble();
-  if (install) {
-    await install(client);
-  } else if (!warnedNoDouble) {
-    warnedNoDouble = true;
-    console.warn(
-      "database_harness: TODO tasker_double/install_tasker_double.ts does not exist yet; databases get pgmq only",
-    );
-  }
-}
-
-type InstallTaskerDouble = (client: SqlExecutor) => Promise<void>;
-
-async function loadInstallTaskerDouble(): Promise<InstallTaskerDouble | undefined> {
-  const url = new URL("../../tasker_double/install_tasker_double.ts", import.meta.url);
-  try {
-    await Deno.stat(url);
-  } catch {
-    return undefined;
-  }
-  // A computed specifier: this file type-checks and runs before helper "double" adds the module.
-  const module = await import(url.href) as { installTaskerDouble?: InstallTaskerDouble };
-  if (typeof module.installTaskerDouble !== "function") {
-    throw new Error(`${url.pathname} does not export installTaskerDouble(client)`);
-  }
-  return module.installTaskerDouble;
+  if (!options.skipTaskerDouble) await installTaskerDouble(client);
 }
