@@ -15,7 +15,7 @@ import { startTestDatabase } from "../tests/support/database_harness.ts";
 
 const db = await startTestDatabase({ kind: "postgres", controllable: true });
 const tcp = connectPostgres(db.url!, { max: 1 });
-const unix = connectPostgres(`${db.url}?host=${encodeURIComponent(db.server!.socketDir)}`, {
+const unix = connectPostgres(`${db.url}?host=${encodeURIComponent(db.server!.socketDir!)}`, {
   max: 1,
 });
 const [viaSocket] = await unix.query<{ addr: string | null }>("SELECT inet_server_addr() AS addr");

@@ -128,8 +128,7 @@ export async function openBenchDatabase(
   }
   const settings = await settingsOf(db.client);
   const url = options.socket
-    ? `${db.url}${db.url!.includes("?") ? "&" : "?"}host=${
-      encodeURIComponent(db.server!.socketDir)
+    ? `${db.url}${db.url!.includes("?") ? "&" : "?"}host=${encodeURIComponent(db.server!.socketDir!) // a cluster (kind "postgres") has one
     }`
     : db.url!;
   return {
