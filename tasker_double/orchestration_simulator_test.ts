@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { releaseStep } from "../src/tasker/report_step.ts";
 import { buildResult, FakeWorker, type FakeWorkerOptions } from "./_fake_worker.ts";
 import { startTestDatabase } from "../tests/support/database_harness.ts";
 import {
@@ -606,6 +607,54 @@ Deno.test("simulator records a worker that does not count attempts or writes bad
     const t = h.sim.violations().find((v) => v.kind === "transition_invalid")!;
     assert.ok(t.problems.some((p) => p.includes("claim transition metadata.event")));
     assert.ok(t.problems.some((p) => p.includes("claim transition metadata.worker_uuid")));
+  });
+});
+
+Deno.test("simulator accepts a step handed back before its handler started (releaseStep), retries it and counts attempts without it", async () => {
+  await withSim(async (h) => {
+    await h.sim.registerTemplate(template("handed", [step("handed")]));
+    const { taskUuid } = await h.sim.createTask({ name: "handed", context: {} });
+    // A worker claims the step, then stops before starting it and hands it back.
+    const leaving = h.worker({ dieAfterClaim: () => true });
+    await leaving.runUntil(async () => {
+      const [row] = await h.client.query<{ state: string }>(
+        `SELECT t.to_state AS state FROM tasker.workflow_steps ws
+           JOIN tasker.workflow_step_transitions t
+             ON t.workflow_step_uuid = ws.workflow_step_uuid AND t.most_recent
+          WHERE ws.task_uuid = $1`,
+        [taskUuid],
+      );
+      return row?.state === "in_progress";
+    });
+    const [claimed] = await h.client.query<
+      { step_uuid: string; correlation_id: string; attempts: number }
+    >(
+      `SELECT ws.workflow_step_uuid AS step_uuid, tk.correlation_id, ws.attempts
+         FROM tasker.workflow_steps ws JOIN tasker.tasks tk ON tk.task_uuid = ws.task_uuid
+        WHERE ws.task_uuid = $1`,
+      [taskUuid],
+    );
+    assert.equal(claimed.attempts, 1);
+    assert.equal(
+      await releaseStep(h.client, {
+        stepUuid: claimed.step_uuid,
+        taskUuid,
+        correlationId: claimed.correlation_id,
+        workerUuid: leaving.workerUuid,
+      }),
+      "reported",
+    );
+    const report = await h.finish(taskUuid, [h.worker()]);
+    assert.equal(report.state, "complete");
+    const [after] = await h.client.query<{ attempts: number; claims: number }>(
+      `SELECT ws.attempts, (SELECT count(*)::int FROM tasker.workflow_step_transitions t
+                             WHERE t.workflow_step_uuid = ws.workflow_step_uuid
+                               AND t.to_state = 'in_progress') AS claims
+         FROM tasker.workflow_steps ws WHERE ws.task_uuid = $1`,
+      [taskUuid],
+    );
+    assert.deepEqual(after, { attempts: 1, claims: 2 }, "the hand-back took its attempt back");
+    assert.deepEqual(h.sim.violations(), []);
   });
 });
 

@@ -772,6 +772,78 @@ for (const kind of reliabilityKinds()) {
 for (const kind of reliabilityKinds()) {
   Deno.test({
     name:
+      `SIGTERM with a claimed step still waiting for a sandbox when the grace period ends: it is handed back (worker_shutdown) with its attempt, exit 0${
+        onEngine(kind)
+      }`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: () =>
+      withSetup(kind, async ({ db, registryDir, brokers }) => {
+        const sim = runSimulator(db.client, { maxRetryDelaySeconds: 1 });
+        try {
+          await sim.sim.registerTemplate(SPIN_TEMPLATE);
+          // Two slots, one sandbox: the second claimed step waits for the first one's process.
+          const a = await startBroker(db, {
+            registryDir,
+            config: { shutdown_grace_ms: 1000, concurrency: 2, max_sandboxes: 1 },
+          });
+          brokers.push(a);
+          const tasks = [
+            (await sim.sim.createTask({ name: "one_spin", context: {} })).taskUuid,
+            (await sim.sim.createTask({ name: "one_spin", context: {} })).taskUuid,
+          ];
+          for (const taskUuid of tasks) {
+            await stepEventually(db.client, taskUuid, (s) => s.state === "in_progress", "claims");
+          }
+          await busySandbox(a.child.pid);
+
+          await stopCleanly(a);
+          assert.ok(a.logs.some((l) => l.msg === "broker.grace_expired"), tail(a.logs));
+
+          // Both reported once as retryable failures and put back in the queue by orchestration;
+          // the one that ran counts its attempt, the one that never started does not.
+          const codes = new Map<string, { attempts: number; step: string }>();
+          for (const taskUuid of tasks) {
+            const step = await stepEventually(
+              db.client,
+              taskUuid,
+              (s) => s.state === "enqueued",
+              "the retry to be enqueued",
+            );
+            const where = describe(step);
+            assert.deepEqual(step.claimedBy, [a.workerId], where);
+            assert.deepEqual(step.reportedBy, [a.workerId], where);
+            assert.equal(step.resultSuccess, false, where);
+            assert.equal(step.resultMessages, 1, where);
+            assert.equal(step.transitions.enqueued_as_error_for_orchestration, 1, where);
+            const [failure] = await db.client.query<{ retryable: boolean; code: string }>(
+              `SELECT (results->'metadata'->>'retryable')::boolean AS retryable,
+                    COALESCE(results->'metadata'->'custom'->>'wasm_broker_code',
+                             results->'metadata'->>'error_code') AS code
+               FROM tasker.workflow_steps WHERE workflow_step_uuid = $1`,
+              [step.stepUuid],
+            );
+            assert.equal(failure.retryable, true, where);
+            codes.set(failure.code, { attempts: step.attempts, step: where });
+          }
+          assert.deepEqual(
+            [...codes.entries()].map(([code, { attempts }]) => ({ code, attempts })).sort((x, y) =>
+              x.code.localeCompare(y.code)
+            ),
+            [{ code: "sandbox_crashed", attempts: 1 }, { code: "worker_shutdown", attempts: 0 }],
+            JSON.stringify([...codes.values()]),
+          );
+          assert.deepEqual(sim.sim.violations(), []);
+        } finally {
+          await sim.stop();
+        }
+      }, 120_000),
+  });
+}
+
+for (const kind of reliabilityKinds()) {
+  Deno.test({
+    name:
       `SIGTERM between read and claim: the broker hands the message back at once and exits 0; another broker completes the step${
         onEngine(kind)
       }`,

@@ -25,7 +25,8 @@
  * - `stop()`: stop reading, hand back messages not yet claimed, let running
  *   steps finish within the grace period, then close the sandboxes (steps
  *   still running fail retryable with `sandbox_crashed`, so orchestration
- *   retries them) and report what is left.
+ *   retries them; claimed steps still waiting for a sandbox are handed back
+ *   with their attempt, as `releaseStep` does) and report what is left.
  *
  * @module
  */
@@ -856,6 +857,18 @@ export class Broker {
         stepType: step.definition.type,
         workerHostname: this.#settings.hostname,
       };
+      if (neverStarted(outcome)) {
+        // Stopped past the grace period before a sandbox took the step: its handler never ran,
+        // so it is handed back with its attempt (releaseStep's report) rather than failed.
+        const handBack = failureResult(info, {
+          code: "worker_shutdown",
+          message:
+            "Cannot run the step on this worker as it is shutting down; handed back before the handler started",
+          retryable: true,
+        });
+        await this.#report(step, handBack, info, scope, claim.sortKey, true);
+        return;
+      }
       await this.#report(step, toStepExecutionResult(outcome, info), info, scope, claim.sortKey);
     } finally {
       const count = this.#held.get(held)! - 1;
@@ -887,16 +900,21 @@ export class Broker {
     info: ResultInfo,
     scope: StepScope,
     claimSortKey: number,
+    revertAttempt = false,
   ): Promise<void> {
     const prepare = (result: StepExecutionResult) =>
-      prepareReport({
-        stepUuid: step.step.uuid,
-        taskUuid: step.task.uuid,
-        correlationId: step.task.correlationId,
-        workerUuid: this.#settings.workerId,
-        result,
-        claimSortKey,
-      });
+      prepareReport(
+        {
+          stepUuid: step.step.uuid,
+          taskUuid: step.task.uuid,
+          correlationId: step.task.correlationId,
+          workerUuid: this.#settings.workerId,
+          result,
+          claimSortKey,
+        },
+        {},
+        revertAttempt,
+      );
     let report = prepare(result);
     let replaced = false;
     for (let attempt = 1;; attempt++) {
@@ -1106,4 +1124,9 @@ export class Broker {
     this.#backoffMs = Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2);
     return ms;
   }
+}
+
+/** A step the sandbox pool failed because it closed before any process took the step. */
+function neverStarted(outcome: StepOutcome): boolean {
+  return outcome.error?.code === "sandbox_crashed" && outcome.error.details?.started === false;
 }

@@ -262,6 +262,7 @@ export class SandboxPool implements StepExecutor {
     if (this.#closed) {
       return Promise.resolve(failure("sandbox_crashed", "Cannot run step as the pool is closed", {
         reason: "closed",
+        started: false,
       }));
     }
     this.#start();
@@ -302,9 +303,14 @@ export class SandboxPool implements StepExecutor {
     clearInterval(this.#reaper);
     const closed = { reason: "closed" };
     for (const step of this.#queue.splice(0)) {
+      // `started`: whether its guest was ever handed to a process (a queued re-run was); a
+      // caller may hand a step that never started back rather than fail it.
       this.#settle(
         step,
-        failure("sandbox_crashed", "Cannot finish step as the pool closed", closed),
+        failure("sandbox_crashed", "Cannot finish step as the pool closed", {
+          ...closed,
+          started: step.attempts > 0,
+        }),
       );
     }
     for (const process of [...this.#processes]) {
@@ -313,6 +319,7 @@ export class SandboxPool implements StepExecutor {
           step,
           failure("sandbox_crashed", "Cannot finish step as the pool closed", {
             ...closed,
+            started: true,
             pid: process.pid,
           }),
         );

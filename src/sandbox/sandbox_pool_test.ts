@@ -66,7 +66,7 @@ async function waitFor(condition: () => boolean, what: string): Promise<void> {
   }
 }
 
-Deno.test("SandboxPool.close() kills every process and fails running and queued steps", async () => {
+Deno.test("SandboxPool.close() kills every process and fails running and queued steps, saying which started", async () => {
   let pids: number[] = [];
   await withPool({ maxProcesses: 1 }, async (runtime, pool) => {
     await pool.ready();
@@ -77,13 +77,17 @@ Deno.test("SandboxPool.close() kills every process and fails running and queued 
     await waitFor(() => pool.processes()[0]?.steps === 1, "the spinner to run");
     pids = pool.processes().map((p) => p.pid);
     await pool.close();
-    for (const outcome of await Promise.all([running, queued])) {
+    const outcomes = await Promise.all([running, queued]);
+    for (const outcome of outcomes) {
       assert.equal(outcome.error?.code, "sandbox_crashed");
       assert.equal(outcome.error?.details?.reason, "closed");
     }
+    // Whether a process ever took the step: the broker hands back the ones that never started.
+    assert.deepEqual(outcomes.map((o) => o.error?.details?.started), [true, false]);
     assert.deepEqual(pool.processes(), []);
     const late = await runtime.execute(echo, {});
     assert.equal(late.error?.code, "sandbox_crashed");
+    assert.equal(late.error?.details?.started, false);
     await assert.rejects(() => pool.ready(), { code: "sandbox_crashed" });
   });
   assert.equal(pids.length, 1);
