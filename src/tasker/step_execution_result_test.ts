@@ -486,3 +486,26 @@ Deno.test("StepExecutionResultSchema rejects what orchestration cannot parse", (
     assert.equal(StepExecutionResultSchema.safeParse(copy).success, false, label);
   }
 });
+
+Deno.test("docs/tasker-protocol.md's outcome table names every code once, with ERROR_MAPPING's type and status", async () => {
+  const doc = await Deno.readTextFile(new URL("../../docs/tasker-protocol.md", import.meta.url));
+  const section = doc.slice(doc.indexOf("### The outcome mapping")).split("\n\n")[1];
+  const rows = section.split("\n").filter((l) => l.startsWith("| `") || l.startsWith("| broker"));
+  const documented = new Map<string, { errorType: string; status: string }>();
+  for (const row of rows) {
+    const [codes, errorType, , status] = row.split("|").slice(1).map((c) => c.trim());
+    if (codes.startsWith("broker ")) continue; // BROKER_FAILURE_MAPPING, not a runtime code
+    for (const [, code] of codes.matchAll(/`([a-z_]+)`/g)) {
+      assert.ok(!documented.has(code), `${code} is listed twice`);
+      documented.set(code, {
+        errorType: errorType.replaceAll("`", ""),
+        status: status.replaceAll("`", ""),
+      });
+    }
+  }
+  assert.deepEqual([...documented.keys()].sort(), [...ALL_ERROR_CODES].sort());
+  for (const code of ALL_ERROR_CODES) {
+    const { errorType, status } = ERROR_MAPPING[code];
+    assert.deepEqual(documented.get(code), { errorType, status }, code);
+  }
+});
