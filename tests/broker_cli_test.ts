@@ -1,7 +1,7 @@
 /**
  * `deno task broker` as a process: configuration errors, the admin HTTP API
  * (health, readiness, metrics, handlers), a step through the whole path, and
- * a graceful stop on SIGTERM.
+ * a graceful stop on SIGTERM, and on SIGINT on the embedded database.
  */
 import assert from "node:assert/strict";
 import { toastCompressionSettings } from "../src/db/toast_compression.ts";
@@ -172,6 +172,48 @@ Deno.test({
       await broker.kill();
       await db.close();
       await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "broker without DATABASE_URL opens the embedded database, becomes ready and stops on SIGINT (Ctrl-C) with exit 0",
+  async fn() {
+    const dataDir = await Deno.makeTempDir({ prefix: "wb-embedded-" });
+    const registryDir = await copyRegistry();
+    const broker = spawnBroker({
+      env: { WASM_BROKER_DATA_DIR: dataDir },
+      args: ["--registry", registryDir, "--no-catalog-publish"],
+    });
+    try {
+      const adminUrl = await broker.adminUrl;
+      await eventually(
+        async () => {
+          const response = await fetch(`${adminUrl}/health/ready`);
+          await response.body?.cancel();
+          return response.status === 200 || undefined;
+        },
+        "the broker on the embedded database to be ready",
+        120_000,
+      );
+      // Its database is served for `deno task demo` and psql while it runs.
+      const info = JSON.parse(await Deno.readTextFile(join(dataDir, "pglite/connection.json")));
+      assert.match(info.url, /^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);
+
+      broker.child.kill("SIGINT");
+      const status = await broker.exited;
+      assert.equal(status.code, 0, JSON.stringify(broker.logs.slice(-5)));
+      assert.ok(broker.logs.some((l) => l.msg === "stopped" && l.exit_status === 0));
+      await assert.rejects(
+        Deno.stat(join(dataDir, "pglite/connection.json")),
+        Deno.errors.NotFound,
+        "the embedded database's connection file is removed on a clean stop",
+      );
+    } finally {
+      await broker.kill();
+      await Deno.remove(dataDir, { recursive: true });
+      await Deno.remove(registryDir, { recursive: true });
     }
   },
 });
