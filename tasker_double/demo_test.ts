@@ -259,3 +259,48 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "demo runs every example workflow end to end through the real broker: WASM catalog, sandboxes, the demo's grants",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // A real PostgreSQL when there is one, else PGlite served on a loopback port.
+    const db = await startTestDatabase({ served: true });
+    const config = JSON.parse(
+      await Deno.readTextFile(new URL("./workflows/demo_broker_config.json", import.meta.url)),
+    );
+    const broker = await startInProcessBroker(db.client, {
+      grants: config.grants,
+      settings: { pollIntervalMs: 100 },
+    });
+    try {
+      const expected: Record<string, RegExp[]> = {
+        order_pipeline: [
+          /^route_order +complete/m,
+          /route_order created auto_approve \(decision\)/,
+        ],
+        fan_out_report: [/^order_count +complete/m],
+        approval_notify: [/^notify_requester +complete/m, /webhook deliveries: 1\n/],
+        customer_offer: [/^fetch_customer +complete/m, /^gold_offer +complete/m],
+      };
+      for (const [workflow, patterns] of Object.entries(expected)) {
+        const out: string[] = [];
+        const err: string[] = [];
+        const code = await main([workflow, "--database-url", db.url!], {
+          env: () => undefined,
+          stdout: (l) => out.push(l),
+          stderr: (l) => err.push(l),
+        });
+        const text = out.join("\n");
+        assert.equal(code, 0, `${workflow}:\n${[...out, ...err].join("\n")}`);
+        assert.match(text, /^task completed in \d+\.\d\d s$/m, workflow);
+        for (const pattern of patterns) assert.match(text, pattern, workflow);
+      }
+    } finally {
+      await broker.stop();
+      await db.close();
+    }
+  },
+});
