@@ -22,7 +22,9 @@ under its manifest's capabilities and limits — and prints the outcome as JSON:
 
   {"status": "completed"|"failed", "result": ..., "error": {code, message, retryable}|null,
    "metrics": {compile_ms, instantiate_us, run_ms, memory_high_water_bytes,
-               host_calls: {"<cap>.<fn>": n}, policy_denials, log: {records, dropped}}}
+               host_calls: {"<cap>.<fn>": n},
+               host_call_log: [{call, at_ms, ms}] (the first 64 calls, timed),
+               policy_denials, log: {records, dropped}}}
 
 Options:
   --manifest <file>        Manifest JSON (default: only io and log, default limits)

@@ -25,7 +25,7 @@ import { WASI_FUNCTIONS } from "../wasi/wasi_functions.ts";
 import { createWasiImports } from "../wasi/wasi_preview1.ts";
 import type { ImportPlan } from "./import_audit.ts";
 import { suspending } from "./jspi.ts";
-import type { StepMetrics } from "./step_outcome.ts";
+import { HOST_CALL_LOG_LIMIT, type StepMetrics } from "./step_outcome.ts";
 
 /** Host calls allowed per capability per step when neither plugin nor manifest says. */
 export const DEFAULT_HOST_CALL_BUDGET = 10_000;
@@ -48,6 +48,41 @@ export interface LinkContext {
   callBroker(capability: string, op: string, payload: unknown): Promise<unknown>;
   /** Supplied when the guest imports `env.memory`. */
   importedMemory?: WebAssembly.Memory;
+  /**
+   * Receives the first {@link HOST_CALL_LOG_LIMIT} host calls, timed
+   * (`start`: `performance.now()`); absent: calls are only counted.
+   */
+  callLog?: HostCallRecord[];
+}
+
+/** A host call as {@link LinkContext.callLog} records it. */
+export interface HostCallRecord {
+  call: string;
+  start: number;
+  ms: number;
+}
+
+/**
+ * Runs `fn`, timing it into `log` while the log has room: until it returns, or
+ * for a promise until it settles. The promise itself is returned untouched.
+ */
+function timed<T>(log: HostCallRecord[] | undefined, call: string, fn: () => T): T {
+  if (!log || log.length >= HOST_CALL_LOG_LIMIT) return fn();
+  const record = { call, start: performance.now(), ms: 0 };
+  log.push(record);
+  const done = () => {
+    record.ms = performance.now() - record.start;
+  };
+  let result: T;
+  try {
+    result = fn();
+  } catch (thrown) {
+    done();
+    throw thrown;
+  }
+  if (result instanceof Promise) result.then(done, done);
+  else done();
+  return result;
 }
 
 /** Result of {@link linkImports}. */
@@ -114,6 +149,7 @@ export function linkImports(ctx: LinkContext): LinkedImports {
       }, ctx.plan.wasi),
       ctx.metrics,
       budgets,
+      ctx.callLog,
     );
   }
   if (ctx.plan.env.length || ctx.plan.importsMemory) {
@@ -128,6 +164,7 @@ function meterCalls(
   functions: Record<string, (...args: never[]) => unknown>,
   metrics: StepMetrics,
   budgets: CallBudgets,
+  callLog: HostCallRecord[] | undefined,
 ): Record<string, (...args: never[]) => unknown> {
   const out: Record<string, (...args: never[]) => unknown> = {};
   for (const [name, fn] of Object.entries(functions)) {
@@ -136,7 +173,7 @@ function meterCalls(
     out[name] = (...args: never[]) => {
       budgets.charge(capability, key);
       metrics.host_calls[key] = (metrics.host_calls[key] ?? 0) + 1;
-      return fn(...args);
+      return timed(callLog, key, () => fn(...args));
     };
   }
   return out;
@@ -238,7 +275,11 @@ function linkCapability(
     const guarded = (...args: (number | bigint)[]) => {
       budgets.charge(plugin.name, counterKey);
       link.metrics.host_calls[counterKey] = (link.metrics.host_calls[counterKey] ?? 0) + 1;
-      return (impl as (...a: (number | bigint)[]) => ReturnType<HostFunction>)(...args);
+      return timed(
+        link.callLog,
+        counterKey,
+        () => (impl as (...a: (number | bigint)[]) => ReturnType<HostFunction>)(...args),
+      );
     };
     if (plugin.functions[name]?.async) {
       isAsync = true;

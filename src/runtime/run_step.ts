@@ -14,7 +14,7 @@ import { StepIo } from "../capability/step_io.ts";
 import { StepLog } from "../capability/step_log.ts";
 import { type ErrorCode, WasmBrokerError } from "../errors.ts";
 import { flushWasiStderr, WasiExit } from "../wasi/wasi_preview1.ts";
-import { linkImports } from "./host_linker.ts";
+import { type HostCallRecord, linkImports } from "./host_linker.ts";
 import { promising } from "./jspi.ts";
 import { type MemoryPool, processMemoryPool } from "./memory_pool.ts";
 import type { PreparedGuest } from "./prepared_guest.ts";
@@ -131,6 +131,8 @@ export async function runStepWithOutput(
   let error: StepError | null = null;
   let exitStatus = 0;
   let runRc = 0;
+  const callLog: HostCallRecord[] = [];
+  let runStarted = performance.now();
   try {
     const { imports, async: isAsync } = linkImports({
       plan: guest.plan,
@@ -147,6 +149,7 @@ export async function runStepWithOutput(
       callBroker: request.callBroker ??
         ((capability) => Promise.reject(new Error(`no broker half reachable for "${capability}"`))),
       importedMemory,
+      callLog,
     });
     // Only an async host call can see the signal fire: a guest without one runs
     // to its end without the event loop turning, so the timer could never run
@@ -168,7 +171,7 @@ export async function runStepWithOutput(
     }
     const exported = instance.exports.memory;
     memory.attach(exported instanceof WebAssembly.Memory ? exported : importedMemory);
-    const t1 = performance.now();
+    const t1 = runStarted = performance.now();
     try {
       const call = (name: string): unknown => {
         const fn = instance.exports[name] as (...args: never[]) => unknown;
@@ -204,6 +207,14 @@ export async function runStepWithOutput(
     if (importedMemory) pool.giveFor(importedMemory, memoryLimits!);
   }
   metrics.log = { records: log.records.length, dropped: log.dropped, truncated: log.truncated };
+  if (callLog.length > 0) {
+    // A start function may call the host during instantiation: before the run, so at 0.
+    metrics.host_call_log = callLog.map((c) => ({
+      call: c.call,
+      at_ms: Math.max(0, c.start - runStarted),
+      ms: c.ms,
+    }));
+  }
 
   let result: unknown = null;
   let output: Uint8Array | null = null;

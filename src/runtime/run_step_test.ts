@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { ioPlugin } from "../../plugins/io/mod.ts";
 import { logPlugin } from "../../plugins/log/mod.ts";
+import { sleepPlugin } from "../../tests/fixtures/plugins/sleep_plugin.ts";
 import { wat } from "../../tests/support/wat.ts";
 import { CapabilityRegistry } from "../capability/capability_registry.ts";
 import { parseManifest } from "../manifest/manifest.ts";
 import { prepareGuest } from "./prepared_guest.ts";
 import { runStep } from "./run_step.ts";
+import { HOST_CALL_LOG_LIMIT } from "./step_outcome.ts";
 
 const registry = new CapabilityRegistry([ioPlugin(), logPlugin()]);
 const manifest = parseManifest({ capabilities: { io: {}, log: {} } }, registry);
@@ -36,6 +38,69 @@ Deno.test("runStep() runs a broker-ABI guest that echoes its input", async () =>
   assert.equal(outcome.metrics.memory_high_water_bytes, 65536);
   assert.equal(outcome.logs[0].message, "hello");
   assert.equal(outcome.logs[0].step_id, "s-1");
+});
+
+Deno.test("runStep() times the first host calls in order, and only counts the ones past the limit", async () => {
+  const guest = prepareGuest(ECHO, manifest, registry);
+  const outcome = await runStep(guest, { input: enc({ a: 1 }), step }, { registry });
+  const log = outcome.metrics.host_call_log!;
+  assert.deepEqual(log.map((c) => c.call), [
+    "io.input_len",
+    "io.read_input",
+    "log.write",
+    "io.write_output",
+  ]);
+  for (const [i, c] of log.entries()) {
+    assert.ok(c.at_ms >= 0 && c.ms >= 0 && c.at_ms + c.ms <= outcome.metrics.run_ms + 1e-6);
+    if (i > 0) assert.ok(c.at_ms >= log[i - 1].at_ms, "in call order");
+  }
+
+  // A guest that calls the host more often than the limit: the log stops there, the counts do not.
+  const chatty = wat(`(module
+    (import "io" "input_len" (func $len (result i32)))
+    (import "io" "write_output" (func $write (param i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 0) "1")
+    (func (export "run") (result i32) (local $i i32)
+      (loop $again
+        (drop (call $len))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $again (i32.lt_u (local.get $i) (i32.const ${HOST_CALL_LOG_LIMIT + 10}))))
+      (drop (call $write (i32.const 0) (i32.const 1)))
+      (i32.const 0)))`);
+  const many = await runStep(prepareGuest(chatty, manifest, registry), { input: enc({}), step }, {
+    registry,
+  });
+  assert.equal(many.status, "completed");
+  assert.equal(many.metrics.host_calls["io.input_len"], HOST_CALL_LOG_LIMIT + 10);
+  assert.equal(many.metrics.host_call_log!.length, HOST_CALL_LOG_LIMIT);
+  assert.ok(many.metrics.host_call_log!.every((c) => c.call === "io.input_len"));
+});
+
+Deno.test("runStep() times an async host call until its promise settles", async () => {
+  const withSleep = new CapabilityRegistry([ioPlugin(), sleepPlugin()]);
+  const sleepy = parseManifest({ capabilities: { io: {}, sleep: {} } }, withSleep);
+  const guest = prepareGuest(
+    wat(`(module
+      (import "sleep" "ms" (func $sleep (param i32) (result i32)))
+      (import "io" "write_output" (func $write (param i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 0) "1")
+      (func (export "run") (result i32)
+        (drop (call $sleep (i32.const 30)))
+        (drop (call $write (i32.const 0) (i32.const 1)))
+        (i32.const 0)))`),
+    sleepy,
+    withSleep,
+  );
+  const outcome = await runStep(guest, { input: enc({}), step }, { registry: withSleep });
+  assert.equal(outcome.status, "completed");
+  const [sleep, write] = outcome.metrics.host_call_log!;
+  assert.equal(sleep.call, "sleep.ms");
+  // A lower bound only (a timer never fires much early): the wait is inside the call's time.
+  assert.ok(sleep.ms >= 20, `sleep.ms took ${sleep.ms} ms`);
+  assert.equal(write.call, "io.write_output");
+  assert.ok(write.at_ms >= sleep.at_ms + sleep.ms - 1e-6, "the write came after the sleep ended");
 });
 
 Deno.test("runStep() gives each step a fresh instance", async () => {

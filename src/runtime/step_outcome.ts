@@ -18,6 +18,19 @@ export interface StepError {
   details?: Record<string, unknown>;
 }
 
+/** One timed host call. */
+export interface HostCallTiming {
+  /** `<capability>.<function>`, a key of `host_calls`. */
+  call: string;
+  /** When it began, in ms since the guest's run began. */
+  at_ms: number;
+  /** How long it took, in ms (an async call: until its promise settled). */
+  ms: number;
+}
+
+/** How many host calls a step times one by one (the rest are counted only). */
+export const HOST_CALL_LOG_LIMIT = 64;
+
 /** Measurements of one step. */
 export interface StepMetrics {
   /** Time to compile the module (0 when a compiled module was reused). */
@@ -30,6 +43,12 @@ export interface StepMetrics {
   memory_high_water_bytes: number;
   /** Calls per host function, keyed `<capability>.<function>`. */
   host_calls: Record<string, number>;
+  /**
+   * The first {@link HOST_CALL_LOG_LIMIT} host calls, timed, in call order
+   * (for one span per call); later calls are only counted in `host_calls`.
+   * Absent when the guest made none.
+   */
+  host_call_log?: HostCallTiming[];
   /** Policy denials returned to the guest. */
   policy_denials: number;
   /** Denials keyed `<capability>.<code>`. */

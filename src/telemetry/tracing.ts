@@ -12,7 +12,8 @@
  * ├─ worker.compile                (derived, only when the module was compiled for this step)
  * ├─ worker.instantiate            (derived from StepMetrics.instantiate_us)
  * ├─ worker.run                    (derived from StepMetrics.run_ms)
- * │  └─ wasm.host_call  × one per host function the guest called (capability, function, count)
+ * │  └─ wasm.host_call  × one per host call (the first 64, timed), then one per
+ * │                      host function for the calls beyond them (count)
  * └─ worker.report                 (phase: timed around the report transaction)
  * ```
  *
@@ -20,9 +21,12 @@
  * where they run. Compile, instantiate and run happen inside a sandbox
  * process, which reports only durations; their spans are laid out backwards
  * from the moment the outcome came back, and carry `wasm.timing = "derived"`.
- * The sandbox does not time individual host calls, so a `wasm.host_call`
- * span stands for all calls to one function and spans the whole run; its
- * `wasm.host_call.count` says how many there were.
+ * The sandbox times a step's first {@link HOST_CALL_LOG_LIMIT} host calls
+ * (`StepMetrics.host_call_log`): each gets a `wasm.host_call` span of its
+ * own, placed in the run by its measured offset and duration
+ * (`wasm.timing = "measured"`). Calls beyond those are only counted: one
+ * derived span per host function stands for them, spans the whole run and
+ * says how many in `wasm.host_call.count`.
  *
  * Every attribute value and status message goes through
  * {@link redactAttributes} with the step's secrets first.
@@ -42,7 +46,12 @@ import {
 } from "@opentelemetry/api";
 import { WasmBrokerError } from "../errors.ts";
 import { createSecretScanner, REDACTED, type SecretScanner } from "../runtime/secret_scan.ts";
-import type { StepOutcome } from "../runtime/step_outcome.ts";
+import {
+  HOST_CALL_LOG_LIMIT,
+  type HostCallTiming,
+  type StepMetrics,
+  type StepOutcome,
+} from "../runtime/step_outcome.ts";
 
 /** The tracer name (the span's instrumentation scope). */
 export const TRACER_NAME = "wasm-broker";
@@ -292,10 +301,33 @@ export class StepTrace {
       }),
     }, this.#context);
     const runContext = trace.setSpan(this.#context, run);
-    for (const [key, count] of Object.entries(m.host_calls)) {
-      if (count <= 0) continue;
+    const names = (key: string) => {
       const dot = key.indexOf(".");
       const capability = dot < 0 ? key : key.slice(0, dot);
+      return { capability, fn: dot < 0 ? "" : key.slice(dot + 1) };
+    };
+    // The calls the sandbox timed, one span each where they happened in the run.
+    const timed = new Map<string, number>();
+    for (const c of timedHostCalls(m)) {
+      timed.set(c.call, (timed.get(c.call) ?? 0) + 1);
+      const { capability, fn } = names(c.call);
+      const start = Math.min(runStart + c.at_ms, end);
+      const call = this.#tracer.startSpan("wasm.host_call", {
+        startTime: start,
+        attributes: this.#redact({
+          "wasm.timing": "measured",
+          "wasm.capability": capability,
+          "wasm.function": fn,
+          "wasm.host_call.ms": c.ms,
+        }),
+      }, runContext);
+      call.end(Math.min(start + c.ms, end));
+    }
+    // Calls beyond the timed ones: one span per function, over the whole run, with their count.
+    for (const [key, total] of Object.entries(m.host_calls)) {
+      const count = total - (timed.get(key) ?? 0);
+      if (count <= 0) continue;
+      const { capability, fn } = names(key);
       const denials = Object.entries(m.denials_by_code)
         .filter(([k]) => k.startsWith(`${capability}.`))
         .reduce((sum, [, n]) => sum + n, 0);
@@ -304,7 +336,7 @@ export class StepTrace {
         attributes: this.#redact({
           ...derived,
           "wasm.capability": capability,
-          "wasm.function": dot < 0 ? "" : key.slice(dot + 1),
+          "wasm.function": fn,
           "wasm.host_call.count": count,
           "wasm.capability.denials": denials,
         }),
@@ -364,4 +396,22 @@ function errorOf(error: unknown): SpanError {
     code: typeof code === "string" && code ? code : "internal",
     message: error instanceof Error ? error.message : String(error),
   };
+}
+
+/**
+ * The outcome's timed host calls that make sense (the sandbox's report is
+ * checked, not trusted): a call counted in `host_calls`, finite non-negative
+ * times, at most {@link HOST_CALL_LOG_LIMIT}.
+ */
+function timedHostCalls(m: StepMetrics): HostCallTiming[] {
+  const log = Array.isArray(m.host_call_log) ? m.host_call_log : [];
+  const left = new Map(Object.entries(m.host_calls));
+  return log.slice(0, HOST_CALL_LOG_LIMIT).filter((c) => {
+    if (typeof c?.call !== "string" || !((left.get(c.call) ?? 0) > 0)) return false;
+    if (!Number.isFinite(c.at_ms) || c.at_ms < 0 || !Number.isFinite(c.ms) || c.ms < 0) {
+      return false;
+    }
+    left.set(c.call, left.get(c.call)! - 1);
+    return true;
+  });
 }

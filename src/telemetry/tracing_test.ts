@@ -216,6 +216,39 @@ Deno.test("a step trace carries Tasker's attributes and nests claim, sandbox spa
   for (const span of tracer.spans) assert.equal(span.ended, 1, `${span.name} ended once`);
 });
 
+Deno.test("timed host calls get a span each where they ran; the calls beyond them one counted span per function", () => {
+  const tracer = new RecordingTracer();
+  const step = startStepTrace(STEP, { tracer });
+  const base = outcome();
+  step.recordExecution({
+    ...base,
+    metrics: {
+      ...base.metrics,
+      // Two of the three http calls and the read were timed; one http call was only counted.
+      host_call_log: [
+        { call: "io.read_input", at_ms: 0.5, ms: 0.1 },
+        { call: "http.request", at_ms: 1, ms: 4 },
+        { call: "http.request", at_ms: 6, ms: 30 }, // cut at the run's end
+        { call: "http.request", at_ms: 2, ms: -1 }, // not a time: ignored
+        { call: "kv.get", at_ms: 1, ms: 1 }, // never counted: ignored
+      ],
+    },
+  }, { end: 1100 });
+  const calls = tracer.byName("wasm.host_call");
+  const measured = calls.filter((c) => c.attributes["wasm.timing"] === "measured");
+  assert.deepEqual(
+    measured.map((c) => [c.attributes["wasm.function"], c.startTime, c.endTime]),
+    [["read_input", 1090.5, 1090.6], ["request", 1091, 1095], ["request", 1096, 1100]],
+  );
+  for (const c of measured) assert.equal(c.parentId, tracer.one("worker.run").spanContext().spanId);
+  const counted = calls.filter((c) => c.attributes["wasm.timing"] === "derived");
+  assert.equal(counted.length, 1, "io.read_input was timed whole; one http call was not");
+  assert.equal(counted[0].attributes["wasm.function"], "request");
+  assert.equal(counted[0].attributes["wasm.host_call.count"], 1);
+  assert.equal(counted[0].startTime, 1090);
+  assert.equal(counted[0].endTime, 1100);
+});
+
 Deno.test("derived sandbox spans never start before the window", () => {
   const tracer = new RecordingTracer();
   const step = startStepTrace(STEP, { tracer });
