@@ -1697,7 +1697,11 @@ function isHandBack(t: { to_state: string; metadata: Record<string, unknown> | n
   const event = t.metadata?.event;
   if (typeof event !== "string") return false;
   try {
-    return JSON.parse(event)?.data?.metadata?.error_code === "worker_shutdown";
+    // The worker's own code, not a guest's: a handler may fail with any error_code it likes,
+    // but wasm-broker's custom.wasm_broker_code then says handler_error.
+    const metadata = JSON.parse(event)?.data?.metadata;
+    return metadata?.error_code === "worker_shutdown" &&
+      metadata?.custom?.wasm_broker_code === "worker_shutdown";
   } catch {
     return false; // checkTransitionMetadata reports an event that is not JSON
   }

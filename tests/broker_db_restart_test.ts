@@ -21,11 +21,11 @@ import {
   type TaskReport,
 } from "../tasker_double/orchestration_simulator.ts";
 import { canStartCluster, startTestDatabase } from "./support/database_harness.ts";
+import { copyRegistry, eventually, spawnBroker } from "./support/broker_harness.ts";
+import { publishSlowGuest } from "./support/hostile_registry.ts";
 
 /** A restartable PostgreSQL needs its binaries (a throwaway cluster); PGlite always is. */
 const KINDS = canStartCluster() ? ["postgres", "pglite"] as const : ["pglite"] as const;
-import { copyRegistry, eventually, spawnBroker } from "./support/broker_harness.ts";
-import { publishSlowGuest } from "./support/hostile_registry.ts";
 
 /** Two chained transforms: b = 2n + 1. */
 const QUICK = {
@@ -98,7 +98,7 @@ async function metricSum(adminUrl: string, name: string, labels = ""): Promise<n
 for (const kind of KINDS) {
   Deno.test({
     name:
-      `a broker subprocess rides out a PostgreSQL outage: ready 503 then 200, results kept and written once, every task completes${
+      `a broker subprocess rides out a database outage: ready 503 then 200, results kept and written once, every task completes${
         kind === "pglite" ? " (PGlite)" : ""
       }`,
     async fn() {

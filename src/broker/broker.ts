@@ -64,6 +64,7 @@ import {
   type ReadAndClaimResult,
 } from "../tasker/read_and_claim.ts";
 import {
+  handBackResult,
   type PreparedReport,
   prepareReport,
   type ReportResult,
@@ -857,16 +858,10 @@ export class Broker {
         stepType: step.definition.type,
         workerHostname: this.#settings.hostname,
       };
-      if (neverStarted(outcome)) {
+      if (this.#state === "stopping" && neverStarted(outcome)) {
         // Stopped past the grace period before a sandbox took the step: its handler never ran,
         // so it is handed back with its attempt (releaseStep's report) rather than failed.
-        const handBack = failureResult(info, {
-          code: "worker_shutdown",
-          message:
-            "Cannot run the step on this worker as it is shutting down; handed back before the handler started",
-          retryable: true,
-        });
-        await this.#report(step, handBack, info, scope, claim.sortKey, true);
+        await this.#report(step, handBackResult(info), info, scope, claim.sortKey, true);
         return;
       }
       await this.#report(step, toStepExecutionResult(outcome, info), info, scope, claim.sortKey);
@@ -946,6 +941,8 @@ export class Broker {
               "its output or an error message holds what PostgreSQL's jsonb cannot, such as U+0000",
             retryable: false,
           });
+          // A replaced result is a failure like any other: its attempt counts.
+          revertAttempt = false;
           report = prepare(result);
           continue;
         }
@@ -1126,7 +1123,11 @@ export class Broker {
   }
 }
 
-/** A step the sandbox pool failed because it closed before any process took the step. */
+/**
+ * A step the sandbox pool failed because it closed before any process took
+ * the step (`details.started` is the pool's own: sandbox_protocol.ts drops it
+ * from what a process reports).
+ */
 function neverStarted(outcome: StepOutcome): boolean {
   return outcome.error?.code === "sandbox_crashed" && outcome.error.details?.started === false;
 }

@@ -51,6 +51,10 @@ export interface StepExecutor {
   execute(request: ExecuteRequest, onBrokerCall: BrokerCallHandler): Promise<StepOutcome>;
   /** Resolves once the executor can serve steps (e.g. sandboxes are warm). */
   ready(): Promise<void>;
-  /** Stops everything; in-flight steps fail with `sandbox_crashed`. */
+  /**
+   * Stops everything; in-flight steps fail with `sandbox_crashed`
+   * (`details.reason` `"closed"`; the sandbox pool adds `details.started`:
+   * false for a step no process ever took, which the broker hands back).
+   */
   close(): Promise<void>;
 }

@@ -297,7 +297,11 @@ export class SandboxPool implements StepExecutor {
     });
   }
 
-  /** Kills every process and fails queued and running steps with `sandbox_crashed`. */
+  /**
+   * Kills every process and fails queued and running steps with
+   * `sandbox_crashed`, `details.reason` `"closed"` and `details.started`:
+   * whether a process ever took the step (false for one that only waited).
+   */
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#reaper);

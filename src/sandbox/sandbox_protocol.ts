@@ -155,11 +155,14 @@ export function readOutcome(message: DoneMessage, payload: Uint8Array): StepOutc
     ) {
       throw new ProtocolError("done: a failed outcome needs an error {code, message, retryable}");
     }
+    // `started` is the pool's own word on whether a process ever took the step (a step that
+    // never started may be handed back with its attempt); a process cannot say it.
+    const { started: _, ...details } = (error.details ?? {}) as Record<string, unknown>;
     stepError = {
       code: error.code as ErrorCode,
       message: error.message,
       retryable: error.retryable,
-      ...(error.details ? { details: error.details } : {}),
+      ...(error.details ? { details } : {}),
     };
   } else if (error !== null) {
     throw new ProtocolError("done: a completed outcome has an error");

@@ -30,6 +30,20 @@ Deno.test("readOutcome() keeps a failed outcome's coded error and ignores any pa
   assert.deepEqual(outcome.error, failedOutcome.error);
 });
 
+Deno.test("readOutcome() drops a process's claim that a step never started (only the pool may say so)", () => {
+  const forged = {
+    ...failedOutcome,
+    error: {
+      code: "sandbox_crashed",
+      message: "closed",
+      retryable: true,
+      details: { reason: "closed", started: false },
+    },
+  };
+  const outcome = readOutcome(ok(forged), new Uint8Array());
+  assert.deepEqual(outcome.error?.details, { reason: "closed" });
+});
+
 Deno.test("readOutcome() refuses malformed outcomes from an untrusted sandbox", () => {
   const bad: [unknown, Uint8Array][] = [
     [null, new Uint8Array()],

@@ -32,6 +32,7 @@ import { isRowLevelError, isUniqueViolation, type SqlExecutor } from "../db/sql_
 import { RESULTS_QUEUE } from "./queue_names.ts";
 import {
   failureResult,
+  type ResultInfo,
   type StepExecutionResult,
   StepExecutionResultSchema,
 } from "./step_execution_result.ts";
@@ -143,18 +144,35 @@ export async function releaseStep(
 ): Promise<ReportResult> {
   const now = options.now ?? (() => new Date());
   const completedAt = now();
-  const result = failureResult({
+  const result = handBackResult({
     stepUuid: input.stepUuid,
     workerId: input.workerUuid,
     startedAt: input.claimedAt ?? completedAt,
     completedAt,
-  }, {
+  }, input.message);
+  return await writeReport(client, { ...input, result }, { now: () => completedAt }, true);
+}
+
+/**
+ * The result {@link releaseStep} reports: a retryable failure with code
+ * `worker_shutdown` (report it with the attempt taken back, as
+ * `prepareReport`'s `revertAttempt`).
+ *
+ * @example
+ * ```ts
+ * import { handBackResult } from "./report_step.ts";
+ * const at = new Date();
+ * const r = handBackResult({ stepUuid: crypto.randomUUID(), workerId: "w", startedAt: at, completedAt: at });
+ * console.assert(r.metadata.error_code === "worker_shutdown" && r.metadata.retryable);
+ * ```
+ */
+export function handBackResult(info: ResultInfo, message?: string): StepExecutionResult {
+  return failureResult(info, {
     code: "worker_shutdown",
-    message: input.message ??
+    message: message ??
       "Cannot run the step on this worker as it is shutting down; handed back before the handler started",
     retryable: true,
   });
-  return await writeReport(client, { ...input, result }, { now: () => completedAt }, true);
 }
 
 async function writeReport(

@@ -36,7 +36,10 @@
 import { PGlite } from "@electric-sql/pglite";
 import { pgmq } from "@electric-sql/pglite-pgmq";
 import { createPgliteClient } from "../../src/db/pglite_client.ts";
-import { startPgliteSocketServer } from "../../src/db/pglite_socket_server.ts";
+import {
+  type PgliteSocketServer,
+  startPgliteSocketServer,
+} from "../../src/db/pglite_socket_server.ts";
 import { installPgmq } from "../../src/db/pgmq_install.ts";
 import { installTaskerDouble } from "../../tasker_double/install_tasker_double.ts";
 import { connectPostgres } from "../../src/db/postgres_client.ts";
@@ -47,12 +50,16 @@ export { canStartCluster } from "./throwaway_postgres.ts";
 
 /** A database for one test. */
 export interface TestDatabase {
-  /** Connected to a fresh database with pgmq + the Tasker double schema installed. */
+  /**
+   * Connected to a fresh database with pgmq + the Tasker double schema
+   * installed (for a controllable PGlite: postgres.js through its server,
+   * so it rides out restarts; for other PGlite: in-process).
+   */
   client: SqlClient;
-  /** A postgres URL (absent for PGlite): lets a broker subprocess connect. */
+  /** A postgres URL (absent for PGlite unless served): lets a broker subprocess connect. */
   url?: string;
   kind: "postgres" | "pglite";
-  /** Only for a throwaway cluster (`controllable: true`). */
+  /** Only for `controllable: true` (a throwaway cluster, or a served PGlite). */
   server?: {
     restart(): Promise<void>;
     stop(): Promise<void>;
@@ -74,7 +81,7 @@ export interface StartTestDatabaseOptions {
   skipTaskerDouble?: boolean;
   /** An empty database: neither pgmq nor the Tasker double (for tests of the installers). */
   bare?: boolean;
-  /** Pool size of the returned client (real servers). Defaults to 5. */
+  /** Pool size of the returned client (real servers, controllable PGlite). Defaults to 5. */
   max?: number;
   /**
    * PGlite only: serve it on a loopback port (the broker's PGlite socket
@@ -205,9 +212,7 @@ async function dropDatabase(serverUrl: string, name: string): Promise<void> {
 async function startPglite(options: StartTestDatabaseOptions): Promise<TestDatabase> {
   const db = await PGlite.create({ extensions: { pgmq } });
   const client = createPgliteClient(db, { closeDatabase: true });
-  // The broker's own server: statements of its connections and of `client` never interleave
-  // inside a transaction (they share one PGlite session; see pglite_socket_server.ts).
-  const server = options.served ? await startPgliteSocketServer(db) : undefined;
+  let server: PgliteSocketServer | undefined;
   let closed: Promise<void> | undefined;
   const close = () =>
     closed ??= (async () => {
@@ -215,6 +220,9 @@ async function startPglite(options: StartTestDatabaseOptions): Promise<TestDatab
       await client.close();
     })();
   try {
+    // The broker's own server: statements of its connections and of `client` never interleave
+    // inside a transaction (they share one PGlite session; see pglite_socket_server.ts).
+    if (options.served) server = await startPgliteSocketServer(db);
     await prepare(client, options);
   } catch (error) {
     await close();
@@ -233,22 +241,46 @@ async function startControllablePglite(options: StartTestDatabaseOptions): Promi
   const dir = await Deno.makeTempDir({ prefix: "wb-pglite-" });
   const open = async (port = 0) => {
     const db = await PGlite.create(dir, { extensions: { pgmq } });
-    return { db, server: await startPgliteSocketServer(db, { port }) };
+    try {
+      // The port was ours a moment ago; give the kernel a little time should it still hold it.
+      for (let attempt = 1;; attempt++) {
+        try {
+          return { db, server: await startPgliteSocketServer(db, { port }) };
+        } catch (error) {
+          if (!(error instanceof Deno.errors.AddrInUse) || attempt >= 50) throw error;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    } catch (error) {
+      await db.close().catch(() => {});
+      throw error;
+    }
   };
   let running: Awaited<ReturnType<typeof open>> | undefined;
-  const stop = async () => {
-    const was = running;
-    running = undefined;
-    await was?.server.close();
-    await was?.db.close();
+  // stop() and start() run one at a time, in call order: two PGlites must never open `dir`.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serially = (fn: () => Promise<void>) => {
+    const next = queue.then(fn);
+    queue = next.catch(() => {});
+    return next;
   };
+  const stop = () =>
+    serially(async () => {
+      const was = running;
+      running = undefined;
+      try {
+        await was?.server.close();
+      } finally {
+        await was?.db.close();
+      }
+    });
   let port = 0;
   try {
     running = await open();
     port = running.server.port;
     await prepare(createPgliteClient(running.db), options);
   } catch (error) {
-    await stop();
+    await stop().catch(() => {});
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw error;
   }
@@ -257,9 +289,10 @@ async function startControllablePglite(options: StartTestDatabaseOptions): Promi
     max: options.max ?? 5,
     applicationName: "wasm-broker-test",
   });
-  const start = async () => {
-    running ??= await open(port);
-  };
+  const start = () =>
+    serially(async () => {
+      running ??= await open(port);
+    });
   let closed: Promise<void> | undefined;
   return {
     client,
@@ -276,7 +309,7 @@ async function startControllablePglite(options: StartTestDatabaseOptions): Promi
     close: () =>
       closed ??= (async () => {
         await client.close().catch(() => {});
-        await stop();
+        await stop().catch(() => {});
         await Deno.remove(dir, { recursive: true }).catch(() => {});
       })(),
   };

@@ -139,6 +139,7 @@ Deno.test({
         if (!rows) await new Promise((r) => setTimeout(r, 100));
       }
       assert.deepEqual(rows, [{ n: 7 }], "same port, same data after the restarts");
+      await db.server!.stop(); // then closed while stopped
     } finally {
       await db.close();
     }
