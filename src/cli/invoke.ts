@@ -13,7 +13,7 @@ import { createRuntime } from "../create_runtime.ts";
 import { ManifestError, WasmBrokerError } from "../errors.ts";
 import { defaultManifestInput } from "../manifest/manifest.ts";
 import { errorFromThrown } from "../runtime/run_step.ts";
-import { emptyMetrics, type StepOutcome } from "../runtime/step_outcome.ts";
+import { emptyMetrics, HOST_CALL_LOG_LIMIT, type StepOutcome } from "../runtime/step_outcome.ts";
 
 const HELP = `Usage: deno task invoke <guest.wasm> [options]
 
@@ -22,9 +22,11 @@ under its manifest's capabilities and limits — and prints the outcome as JSON:
 
   {"status": "completed"|"failed", "result": ..., "error": {code, message, retryable}|null,
    "metrics": {compile_ms, instantiate_us, run_ms, memory_high_water_bytes,
-               host_calls: {"<cap>.<fn>": n},
-               host_call_log: [{call, at_ms, ms}] (the first 64 calls, timed),
-               policy_denials, log: {records, dropped}}}
+               host_calls: {"<cap>.<fn>": n}, policy_denials, log: {records, dropped}},
+   "host_call_log": [{call, at_us, us, denied?}]}   the first ${HOST_CALL_LOG_LIMIT} host calls,
+                                                    timed; absent when there were none
+
+The guest's log records go to stderr, one JSON object a line (--quiet: none).
 
 Options:
   --manifest <file>        Manifest JSON (default: only io and log, default limits)

@@ -60,18 +60,32 @@ export interface HostCallRecord {
   call: string;
   start: number;
   ms: number;
+  denied: boolean;
+}
+
+/** Whether `log` takes another call (checked before anything is allocated for it). */
+function logging(log: HostCallRecord[] | undefined): log is HostCallRecord[] {
+  return log !== undefined && log.length < HOST_CALL_LOG_LIMIT;
 }
 
 /**
- * Runs `fn`, timing it into `log` while the log has room: until it returns, or
- * for a promise until it settles. The promise itself is returned untouched.
+ * Runs `fn`, timing it into `log`: until it returns, or for a promise until
+ * it settles. The result is returned untouched. `denials` reads the step's
+ * policy-denial count: a call during which it rose was denied (the guest
+ * makes one call at a time, an async one included).
  */
-function timed<T>(log: HostCallRecord[] | undefined, call: string, fn: () => T): T {
-  if (!log || log.length >= HOST_CALL_LOG_LIMIT) return fn();
-  const record = { call, start: performance.now(), ms: 0 };
+function timed<T>(
+  log: HostCallRecord[],
+  call: string,
+  denials: () => number,
+  fn: () => T,
+): T {
+  const before = denials();
+  const record: HostCallRecord = { call, start: performance.now(), ms: 0, denied: false };
   log.push(record);
   const done = () => {
     record.ms = performance.now() - record.start;
+    record.denied = denials() > before;
   };
   let result: T;
   try {
@@ -80,7 +94,8 @@ function timed<T>(log: HostCallRecord[] | undefined, call: string, fn: () => T):
     done();
     throw thrown;
   }
-  if (result instanceof Promise) result.then(done, done);
+  const then = (result as { then?: unknown } | null)?.then;
+  if (typeof then === "function") Promise.resolve(result).then(done, done);
   else done();
   return result;
 }
@@ -173,7 +188,8 @@ function meterCalls(
     out[name] = (...args: never[]) => {
       budgets.charge(capability, key);
       metrics.host_calls[key] = (metrics.host_calls[key] ?? 0) + 1;
-      return timed(callLog, key, () => fn(...args));
+      if (!logging(callLog)) return fn(...args);
+      return timed(callLog, key, () => metrics.policy_denials, () => fn(...args));
     };
   }
   return out;
@@ -275,10 +291,13 @@ function linkCapability(
     const guarded = (...args: (number | bigint)[]) => {
       budgets.charge(plugin.name, counterKey);
       link.metrics.host_calls[counterKey] = (link.metrics.host_calls[counterKey] ?? 0) + 1;
+      const call = impl as (...a: (number | bigint)[]) => ReturnType<HostFunction>;
+      if (!logging(link.callLog)) return call(...args);
       return timed(
         link.callLog,
         counterKey,
-        () => (impl as (...a: (number | bigint)[]) => ReturnType<HostFunction>)(...args),
+        () => link.metrics.policy_denials,
+        () => call(...args),
       );
     };
     if (plugin.functions[name]?.async) {

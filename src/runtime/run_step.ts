@@ -18,7 +18,13 @@ import { type HostCallRecord, linkImports } from "./host_linker.ts";
 import { promising } from "./jspi.ts";
 import { type MemoryPool, processMemoryPool } from "./memory_pool.ts";
 import type { PreparedGuest } from "./prepared_guest.ts";
-import { emptyMetrics, isRetryableCode, type StepError, type StepOutcome } from "./step_outcome.ts";
+import {
+  emptyMetrics,
+  type HostCallTiming,
+  isRetryableCode,
+  type StepError,
+  type StepOutcome,
+} from "./step_outcome.ts";
 import { classifyTrap, isTrap } from "./trap.ts";
 
 /** One step's input and context. */
@@ -168,6 +174,7 @@ export async function runStepWithOutput(
       instance = new WebAssembly.Instance(guest.module, imports);
     } finally {
       metrics.instantiate_us = (performance.now() - t0) * 1000;
+      runStarted = performance.now(); // a start function's host calls come before: at 0
     }
     const exported = instance.exports.memory;
     memory.attach(exported instanceof WebAssembly.Memory ? exported : importedMemory);
@@ -207,15 +214,6 @@ export async function runStepWithOutput(
     if (importedMemory) pool.giveFor(importedMemory, memoryLimits!);
   }
   metrics.log = { records: log.records.length, dropped: log.dropped, truncated: log.truncated };
-  if (callLog.length > 0) {
-    // A start function may call the host during instantiation: before the run, so at 0.
-    metrics.host_call_log = callLog.map((c) => ({
-      call: c.call,
-      at_ms: Math.max(0, c.start - runStarted),
-      ms: c.ms,
-    }));
-  }
-
   let result: unknown = null;
   let output: Uint8Array | null = null;
   if (!error) error = guestReportedFailure(io, exitStatus, runRc);
@@ -232,6 +230,7 @@ export async function runStepWithOutput(
       error,
       metrics,
       logs: log.records,
+      ...(callLog.length > 0 ? { host_call_log: callLog.map((c) => timing(c, runStarted)) } : {}),
     },
     output: error ? null : output,
   };
@@ -301,4 +300,14 @@ function parseOutput(
     };
   }
   return { value };
+}
+
+/** A recorded call as the outcome carries it: whole µs from the run's start. */
+function timing(c: HostCallRecord, runStarted: number): HostCallTiming {
+  return {
+    call: c.call,
+    at_us: Math.max(0, Math.round((c.start - runStarted) * 1000)),
+    us: Math.round(c.ms * 1000),
+    ...(c.denied ? { denied: true as const } : {}),
+  };
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ioPlugin } from "../../plugins/io/mod.ts";
 import { logPlugin } from "../../plugins/log/mod.ts";
+import { mapSecretSource, secretsPlugin } from "../../plugins/secrets/mod.ts";
 import { sleepPlugin } from "../../tests/fixtures/plugins/sleep_plugin.ts";
 import { wat } from "../../tests/support/wat.ts";
 import { CapabilityRegistry } from "../capability/capability_registry.ts";
@@ -43,7 +44,7 @@ Deno.test("runStep() runs a broker-ABI guest that echoes its input", async () =>
 Deno.test("runStep() times the first host calls in order, and only counts the ones past the limit", async () => {
   const guest = prepareGuest(ECHO, manifest, registry);
   const outcome = await runStep(guest, { input: enc({ a: 1 }), step }, { registry });
-  const log = outcome.metrics.host_call_log!;
+  const log = outcome.host_call_log!;
   assert.deepEqual(log.map((c) => c.call), [
     "io.input_len",
     "io.read_input",
@@ -51,9 +52,16 @@ Deno.test("runStep() times the first host calls in order, and only counts the on
     "io.write_output",
   ]);
   for (const [i, c] of log.entries()) {
-    assert.ok(c.at_ms >= 0 && c.ms >= 0 && c.at_ms + c.ms <= outcome.metrics.run_ms + 1e-6);
-    if (i > 0) assert.ok(c.at_ms >= log[i - 1].at_ms, "in call order");
+    assert.ok(Number.isInteger(c.at_us) && Number.isInteger(c.us), "whole µs");
+    // Rounding to whole µs may put the end up to 1 µs past the run's.
+    assert.ok(c.at_us >= 0 && c.us >= 0 && c.at_us + c.us <= outcome.metrics.run_ms * 1000 + 1);
+    if (i > 0) assert.ok(c.at_us >= log[i - 1].at_us, "in call order");
   }
+  assert.equal(
+    "host_call_log" in outcome.metrics,
+    false,
+    "not in metrics: metrics are stored with the result",
+  );
 
   // A guest that calls the host more often than the limit: the log stops there, the counts do not.
   const chatty = wat(`(module
@@ -73,8 +81,8 @@ Deno.test("runStep() times the first host calls in order, and only counts the on
   });
   assert.equal(many.status, "completed");
   assert.equal(many.metrics.host_calls["io.input_len"], HOST_CALL_LOG_LIMIT + 10);
-  assert.equal(many.metrics.host_call_log!.length, HOST_CALL_LOG_LIMIT);
-  assert.ok(many.metrics.host_call_log!.every((c) => c.call === "io.input_len"));
+  assert.equal(many.host_call_log!.length, HOST_CALL_LOG_LIMIT);
+  assert.ok(many.host_call_log!.every((c) => c.call === "io.input_len"));
 });
 
 Deno.test("runStep() times an async host call until its promise settles", async () => {
@@ -95,12 +103,43 @@ Deno.test("runStep() times an async host call until its promise settles", async 
   );
   const outcome = await runStep(guest, { input: enc({}), step }, { registry: withSleep });
   assert.equal(outcome.status, "completed");
-  const [sleep, write] = outcome.metrics.host_call_log!;
+  const [sleep, write] = outcome.host_call_log!;
   assert.equal(sleep.call, "sleep.ms");
   // A lower bound only (a timer never fires much early): the wait is inside the call's time.
-  assert.ok(sleep.ms >= 20, `sleep.ms took ${sleep.ms} ms`);
+  assert.ok(sleep.us >= 20_000, `sleep.ms took ${sleep.us} µs`);
   assert.equal(write.call, "io.write_output");
-  assert.ok(write.at_ms >= sleep.at_ms + sleep.ms - 1e-6, "the write came after the sleep ended");
+  assert.ok(write.at_us >= sleep.at_us + sleep.us - 1, "the write came after the sleep ended");
+});
+
+Deno.test("runStep() marks a timed host call the policy denied", async () => {
+  const withSecrets = new CapabilityRegistry([
+    ioPlugin(),
+    secretsPlugin({ source: mapSecretSource({}) }),
+  ]);
+  const declared = parseManifest(
+    { capabilities: { io: {}, secrets: { keys: ["A"] } } },
+    withSecrets,
+  );
+  const guest = prepareGuest(
+    wat(`(module
+      (import "secrets" "get" (func $get (param i32 i32) (result i32)))
+      (import "io" "write_output" (func $write (param i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 0) "1NOPE")
+      (func (export "run") (result i32)
+        (drop (call $get (i32.const 1) (i32.const 4)))
+        (drop (call $write (i32.const 0) (i32.const 1)))
+        (i32.const 0)))`),
+    declared,
+    withSecrets,
+  );
+  const outcome = await runStep(guest, { input: enc({}), step }, { registry: withSecrets });
+  assert.equal(outcome.status, "completed", JSON.stringify(outcome.error));
+  assert.equal(outcome.metrics.policy_denials, 1);
+  assert.deepEqual(outcome.host_call_log!.map((c) => [c.call, c.denied]), [
+    ["secrets.get", true],
+    ["io.write_output", undefined],
+  ]);
 });
 
 Deno.test("runStep() gives each step a fresh instance", async () => {

@@ -186,5 +186,6 @@ export function scrubSecrets(outcome: StepOutcome, secrets: readonly string[]): 
     },
     metrics: outcome.metrics,
     logs,
+    ...(outcome.host_call_log ? { host_call_log: outcome.host_call_log } : {}),
   };
 }

@@ -18,14 +18,16 @@ export interface StepError {
   details?: Record<string, unknown>;
 }
 
-/** One timed host call. */
+/** One timed host call (whole microseconds: the log travels with every outcome). */
 export interface HostCallTiming {
-  /** `<capability>.<function>`, a key of `host_calls`. */
+  /** `<capability>.<function>`, a key of `metrics.host_calls`. */
   call: string;
-  /** When it began, in ms since the guest's run began. */
-  at_ms: number;
-  /** How long it took, in ms (an async call: until its promise settled). */
-  ms: number;
+  /** When it began, in µs since the guest's run began (0 for a call made while instantiating). */
+  at_us: number;
+  /** How long it took, in µs (an async call: until its promise settled). */
+  us: number;
+  /** Present when the call was denied by policy. */
+  denied?: true;
 }
 
 /** How many host calls a step times one by one (the rest are counted only). */
@@ -43,12 +45,6 @@ export interface StepMetrics {
   memory_high_water_bytes: number;
   /** Calls per host function, keyed `<capability>.<function>`. */
   host_calls: Record<string, number>;
-  /**
-   * The first {@link HOST_CALL_LOG_LIMIT} host calls, timed, in call order
-   * (for one span per call); later calls are only counted in `host_calls`.
-   * Absent when the guest made none.
-   */
-  host_call_log?: HostCallTiming[];
   /** Policy denials returned to the guest. */
   policy_denials: number;
   /** Denials keyed `<capability>.<code>`. */
@@ -65,6 +61,13 @@ export interface StepOutcome {
   metrics: StepMetrics;
   /** The guest's log records, already redacted of secrets. */
   logs: LogRecord[];
+  /**
+   * The first {@link HOST_CALL_LOG_LIMIT} host calls, timed, in call order,
+   * for one span per call; later calls are only counted in
+   * `metrics.host_calls`. Apart from `metrics` so it is not stored with the
+   * step's result. Absent when the guest made none.
+   */
+  host_call_log?: HostCallTiming[];
 }
 
 /** Metrics with everything at zero. */

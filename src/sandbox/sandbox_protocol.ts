@@ -18,7 +18,13 @@ import type { LogRecord } from "../capability/step_log.ts";
 import type { VirtualClockOptions } from "../capability/step_clock.ts";
 import type { ErrorCode } from "../errors.ts";
 import type { Manifest } from "../manifest/manifest.ts";
-import type { StepError, StepMetrics, StepOutcome } from "../runtime/step_outcome.ts";
+import {
+  HOST_CALL_LOG_LIMIT,
+  type HostCallTiming,
+  type StepError,
+  type StepMetrics,
+  type StepOutcome,
+} from "../runtime/step_outcome.ts";
 
 /** First message to a new sandbox: the plugins to re-create. */
 export interface InitMessage {
@@ -175,11 +181,35 @@ export function readOutcome(message: DoneMessage, payload: Uint8Array): StepOutc
       throw new ProtocolError(`done: result is not JSON: ${(thrown as Error).message}`);
     }
   }
+  const hostCallLog = readHostCallLog(raw.host_call_log);
   return {
     status,
     result,
     error: stepError,
     metrics: metrics as unknown as StepMetrics,
     logs: logs as unknown as LogRecord[],
+    ...(hostCallLog.length > 0 ? { host_call_log: hostCallLog } : {}),
   };
+}
+
+/**
+ * A process's timed host calls, kept only as far as they make sense: at most
+ * {@link HOST_CALL_LOG_LIMIT} entries, each a call name with whole,
+ * non-negative µs. Anything else is dropped (the calls are still counted in
+ * `metrics.host_calls`): the log only places spans.
+ */
+function readHostCallLog(raw: unknown): HostCallTiming[] {
+  if (!Array.isArray(raw)) return [];
+  const out: HostCallTiming[] = [];
+  for (const entry of raw.slice(0, HOST_CALL_LOG_LIMIT)) {
+    if (!isObject(entry) || typeof entry.call !== "string" || entry.call.length > 200) continue;
+    const { call, at_us, us, denied } = entry;
+    if (!isMicros(at_us) || !isMicros(us)) continue;
+    out.push({ call, at_us, us, ...(denied === true ? { denied: true as const } : {}) });
+  }
+  return out;
+}
+
+function isMicros(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
 }

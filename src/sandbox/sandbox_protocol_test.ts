@@ -44,6 +44,34 @@ Deno.test("readOutcome() drops a process's claim that a step never started (only
   assert.deepEqual(outcome.error?.details, { reason: "closed" });
 });
 
+Deno.test("readOutcome() keeps a process's timed host calls only as far as they make sense", () => {
+  const log = [
+    { call: "io.read_input", at_us: 0, us: 12 },
+    { call: "http.request", at_us: 15, us: 4000, denied: true },
+    { call: "io.write_output", at_us: 1.5, us: 3 }, // not whole µs
+    { call: "io.write_output", at_us: 20, us: -3 },
+    { call: 7, at_us: 20, us: 3 },
+    null,
+    { call: "x".repeat(300), at_us: 20, us: 3 },
+    { call: "io.write_output", at_us: 5000, us: 3, denied: "yes" },
+  ];
+  const outcome = readOutcome(ok({ ...completed, host_call_log: log }), jsonPayload({}));
+  assert.deepEqual(outcome.host_call_log, [
+    { call: "io.read_input", at_us: 0, us: 12 },
+    { call: "http.request", at_us: 15, us: 4000, denied: true },
+    { call: "io.write_output", at_us: 5000, us: 3 },
+  ]);
+  const many = Array.from({ length: 500 }, () => ({ call: "io.read_input", at_us: 0, us: 1 }));
+  assert.equal(
+    readOutcome(ok({ ...completed, host_call_log: many }), jsonPayload({})).host_call_log?.length,
+    64,
+  );
+  for (const bad of [undefined, "log", { length: 3 }, []]) {
+    const none = readOutcome(ok({ ...completed, host_call_log: bad }), jsonPayload({}));
+    assert.equal("host_call_log" in none, false, JSON.stringify(bad));
+  }
+});
+
 Deno.test("readOutcome() refuses malformed outcomes from an untrusted sandbox", () => {
   const bad: [unknown, Uint8Array][] = [
     [null, new Uint8Array()],

@@ -22,11 +22,12 @@
  * process, which reports only durations; their spans are laid out backwards
  * from the moment the outcome came back, and carry `wasm.timing = "derived"`.
  * The sandbox times a step's first {@link HOST_CALL_LOG_LIMIT} host calls
- * (`StepMetrics.host_call_log`): each gets a `wasm.host_call` span of its
- * own, placed in the run by its measured offset and duration
- * (`wasm.timing = "measured"`). Calls beyond those are only counted: one
- * derived span per host function stands for them, spans the whole run and
- * says how many in `wasm.host_call.count`.
+ * (`StepOutcome.host_call_log`): each gets a `wasm.host_call` span of its
+ * own, at its measured offset in `worker.run` and with its measured length
+ * (`wasm.timing = "measured"`; the run itself is placed as derived, so the
+ * calls share its offset from real time). Calls beyond those are only
+ * counted: one derived span per host function stands for them, spans the
+ * whole run and says how many in `wasm.host_call.count`.
  *
  * Every attribute value and status message goes through
  * {@link redactAttributes} with the step's secrets first.
@@ -49,7 +50,6 @@ import { createSecretScanner, REDACTED, type SecretScanner } from "../runtime/se
 import {
   HOST_CALL_LOG_LIMIT,
   type HostCallTiming,
-  type StepMetrics,
   type StepOutcome,
 } from "../runtime/step_outcome.ts";
 
@@ -253,7 +253,8 @@ export class StepTrace {
    * Adds the spans of the part that ran in the sandbox, from the outcome's
    * durations: `worker.compile` (when compiled for this step),
    * `worker.instantiate` (when it reported one), `worker.run` and under it
-   * one `wasm.host_call` per host function called. They are placed so that
+   * one `wasm.host_call` per timed host call, plus one per host function for
+   * the calls beyond the timed ones. They are placed so that
    * the run ends at `window.end` (when the outcome came back; default now)
    * and nothing starts before `window.start`. Nothing is added when the
    * outcome reports neither an instantiation nor a run time (a guest
@@ -306,27 +307,28 @@ export class StepTrace {
       const capability = dot < 0 ? key : key.slice(0, dot);
       return { capability, fn: dot < 0 ? "" : key.slice(dot + 1) };
     };
-    // The calls the sandbox timed, one span each where they happened in the run.
+    // The calls the sandbox timed, one span each at its offset in the run.
     const timed = new Map<string, number>();
-    for (const c of timedHostCalls(m)) {
+    for (const c of timedHostCalls(outcome)) {
       timed.set(c.call, (timed.get(c.call) ?? 0) + 1);
       const { capability, fn } = names(c.call);
-      const start = Math.min(runStart + c.at_ms, end);
+      const start = Math.min(runStart + c.at_us / 1000, end);
       const call = this.#tracer.startSpan("wasm.host_call", {
         startTime: start,
         attributes: this.#redact({
           "wasm.timing": "measured",
           "wasm.capability": capability,
           "wasm.function": fn,
-          "wasm.host_call.ms": c.ms,
+          "wasm.host_call.us": c.us,
+          "wasm.host_call.denied": c.denied === true,
         }),
       }, runContext);
-      call.end(Math.min(start + c.ms, end));
+      call.end(Math.min(start + c.us / 1000, end));
     }
     // Calls beyond the timed ones: one span per function, over the whole run, with their count.
     for (const [key, total] of Object.entries(m.host_calls)) {
       const count = total - (timed.get(key) ?? 0);
-      if (count <= 0) continue;
+      if (!(count > 0)) continue;
       const { capability, fn } = names(key);
       const denials = Object.entries(m.denials_by_code)
         .filter(([k]) => k.startsWith(`${capability}.`))
@@ -399,16 +401,17 @@ function errorOf(error: unknown): SpanError {
 }
 
 /**
- * The outcome's timed host calls that make sense (the sandbox's report is
- * checked, not trusted): a call counted in `host_calls`, finite non-negative
- * times, at most {@link HOST_CALL_LOG_LIMIT}.
+ * The outcome's timed host calls that fit its counts (the sandbox's report
+ * is checked, not trusted; `readOutcome` has checked each entry's shape):
+ * each a call counted in `metrics.host_calls`, no more of one call than its
+ * count, at most {@link HOST_CALL_LOG_LIMIT}.
  */
-function timedHostCalls(m: StepMetrics): HostCallTiming[] {
-  const log = Array.isArray(m.host_call_log) ? m.host_call_log : [];
-  const left = new Map(Object.entries(m.host_calls));
+function timedHostCalls(outcome: StepOutcome): HostCallTiming[] {
+  const log = Array.isArray(outcome.host_call_log) ? outcome.host_call_log : [];
+  const left = new Map(Object.entries(outcome.metrics.host_calls));
   return log.slice(0, HOST_CALL_LOG_LIMIT).filter((c) => {
     if (typeof c?.call !== "string" || !((left.get(c.call) ?? 0) > 0)) return false;
-    if (!Number.isFinite(c.at_ms) || c.at_ms < 0 || !Number.isFinite(c.ms) || c.ms < 0) {
+    if (!Number.isFinite(c.at_us) || c.at_us < 0 || !Number.isFinite(c.us) || c.us < 0) {
       return false;
     }
     left.set(c.call, left.get(c.call)! - 1);

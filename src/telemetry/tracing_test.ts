@@ -219,27 +219,33 @@ Deno.test("a step trace carries Tasker's attributes and nests claim, sandbox spa
 Deno.test("timed host calls get a span each where they ran; the calls beyond them one counted span per function", () => {
   const tracer = new RecordingTracer();
   const step = startStepTrace(STEP, { tracer });
-  const base = outcome();
   step.recordExecution({
-    ...base,
-    metrics: {
-      ...base.metrics,
-      // Two of the three http calls and the read were timed; one http call was only counted.
-      host_call_log: [
-        { call: "io.read_input", at_ms: 0.5, ms: 0.1 },
-        { call: "http.request", at_ms: 1, ms: 4 },
-        { call: "http.request", at_ms: 6, ms: 30 }, // cut at the run's end
-        { call: "http.request", at_ms: 2, ms: -1 }, // not a time: ignored
-        { call: "kv.get", at_ms: 1, ms: 1 }, // never counted: ignored
-      ],
-    },
+    ...outcome(),
+    // Two of the three http calls and the read were timed; one http call was only counted.
+    host_call_log: [
+      { call: "io.read_input", at_us: 500, us: 100 },
+      { call: "http.request", at_us: 1000, us: 4000, denied: true },
+      { call: "http.request", at_us: 6000, us: 30_000 }, // cut at the run's end
+      { call: "http.request", at_us: 2000, us: -1 }, // not a time: left out
+      { call: "kv.get", at_us: 1000, us: 1000 }, // never counted: left out
+    ],
   }, { end: 1100 });
   const calls = tracer.byName("wasm.host_call");
   const measured = calls.filter((c) => c.attributes["wasm.timing"] === "measured");
   assert.deepEqual(
-    measured.map((c) => [c.attributes["wasm.function"], c.startTime, c.endTime]),
-    [["read_input", 1090.5, 1090.6], ["request", 1091, 1095], ["request", 1096, 1100]],
+    measured.map((c) => [
+      c.attributes["wasm.function"],
+      c.startTime,
+      c.endTime,
+      c.attributes["wasm.host_call.denied"],
+    ]),
+    [
+      ["read_input", 1090.5, 1090.6, false],
+      ["request", 1091, 1095, true],
+      ["request", 1096, 1100, false],
+    ],
   );
+  assert.equal(measured[1].attributes["wasm.host_call.us"], 4000);
   for (const c of measured) assert.equal(c.parentId, tracer.one("worker.run").spanContext().spanId);
   const counted = calls.filter((c) => c.attributes["wasm.timing"] === "derived");
   assert.equal(counted.length, 1, "io.read_input was timed whole; one http call was not");
@@ -247,6 +253,26 @@ Deno.test("timed host calls get a span each where they ran; the calls beyond the
   assert.equal(counted[0].attributes["wasm.host_call.count"], 1);
   assert.equal(counted[0].startTime, 1090);
   assert.equal(counted[0].endTime, 1100);
+});
+
+Deno.test("a sandbox's timed calls never add spans beyond its counts", () => {
+  const tracer = new RecordingTracer();
+  const step = startStepTrace(STEP, { tracer });
+  const base = outcome();
+  step.recordExecution({
+    ...base,
+    metrics: { ...base.metrics, host_calls: { "io.read_input": 2, "__proto__": 1, "x.y": NaN } },
+    host_call_log: [
+      ...Array.from({ length: 100 }, () => ({ call: "io.read_input", at_us: 0, us: 1 })),
+      { call: "__proto__", at_us: 0, us: 1 },
+    ],
+  }, { end: 1100 });
+  const calls = tracer.byName("wasm.host_call");
+  // Two timed read_input calls (its count), none past the log's limit, nothing for a NaN count.
+  assert.deepEqual(
+    calls.map((c) => [c.attributes["wasm.function"], c.attributes["wasm.timing"]]).sort(),
+    [["read_input", "measured"], ["read_input", "measured"]],
+  );
 });
 
 Deno.test("derived sandbox spans never start before the window", () => {
