@@ -68,6 +68,7 @@ step.recordExecution({
     denials_by_code: {}, log: { records: 0, dropped: 0, truncated: 0 },
   },
   logs: [],
+  host_call_log: [{ call: "http.request", at_us: 1000, us: 4000 }],
 }, { start: 1700000000000, end: 1700000000100 });
 await step.phase("worker.report", () => {});
 step.end({ code: "handler_error", message: "failed: " + secret, error_type: "handler_error", retryable: true });
@@ -213,16 +214,26 @@ function checkStepTree(spans: OtlpSpan[], received: Received[]): void {
   assert.equal(run.attributes["error.type"], "handler_error");
   assert.equal(run.status?.message, "upstream said [REDACTED]");
 
+  // One http call was timed: a span of its own where it ran. The other two, and the read, are
+  // counted: one span per function.
   const calls = spans.filter((s) => s.name === "wasm.host_call");
   assert.deepEqual(
-    calls.map((c) => `${c.attributes["wasm.capability"]}.${c.attributes["wasm.function"]}`).sort(),
-    ["http.request", "io.read_input"],
+    calls.map((c) =>
+      `${c.attributes["wasm.capability"]}.${c.attributes["wasm.function"]} ${
+        c.attributes["wasm.timing"]
+      }`
+    ).sort(),
+    ["http.request derived", "http.request measured", "io.read_input derived"],
   );
   for (const call of calls) assert.equal(call.parentSpanId, run.spanId);
+  const timed = calls.find((c) => c.attributes["wasm.timing"] === "measured")!;
+  assertNearNs(timed.startTimeUnixNano, 1_700_000_000_091_000_000n);
+  assertNearNs(timed.endTimeUnixNano, 1_700_000_000_095_000_000n);
   assert.equal(
-    calls.find((c) => c.attributes["wasm.capability"] === "http")
-      ?.attributes["wasm.host_call.count"],
-    3,
+    calls.find((c) =>
+      c.attributes["wasm.capability"] === "http" && c.attributes["wasm.timing"] === "derived"
+    )?.attributes["wasm.host_call.count"],
+    2,
   );
   for (const span of spans) assert.equal(span.traceId, root.traceId);
 
