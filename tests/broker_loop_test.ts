@@ -56,9 +56,10 @@ async function withSimulator(
 async function withBroker(
   fn: (db: TestDatabase, events: ReturnType<typeof recordingObserver>["events"]) => Promise<void>,
   kind: "auto" | "pglite" = "auto",
+  observed: { tracing?: boolean } = {},
 ): Promise<void> {
   const db = await startTestDatabase({ kind });
-  const { observer, events } = recordingObserver();
+  const { observer, events } = recordingObserver(observed);
   const broker = await startInProcessBroker(db.client, { observer });
   try {
     await fn(db, events);
@@ -94,6 +95,28 @@ for (const kind of ["auto", "pglite"] as const) {
     }, kind);
   });
 }
+
+Deno.test("broker asks the sandbox to time host calls only for steps whose spans are recorded", async () => {
+  for (const tracing of [false, true]) {
+    await withBroker(
+      async (db, events) => {
+        await withSimulator(db, async (sim) => {
+          await sim.registerTemplate(RESHAPE_TEMPLATE);
+          const { taskUuid } = await sim.createTask({ name: "reshape", context: { items: [] } });
+          const report = await sim.waitForTask(taskUuid, { timeoutMs: 60_000 });
+          assert.equal(report.state, "complete", JSON.stringify(report));
+        });
+        assert.equal(events.ran.length, 2);
+        for (const ran of events.ran) {
+          if (tracing) assert.ok((ran.timedCalls ?? 0) > 0, JSON.stringify(ran));
+          else assert.equal(ran.timedCalls, undefined, JSON.stringify(ran));
+        }
+      },
+      "auto",
+      { tracing },
+    );
+  }
+});
 
 Deno.test("broker archives poison messages and keeps serving", async () => {
   await withBroker(async (db, events) => {

@@ -844,7 +844,7 @@ export class Broker {
       if (claim.archived === undefined) await this.#archive(queue, message.msgId);
 
       const startedAt = new Date();
-      const outcome = await this.#execute(step, claim.attempts, handler);
+      const outcome = await this.#execute(step, claim.attempts, handler, scope.tracing === true);
       const completedAt = new Date();
       release();
       scope.ran(outcome, handler);
@@ -873,7 +873,12 @@ export class Broker {
     }
   }
 
-  #execute(step: HydratedStep, attempts: number, handler: ServedHandler): Promise<StepOutcome> {
+  #execute(
+    step: HydratedStep,
+    attempts: number,
+    handler: ServedHandler,
+    timeHostCalls: boolean,
+  ): Promise<StepOutcome> {
     const envelope = buildEnvelope(step, { attempts });
     const limit = handler.guest.manifest.limits.timeout_ms;
     const stepTimeout = step.definition.timeout_seconds;
@@ -885,6 +890,7 @@ export class Broker {
         correlationId: step.task.correlationId,
       },
       timeoutMs,
+      timeHostCalls,
     });
   }
 

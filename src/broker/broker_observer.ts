@@ -34,6 +34,11 @@ export interface StepLabels {
 /** Reports about one claimed step, from claim to result. */
 export interface StepScope {
   /**
+   * Whether this step's spans are recorded: the sandbox then times the
+   * guest's host calls for them (absent: not recorded, nothing timed).
+   */
+  readonly tracing?: boolean;
+  /**
    * Runs one phase of the step (`worker.claim`, `worker.report`) so its time
    * is measured where it happens (a child span when tracing is on).
    */

@@ -131,6 +131,7 @@ function stepScope(
   let runStarted = 0;
   let failure: { code: string; error_type?: string; retryable?: boolean } | undefined;
   return {
+    tracing: trace.recording,
     phase: (name, fn) => trace.phase(name, fn),
     claimed(ms, method) {
       metrics.recordClaim({ namespace: labels.namespace, claim_method: method }, ms);

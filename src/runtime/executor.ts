@@ -36,6 +36,8 @@ export interface ExecuteRequest {
   clock?: VirtualClockOptions;
   /** Hard deadline for the whole step, in milliseconds from now. */
   timeoutMs: number;
+  /** Time the first host calls into `outcome.host_call_log`. */
+  timeHostCalls?: boolean;
 }
 
 /** Answers a plugin's sandbox half (`ctx.callBroker`) from the broker process. */

@@ -54,6 +54,7 @@ export class InProcessExecutor implements StepExecutor {
       clock: request.clock,
       callBroker: onBrokerCall,
       deadline: Date.now() + request.timeoutMs,
+      timeHostCalls: request.timeHostCalls,
     }, { registry: this.#registry });
     outcome.metrics.compile_ms = compileMs;
     return outcome;

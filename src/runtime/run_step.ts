@@ -40,6 +40,11 @@ export interface RunRequest {
   callBroker?(capability: string, op: string, payload: unknown): Promise<unknown>;
   /** Wall-clock deadline (ms since epoch) for async host calls; defaults to now + timeout_ms. */
   deadline?: number;
+  /**
+   * Time the first host calls into `outcome.host_call_log` (for one span per
+   * call). Off by default: a step whose spans nobody records need not pay.
+   */
+  timeHostCalls?: boolean;
 }
 
 /** Options for {@link runStep}. */
@@ -137,7 +142,7 @@ export async function runStepWithOutput(
   let error: StepError | null = null;
   let exitStatus = 0;
   let runRc = 0;
-  const callLog: HostCallRecord[] = [];
+  const callLog: HostCallRecord[] | undefined = request.timeHostCalls ? [] : undefined;
   let runStarted = performance.now();
   try {
     const { imports, async: isAsync } = linkImports({
@@ -230,7 +235,7 @@ export async function runStepWithOutput(
       error,
       metrics,
       logs: log.records,
-      ...(callLog.length > 0 ? { host_call_log: callLog.map((c) => timing(c, runStarted)) } : {}),
+      ...(callLog?.length ? { host_call_log: callLog.map((c) => timing(c, runStarted)) } : {}),
     },
     output: error ? null : output,
   };

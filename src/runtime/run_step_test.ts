@@ -43,7 +43,11 @@ Deno.test("runStep() runs a broker-ABI guest that echoes its input", async () =>
 
 Deno.test("runStep() times the first host calls in order, and only counts the ones past the limit", async () => {
   const guest = prepareGuest(ECHO, manifest, registry);
-  const outcome = await runStep(guest, { input: enc({ a: 1 }), step }, { registry });
+  const untimed = await runStep(guest, { input: enc({ a: 1 }), step }, { registry });
+  assert.equal("host_call_log" in untimed, false, "timed only when asked");
+  const outcome = await runStep(guest, { input: enc({ a: 1 }), step, timeHostCalls: true }, {
+    registry,
+  });
   const log = outcome.host_call_log!;
   assert.deepEqual(log.map((c) => c.call), [
     "io.input_len",
@@ -76,9 +80,11 @@ Deno.test("runStep() times the first host calls in order, and only counts the on
         (br_if $again (i32.lt_u (local.get $i) (i32.const ${HOST_CALL_LOG_LIMIT + 10}))))
       (drop (call $write (i32.const 0) (i32.const 1)))
       (i32.const 0)))`);
-  const many = await runStep(prepareGuest(chatty, manifest, registry), { input: enc({}), step }, {
-    registry,
-  });
+  const many = await runStep(
+    prepareGuest(chatty, manifest, registry),
+    { input: enc({}), step, timeHostCalls: true },
+    { registry },
+  );
   assert.equal(many.status, "completed");
   assert.equal(many.metrics.host_calls["io.input_len"], HOST_CALL_LOG_LIMIT + 10);
   assert.equal(many.host_call_log!.length, HOST_CALL_LOG_LIMIT);
@@ -101,7 +107,9 @@ Deno.test("runStep() times an async host call until its promise settles", async 
     sleepy,
     withSleep,
   );
-  const outcome = await runStep(guest, { input: enc({}), step }, { registry: withSleep });
+  const outcome = await runStep(guest, { input: enc({}), step, timeHostCalls: true }, {
+    registry: withSleep,
+  });
   assert.equal(outcome.status, "completed");
   const [sleep, write] = outcome.host_call_log!;
   assert.equal(sleep.call, "sleep.ms");
@@ -133,7 +141,9 @@ Deno.test("runStep() marks a timed host call the policy denied", async () => {
     declared,
     withSecrets,
   );
-  const outcome = await runStep(guest, { input: enc({}), step }, { registry: withSecrets });
+  const outcome = await runStep(guest, { input: enc({}), step, timeHostCalls: true }, {
+    registry: withSecrets,
+  });
   assert.equal(outcome.status, "completed", JSON.stringify(outcome.error));
   assert.equal(outcome.metrics.policy_denials, 1);
   assert.deepEqual(outcome.host_call_log!.map((c) => [c.call, c.denied]), [

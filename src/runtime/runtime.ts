@@ -49,6 +49,8 @@ export interface ExecuteOptions {
   clock?: VirtualClockOptions;
   /** Overrides the manifest's `limits.timeout_ms`. */
   timeoutMs?: number;
+  /** Time the first host calls into `outcome.host_call_log` (for spans; off by default). */
+  timeHostCalls?: boolean;
 }
 
 /** A loaded guest: bytes pinned by digest, manifest validated, imports audited. */
@@ -138,6 +140,7 @@ export class Runtime {
       data,
       clock: options.clock,
       timeoutMs: options.timeoutMs ?? guest.manifest.limits.timeout_ms,
+      ...(options.timeHostCalls ? { timeHostCalls: true } : {}),
     }, (capability, op, payload) => {
       const plugin = this.registry.get(capability);
       if (!plugin?.onBrokerCall || !(capability in guest.manifest.capabilities)) {

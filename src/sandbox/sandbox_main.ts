@@ -183,6 +183,7 @@ class Sandbox {
         data: message.data,
         clock: message.clock,
         deadline: message.deadline,
+        timeHostCalls: message.time_host_calls === true,
         callBroker: (capability, op, payload) =>
           this.#callBroker(message.id, capability, op, payload),
       }, { registry: this.#requireRegistry() }));

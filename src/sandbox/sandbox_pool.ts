@@ -485,6 +485,7 @@ export class SandboxPool implements StepExecutor {
       data: step.request.data,
       ...(step.request.clock ? { clock: step.request.clock } : {}),
       deadline: step.wallDeadline,
+      ...(step.request.timeHostCalls ? { time_host_calls: true } : {}),
     }, step.request.input);
   }
 

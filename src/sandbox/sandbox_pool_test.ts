@@ -94,6 +94,20 @@ Deno.test("SandboxPool.close() kills every process and fails running and queued 
   for (const pid of pids) assert.equal(pidAlive(pid), false, `sandbox ${pid} outlived close()`);
 });
 
+Deno.test("SandboxPool carries the broker's ask to time host calls to the sandbox and the log back", async () => {
+  await withPool({ maxProcesses: 1 }, async (runtime) => {
+    const echo = await runtime.load(ECHO, IO);
+    const plain = await runtime.execute(echo, { a: 1 });
+    assert.equal(plain.status, "completed");
+    assert.equal("host_call_log" in plain, false);
+    const timed = await runtime.execute(echo, { a: 1 }, { timeHostCalls: true });
+    assert.equal(timed.status, "completed");
+    const calls = timed.host_call_log!.map((c) => c.call);
+    assert.ok(calls.includes("io.write_output"), JSON.stringify(timed.host_call_log));
+    assert.equal(calls.length, Object.values(timed.metrics.host_calls).reduce((a, b) => a + b, 0));
+  });
+});
+
 Deno.test("SandboxPool fails a step with internal when a granted plugin has no source", async () => {
   const { source: _none, ...sourceless } = sleepPlugin();
   await withPool({ plugins: [ioPlugin(), sourceless], prewarm: 0 }, async (runtime, pool) => {

@@ -56,6 +56,8 @@ export interface RunMessage {
   clock?: VirtualClockOptions;
   /** Wall-clock deadline in ms since the epoch; the sandbox aborts `ctx.signal` then. */
   deadline: number;
+  /** Time the first host calls into the outcome's `host_call_log`. */
+  time_host_calls?: true;
 }
 
 /** The broker's answer to a `call`; payload: the JSON answer when `ok` (empty = undefined). */

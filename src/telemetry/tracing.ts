@@ -21,7 +21,8 @@
  * where they run. Compile, instantiate and run happen inside a sandbox
  * process, which reports only durations; their spans are laid out backwards
  * from the moment the outcome came back, and carry `wasm.timing = "derived"`.
- * The sandbox times a step's first {@link HOST_CALL_LOG_LIMIT} host calls
+ * When the step's spans are recorded, the broker asks the sandbox to time
+ * the step's first {@link HOST_CALL_LOG_LIMIT} host calls
  * (`StepOutcome.host_call_log`): each gets a `wasm.host_call` span of its
  * own, at its measured offset in `worker.run` and with its measured length
  * (`wasm.timing = "measured"`; the run itself is placed as derived, so the

@@ -64,6 +64,8 @@ export interface RecordedEvents {
   databaseErrors: string[];
   /** Where each internal error happened (the observer's `where`, a log code) and the error. */
   internalErrors: { where: string; error: unknown }[];
+  /** Each step that ran, with its timed host calls (undefined when none were timed). */
+  ran: { stepName: string; timedCalls: number | undefined }[];
 }
 
 /** `client` as the broker's Tasker client, its queries going through `query` first. */
@@ -102,7 +104,9 @@ export const RESHAPE_TEMPLATE = {
 };
 
 /** An observer that records what the loop reported. */
-export function recordingObserver(): { observer: BrokerObserver; events: RecordedEvents } {
+export function recordingObserver(
+  options: { tracing?: boolean } = {},
+): { observer: BrokerObserver; events: RecordedEvents } {
   const events: RecordedEvents = {
     poison: [],
     notServed: [],
@@ -114,6 +118,7 @@ export function recordingObserver(): { observer: BrokerObserver; events: Recorde
     messagesNotSent: [],
     databaseErrors: [],
     internalErrors: [],
+    ran: [],
   };
   const observer: BrokerObserver = {
     ...NOOP_OBSERVER,
@@ -124,10 +129,15 @@ export function recordingObserver(): { observer: BrokerObserver; events: Recorde
     internalError: (where, error) => events.internalErrors.push({ where, error }),
     step(labels): StepScope {
       return {
+        ...(options.tracing ? { tracing: true } : {}),
         phase: (_name, fn) => fn(),
         claimed: () => events.claimed.push(labels.stepUuid),
         lostClaim: (state) => events.lostClaims.push(state),
-        ran() {},
+        ran: (outcome) =>
+          events.ran.push({
+            stepName: labels.stepName,
+            timedCalls: outcome.host_call_log?.length,
+          }),
         reported: (result) =>
           events.reported.push({ stepName: labels.stepName, status: result.status }),
         reportFailed() {},
