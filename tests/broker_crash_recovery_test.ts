@@ -799,6 +799,12 @@ for (const kind of reliabilityKinds()) {
 
           await stopCleanly(a);
           assert.ok(a.logs.some((l) => l.msg === "broker.grace_expired"), tail(a.logs));
+          // Logged as what it was: a hand-back, not a failure of the step's handler.
+          const handedBack = a.logs.filter((l) =>
+            String(l.msg).startsWith("step handed back before it started")
+          );
+          assert.equal(handedBack.length, 1, tail(a.logs));
+          assert.equal(a.logs.filter((l) => l.msg === "step failed").length, 1, "the running one");
 
           // Both reported once as retryable failures and put back in the queue by orchestration;
           // the one that ran counts its attempt, the one that never started does not.

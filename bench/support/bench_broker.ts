@@ -117,6 +117,7 @@ export async function startBenchBroker(
         claimed() {},
         lostClaim() {},
         ran() {},
+        handedBack() {},
         reported(result) {
           reported++;
           reportedAt.set(labels.stepUuid, performance.now());

@@ -847,7 +847,6 @@ export class Broker {
       const outcome = await this.#execute(step, claim.attempts, handler, scope.tracing === true);
       const completedAt = new Date();
       release();
-      scope.ran(outcome, handler);
       const info: ResultInfo = {
         stepUuid: step.step.uuid,
         workerId: this.#settings.workerId,
@@ -861,9 +860,11 @@ export class Broker {
       if (this.#state === "stopping" && neverStarted(outcome)) {
         // Stopped past the grace period before a sandbox took the step: its handler never ran,
         // so it is handed back with its attempt (releaseStep's report) rather than failed.
+        scope.handedBack();
         await this.#report(step, handBackResult(info), info, scope, claim.sortKey, true);
         return;
       }
+      scope.ran(outcome, handler);
       await this.#report(step, toStepExecutionResult(outcome, info), info, scope, claim.sortKey);
     } finally {
       const count = this.#held.get(held)! - 1;

@@ -49,6 +49,11 @@ export interface StepScope {
   lostClaim(state: string): void;
   /** The guest ran (the outcome is already scrubbed of secrets). */
   ran(outcome: StepOutcome, handler: { name: string; version: string; digest: string }): void;
+  /**
+   * The broker stopped before a sandbox took the step: it is handed back
+   * (`worker_shutdown`, its attempt taken back) instead of run.
+   */
+  handedBack(): void;
   /** The StepExecutionResult was written (`ms` = the report transaction). */
   reported(
     result: { success: boolean; status: string; metadata: Record<string, unknown> },
@@ -98,6 +103,7 @@ const NOOP_SCOPE: StepScope = {
   claimed() {},
   lostClaim() {},
   ran() {},
+  handedBack() {},
   reported() {},
   reportFailed() {},
   reportSkipped() {},

@@ -173,6 +173,13 @@ function stepScope(
         });
       }
     },
+    handedBack() {
+      failure = { code: "worker_shutdown", retryable: true };
+      trace.setAttributes({ "wasm_broker.status": "handed_back" });
+      logger.warn("step handed back before it started: the broker is stopping", {
+        code: "worker_shutdown",
+      });
+    },
     reported(result, ms) {
       const success = result.success;
       metrics.recordSubmission(

@@ -63,9 +63,23 @@ export interface HostCallRecord {
   denied: boolean;
 }
 
-/** Whether `log` takes another call (checked before anything is allocated for it). */
-function logging(log: HostCallRecord[] | undefined): log is HostCallRecord[] {
-  return log !== undefined && log.length < HOST_CALL_LOG_LIMIT;
+/**
+ * One host call, metered: charged to `capability`'s budget (which throws
+ * when it is spent), counted under `key`, and timed into `callLog` while the
+ * log has room (nothing is allocated for a call past it).
+ */
+function metered<A extends unknown[], T>(
+  call: { key: string; capability: string },
+  link: { metrics: StepMetrics; callLog?: HostCallRecord[] },
+  budgets: CallBudgets,
+  fn: (...args: A) => T,
+  args: A,
+): T {
+  budgets.charge(call.capability, call.key);
+  const { metrics, callLog } = link;
+  metrics.host_calls[call.key] = (metrics.host_calls[call.key] ?? 0) + 1;
+  if (callLog === undefined || callLog.length >= HOST_CALL_LOG_LIMIT) return fn(...args);
+  return timed(callLog, call.key, () => metrics.policy_denials, () => fn(...args));
 }
 
 /**
@@ -162,9 +176,8 @@ export function linkImports(ctx: LinkContext): LinkedImports {
         clock: ctx.clock,
         args: [ctx.step.handler],
       }, ctx.plan.wasi),
-      ctx.metrics,
+      ctx,
       budgets,
-      ctx.callLog,
     );
   }
   if (ctx.plan.env.length || ctx.plan.importsMemory) {
@@ -177,20 +190,15 @@ export function linkImports(ctx: LinkContext): LinkedImports {
 function meterCalls(
   prefix: string,
   functions: Record<string, (...args: never[]) => unknown>,
-  metrics: StepMetrics,
+  link: { metrics: StepMetrics; callLog?: HostCallRecord[] },
   budgets: CallBudgets,
-  callLog: HostCallRecord[] | undefined,
 ): Record<string, (...args: never[]) => unknown> {
   const out: Record<string, (...args: never[]) => unknown> = {};
   for (const [name, fn] of Object.entries(functions)) {
     const key = `${prefix}.${name}`;
     const capability = WASI_FUNCTIONS[name]?.requires ?? CORE_BUDGET;
-    out[name] = (...args: never[]) => {
-      budgets.charge(capability, key);
-      metrics.host_calls[key] = (metrics.host_calls[key] ?? 0) + 1;
-      if (!logging(callLog)) return fn(...args);
-      return timed(callLog, key, () => metrics.policy_denials, () => fn(...args));
-    };
+    const call = { key, capability };
+    out[name] = (...args: never[]) => metered(call, link, budgets, fn, args);
   }
   return out;
 }
@@ -287,19 +295,9 @@ function linkCapability(
         `Cannot link "${plugin.name}.${name}" as the plugin declared it but did not implement it`,
       );
     }
-    const counterKey = key(name);
-    const guarded = (...args: (number | bigint)[]) => {
-      budgets.charge(plugin.name, counterKey);
-      link.metrics.host_calls[counterKey] = (link.metrics.host_calls[counterKey] ?? 0) + 1;
-      const call = impl as (...a: (number | bigint)[]) => ReturnType<HostFunction>;
-      if (!logging(link.callLog)) return call(...args);
-      return timed(
-        link.callLog,
-        counterKey,
-        () => link.metrics.policy_denials,
-        () => call(...args),
-      );
-    };
+    const call = { key: key(name), capability: plugin.name };
+    const run = impl as (...a: (number | bigint)[]) => ReturnType<HostFunction>;
+    const guarded = (...args: (number | bigint)[]) => metered(call, link, budgets, run, args);
     if (plugin.functions[name]?.async) {
       isAsync = true;
       functions[name] = suspending(async (...args: never[]) => await guarded(...args)) as never;

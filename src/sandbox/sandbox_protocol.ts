@@ -183,7 +183,7 @@ export function readOutcome(message: DoneMessage, payload: Uint8Array): StepOutc
       throw new ProtocolError(`done: result is not JSON: ${(thrown as Error).message}`);
     }
   }
-  const hostCallLog = readHostCallLog(raw.host_call_log);
+  const hostCallLog = readHostCallLog(raw.host_call_log, metrics.host_calls);
   return {
     status,
     result,
@@ -196,17 +196,21 @@ export function readOutcome(message: DoneMessage, payload: Uint8Array): StepOutc
 
 /**
  * A process's timed host calls, kept only as far as they make sense: at most
- * {@link HOST_CALL_LOG_LIMIT} entries, each a call name with whole,
- * non-negative µs. Anything else is dropped (the calls are still counted in
- * `metrics.host_calls`): the log only places spans.
+ * {@link HOST_CALL_LOG_LIMIT} entries, each a call the metrics count (no more
+ * of one call than its count) with whole, non-negative µs. Anything else is
+ * dropped (the calls are still counted in `metrics.host_calls`): the log only
+ * places spans.
  */
-function readHostCallLog(raw: unknown): HostCallTiming[] {
-  if (!Array.isArray(raw)) return [];
+function readHostCallLog(raw: unknown, counts: unknown): HostCallTiming[] {
+  if (!Array.isArray(raw) || !isObject(counts)) return [];
+  const left = new Map(Object.entries(counts));
   const out: HostCallTiming[] = [];
   for (const entry of raw.slice(0, HOST_CALL_LOG_LIMIT)) {
-    if (!isObject(entry) || typeof entry.call !== "string" || entry.call.length > 200) continue;
+    if (!isObject(entry) || typeof entry.call !== "string") continue;
     const { call, at_us, us, denied } = entry;
-    if (!isMicros(at_us) || !isMicros(us)) continue;
+    const count = left.get(call);
+    if (typeof count !== "number" || !(count > 0) || !isMicros(at_us) || !isMicros(us)) continue;
+    left.set(call, count - 1);
     out.push({ call, at_us, us, ...(denied === true ? { denied: true as const } : {}) });
   }
   return out;

@@ -54,20 +54,35 @@ Deno.test("readOutcome() keeps a process's timed host calls only as far as they 
     null,
     { call: "x".repeat(300), at_us: 20, us: 3 },
     { call: "io.write_output", at_us: 5000, us: 3, denied: "yes" },
+    { call: "io.write_output", at_us: 6000, us: 3 }, // one more than the metrics count
+    { call: "kv.get", at_us: 20, us: 3 }, // never counted
+    { call: "__proto__", at_us: 20, us: 3 },
   ];
-  const outcome = readOutcome(ok({ ...completed, host_call_log: log }), jsonPayload({}));
+  const metrics = {
+    ...emptyMetrics(),
+    host_calls: { "io.read_input": 1, "http.request": 1, "io.write_output": 1 },
+  };
+  const outcome = readOutcome(
+    ok({ ...completed, metrics, host_call_log: log }),
+    jsonPayload({}),
+  );
   assert.deepEqual(outcome.host_call_log, [
     { call: "io.read_input", at_us: 0, us: 12 },
     { call: "http.request", at_us: 15, us: 4000, denied: true },
     { call: "io.write_output", at_us: 5000, us: 3 },
   ]);
   const many = Array.from({ length: 500 }, () => ({ call: "io.read_input", at_us: 0, us: 1 }));
-  assert.equal(
-    readOutcome(ok({ ...completed, host_call_log: many }), jsonPayload({})).host_call_log?.length,
-    64,
+  const counted = { ...emptyMetrics(), host_calls: { "io.read_input": 500 } };
+  const read = readOutcome(
+    ok({ ...completed, metrics: counted, host_call_log: many }),
+    jsonPayload({}),
   );
+  assert.equal(read.host_call_log?.length, 64, "at most HOST_CALL_LOG_LIMIT");
   for (const bad of [undefined, "log", { length: 3 }, []]) {
-    const none = readOutcome(ok({ ...completed, host_call_log: bad }), jsonPayload({}));
+    const none = readOutcome(
+      ok({ ...completed, metrics: counted, host_call_log: bad }),
+      jsonPayload({}),
+    );
     assert.equal("host_call_log" in none, false, JSON.stringify(bad));
   }
 });

@@ -22,7 +22,7 @@
  * process, which reports only durations; their spans are laid out backwards
  * from the moment the outcome came back, and carry `wasm.timing = "derived"`.
  * When the step's spans are recorded, the broker asks the sandbox to time
- * the step's first {@link HOST_CALL_LOG_LIMIT} host calls
+ * the step's first `HOST_CALL_LOG_LIMIT` (64) host calls
  * (`StepOutcome.host_call_log`): each gets a `wasm.host_call` span of its
  * own, at its measured offset in `worker.run` and with its measured length
  * (`wasm.timing = "measured"`; the run itself is placed as derived, so the
@@ -48,11 +48,7 @@ import {
 } from "@opentelemetry/api";
 import { WasmBrokerError } from "../errors.ts";
 import { createSecretScanner, REDACTED, type SecretScanner } from "../runtime/secret_scan.ts";
-import {
-  HOST_CALL_LOG_LIMIT,
-  type HostCallTiming,
-  type StepOutcome,
-} from "../runtime/step_outcome.ts";
+import type { StepOutcome } from "../runtime/step_outcome.ts";
 
 /** The tracer name (the span's instrumentation scope). */
 export const TRACER_NAME = "wasm-broker";
@@ -310,7 +306,7 @@ export class StepTrace {
     };
     // The calls the sandbox timed, one span each at its offset in the run.
     const timed = new Map<string, number>();
-    for (const c of timedHostCalls(outcome)) {
+    for (const c of outcome.host_call_log ?? []) {
       timed.set(c.call, (timed.get(c.call) ?? 0) + 1);
       const { capability, fn } = names(c.call);
       const start = Math.min(runStart + c.at_us / 1000, end);
@@ -399,23 +395,4 @@ function errorOf(error: unknown): SpanError {
     code: typeof code === "string" && code ? code : "internal",
     message: error instanceof Error ? error.message : String(error),
   };
-}
-
-/**
- * The outcome's timed host calls that fit its counts (the sandbox's report
- * is checked, not trusted; `readOutcome` has checked each entry's shape):
- * each a call counted in `metrics.host_calls`, no more of one call than its
- * count, at most {@link HOST_CALL_LOG_LIMIT}.
- */
-function timedHostCalls(outcome: StepOutcome): HostCallTiming[] {
-  const log = Array.isArray(outcome.host_call_log) ? outcome.host_call_log : [];
-  const left = new Map(Object.entries(outcome.metrics.host_calls));
-  return log.slice(0, HOST_CALL_LOG_LIMIT).filter((c) => {
-    if (typeof c?.call !== "string" || !((left.get(c.call) ?? 0) > 0)) return false;
-    if (!Number.isFinite(c.at_us) || c.at_us < 0 || !Number.isFinite(c.us) || c.us < 0) {
-      return false;
-    }
-    left.set(c.call, left.get(c.call)! - 1);
-    return true;
-  });
 }

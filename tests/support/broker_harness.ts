@@ -138,6 +138,7 @@ export function recordingObserver(
             stepName: labels.stepName,
             timedCalls: outcome.host_call_log?.length,
           }),
+        handedBack() {},
         reported: (result) =>
           events.reported.push({ stepName: labels.stepName, status: result.status }),
         reportFailed() {},

@@ -16,9 +16,10 @@
  * {@link reliabilityKinds} lists what a subprocess test can run on here.
  * `controllable: true` starts a dedicated throwaway cluster the test may
  * stop, start and restart (guard with `ignore: !canStartCluster()`); with
- * `kind: "pglite"`, a served PGlite kept in a temporary directory whose
- * stop closes the server and the database and whose start opens them again
- * from that directory on the same port.
+ * `kind: "pglite"`, the broker's embedded database (`startEmbeddedDatabase`)
+ * in a temporary directory, whose stop closes it (socket server and
+ * database) and whose start opens it again from that directory on the same
+ * port.
  *
  * @example
  * ```ts ignore
@@ -35,6 +36,7 @@
  */
 import { PGlite } from "@electric-sql/pglite";
 import { pgmq } from "@electric-sql/pglite-pgmq";
+import { type EmbeddedDatabase, startEmbeddedDatabase } from "../../src/db/embedded_database.ts";
 import { createPgliteClient } from "../../src/db/pglite_client.ts";
 import {
   type PgliteSocketServer,
@@ -232,31 +234,28 @@ async function startPglite(options: StartTestDatabaseOptions): Promise<TestDatab
 }
 
 /**
- * PGlite served on a loopback port, in a temporary directory, that the test
- * may stop (the socket server and the database closed: every connection
- * drops) and start again on the same port. Its `client` connects through the
- * server, as a broker does, so it rides out the restarts.
+ * The embedded database (PGlite served on a loopback port) in a temporary
+ * directory, that the test may stop (the socket server and the database
+ * closed: every connection drops) and start again on the same port. Its
+ * `client` connects through the server, as a broker does, so it rides out
+ * the restarts.
  */
 async function startControllablePglite(options: StartTestDatabaseOptions): Promise<TestDatabase> {
   const dir = await Deno.makeTempDir({ prefix: "wb-pglite-" });
-  const open = async (port = 0) => {
-    const db = await PGlite.create(dir, { extensions: { pgmq } });
-    try {
-      // The port was ours a moment ago; give the kernel a little time should it still hold it.
-      for (let attempt = 1;; attempt++) {
-        try {
-          return { db, server: await startPgliteSocketServer(db, { port }) };
-        } catch (error) {
-          if (!(error instanceof Deno.errors.AddrInUse) || attempt >= 50) throw error;
-          await new Promise((r) => setTimeout(r, 100));
-        }
+  // The broker's own embedded opener (PGlite with pgmq under `dir`, its lock, its socket
+  // server), as `deno task broker` opens it without DATABASE_URL.
+  const open = async (port = 0): Promise<EmbeddedDatabase> => {
+    // The port was ours a moment ago; give the kernel a little time should it still hold it.
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await startEmbeddedDatabase({ dataDir: dir, socket: { port } });
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AddrInUse) || attempt >= 50) throw error;
+        await new Promise((r) => setTimeout(r, 100));
       }
-    } catch (error) {
-      await db.close().catch(() => {});
-      throw error;
     }
   };
-  let running: Awaited<ReturnType<typeof open>> | undefined;
+  let running: EmbeddedDatabase | undefined;
   // stop() and start() run one at a time, in call order: two PGlites must never open `dir`.
   let queue: Promise<unknown> = Promise.resolve();
   const serially = (fn: () => Promise<void>) => {
@@ -268,23 +267,19 @@ async function startControllablePglite(options: StartTestDatabaseOptions): Promi
     serially(async () => {
       const was = running;
       running = undefined;
-      try {
-        await was?.server.close();
-      } finally {
-        await was?.db.close();
-      }
+      await was?.close();
     });
-  let port = 0;
+  let url: string;
   try {
     running = await open();
-    port = running.server.port;
-    await prepare(createPgliteClient(running.db), options);
+    url = running.url!;
+    await prepare(running.client, options);
   } catch (error) {
     await stop().catch(() => {});
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw error;
   }
-  const url = running.server.url();
+  const port = Number(new URL(url).port);
   const client = connectPostgres(url, {
     max: options.max ?? 5,
     applicationName: "wasm-broker-test",
