@@ -59,6 +59,14 @@ export interface SandboxPoolOptions {
   /** A process not ready after this long is killed. Default 30 s (a loaded machine is slow). */
   startTimeoutMs?: number;
   /**
+   * After a process fails to start, no other of its profile is started for
+   * this long while one of that profile lives to serve its steps, and then
+   * the pool tries again (the warm ones, and for steps still waiting). The
+   * wait doubles per failure up to 30 s (or this value, if larger) and
+   * resets once one starts. Default 1 s.
+   */
+  startRetryMs?: number;
+  /**
    * Longest a step may wait for a process (queued behind others, or while
    * one starts) before it fails with `timeout` (`details.queued: true`).
    * The step's own deadline counts from when it reaches a process, so a
@@ -137,6 +145,21 @@ type Timer = ReturnType<typeof setTimeout>;
 /** How long a timed-out step waits for its killed process to be reaped. */
 const REAP_WAIT_MS = 2000;
 
+/**
+ * Longest wait between attempts to start processes of a profile that keep failing: a
+ * broken setup is retried, never respawned in a loop (see `startRetryMs`).
+ */
+const START_RETRY_MAX_MS = 30_000;
+
+/** The last failed start of a profile's process, until one starts. */
+interface StartFailure {
+  message: string;
+  /** The back-off after it. */
+  delayMs: number;
+  /** No new process of the profile before this (`performance.now()`) while one lives. */
+  until: number;
+}
+
 const ENV_PASSED = ["HOME", "DENO_DIR", "XDG_CACHE_HOME"];
 
 const DEFAULT_SETPRIV = "/usr/bin/setpriv";
@@ -180,6 +203,7 @@ export class SandboxPool implements StepExecutor {
   readonly #idleMs: number;
   readonly #killGraceMs: number;
   readonly #startTimeoutMs: number;
+  readonly #startRetryMs: number;
   readonly #maxQueueWaitMs: number;
   readonly #modulesPerProcess: number;
   readonly #config: string | undefined;
@@ -204,6 +228,12 @@ export class SandboxPool implements StepExecutor {
   #runSeq = 0;
   #reaper: Timer | undefined;
   #warmWaiters: { resolve(): void; reject(error: Error): void }[] = [];
+  /** Warm once at least (see {@link health}). */
+  #warmedOnce = false;
+  /** By profile key. */
+  readonly #startFailures = new Map<string, StartFailure>();
+  /** By profile key: the next attempt after a failed start. */
+  readonly #startRetries = new Map<string, Timer>();
   #pumping = false;
   #pumpAgain = false;
 
@@ -219,6 +249,7 @@ export class SandboxPool implements StepExecutor {
     this.#idleMs = positive("idleMs", options.idleMs) ?? 30_000;
     this.#killGraceMs = nonNegative("killGraceMs", options.killGraceMs) ?? 25;
     this.#startTimeoutMs = positive("startTimeoutMs", options.startTimeoutMs) ?? 30_000;
+    this.#startRetryMs = positive("startRetryMs", options.startRetryMs) ?? 1000;
     this.#maxQueueWaitMs = positive("maxQueueWaitMs", options.maxQueueWaitMs) ?? 60_000;
     this.#modulesPerProcess = positive("modulesPerProcess", options.modulesPerProcess) ?? 32;
     this.#stderrLogBytes = nonNegative("stderrLogBytes", options.stderrLogBytes) ?? 64 * 1024;
@@ -245,9 +276,24 @@ export class SandboxPool implements StepExecutor {
       this.#warmWaiters.push({ resolve, reject });
     });
     this.#start();
-    this.#topUp();
+    this.#topUp({ now: true });
     this.#checkWarm();
     return warm;
+  }
+
+  /**
+   * Whether the pool can take steps now, for a readiness probe: not until
+   * it was warm once, nor while the last default-profile process it started
+   * failed to start and the pool is not warm (tried again after
+   * `startRetryMs`, and by `ready()`). Busy processes do not make it unhealthy.
+   */
+  health(): { ok: true } | { ok: false; message: string } {
+    if (this.#closed) return { ok: false, message: "closed" };
+    const failure = this.#startFailures.get(this.#defaultProfile.key);
+    if (failure) {
+      return { ok: false, message: `the last sandbox process failed to start: ${failure.message}` };
+    }
+    return this.#warmedOnce ? { ok: true } : { ok: false, message: "starting" };
   }
 
   /** Runs one step in a sandbox process; guest failures are failed outcomes, never rejections. */
@@ -305,6 +351,7 @@ export class SandboxPool implements StepExecutor {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#reaper);
+    for (const timer of this.#startRetries.values()) clearTimeout(timer);
     const closed = { reason: "closed" };
     for (const step of this.#queue.splice(0)) {
       // `started`: whether its guest was ever handed to a process (a queued re-run was); a
@@ -409,7 +456,8 @@ export class SandboxPool implements StepExecutor {
       this.#queue.splice(i, 1);
       this.#dispatch(step, process);
     }
-    // Start processes for what is still waiting, beyond what is already starting.
+    // Start processes for what is still waiting, beyond what is already starting (after a
+    // failed start, not while a process of the profile lives that can take them later).
     const demand = new Map<string, { profile: SandboxProfile; slots: number }>();
     for (const step of this.#queue) {
       const entry = demand.get(step.profile.key) ?? { profile: step.profile, slots: 0 };
@@ -417,6 +465,7 @@ export class SandboxPool implements StepExecutor {
       demand.set(step.profile.key, entry);
     }
     for (const [key, { profile, slots }] of demand) {
+      if (this.#backingOff(key) && this.#processes.some((p) => p.profile.key === key)) continue;
       const starting = this.#processes.filter((p) =>
         p.profile.key === key && p.state === "starting"
       ).length;
@@ -538,7 +587,7 @@ export class SandboxPool implements StepExecutor {
       maxFrameBytes: this.#maxFrameBytes,
       onLog: this.#onLog,
       events: {
-        ready: () => this.#onReady(),
+        ready: (p) => this.#onReady(p),
         done: (p, message, payload) => this.#onDone(p, message, payload),
         call: (p, message, payload) => this.#onCall(p, message, payload),
         exit: (p, exit) => this.#onExit(p, exit),
@@ -546,10 +595,13 @@ export class SandboxPool implements StepExecutor {
     });
   }
 
-  /** Keeps `prewarm` default-profile processes alive. */
-  #topUp(): void {
-    if (this.#closed) return;
+  /**
+   * Keeps `prewarm` default-profile processes alive; after a failed start,
+   * only once its back-off is over unless `now` (an explicit `ready()`).
+   */
+  #topUp(options: { now?: boolean } = {}): void {
     const key = this.#defaultProfile.key;
+    if (this.#closed || (!options.now && this.#backingOff(key))) return;
     let count = this.#processes.filter((p) => p.profile.key === key).length;
     while (count < this.#prewarm && this.#processes.length < this.#maxProcesses) {
       if (!this.#spawn(this.#defaultProfile)) return;
@@ -671,15 +723,39 @@ export class SandboxPool implements StepExecutor {
 
   // ---- process events ---------------------------------------------------
 
-  #onReady(): void {
+  #onReady(process: SandboxProcess<StepRecord>): void {
+    this.#startFailures.delete(process.profile.key);
     this.#checkWarm();
     this.#pump();
   }
 
   #checkWarm(): void {
-    if (this.#warmWaiters.length && this.#warm()) {
-      for (const waiter of this.#warmWaiters.splice(0)) waiter.resolve();
-    }
+    if (!this.#warm()) return;
+    this.#warmedOnce = true;
+    for (const waiter of this.#warmWaiters.splice(0)) waiter.resolve();
+  }
+
+  #backingOff(key: string): boolean {
+    const failure = this.#startFailures.get(key);
+    return failure !== undefined && performance.now() < failure.until;
+  }
+
+  /** After a failed start of profile `key`, tries again once its (latest) back-off is over. */
+  #retryStartLater(key: string, delayMs: number): void {
+    clearTimeout(this.#startRetries.get(key));
+    if (this.#closed) return;
+    const timer = setTimeout(() => {
+      this.#startRetries.delete(key);
+      if (key === this.#defaultProfile.key) {
+        // Warm all the same (the process that failed was one beyond `prewarm`, or one started
+        // since): nothing stops the pool taking steps.
+        if (this.#warm()) this.#startFailures.delete(key);
+        else this.#topUp();
+      }
+      this.#pump(); // steps still waiting for the profile
+    }, delayMs);
+    Deno.unrefTimer(timer);
+    this.#startRetries.set(key, timer);
   }
 
   #onDone(process: SandboxProcess<StepRecord>, message: DoneMessage, payload: Uint8Array): void {
@@ -798,6 +874,14 @@ export class SandboxPool implements StepExecutor {
 
   /** A process of profile `key` could not start: fail who waits for one. */
   #onStartFailed(key: string, message: string, details: Record<string, unknown>): void {
+    const previous = this.#startFailures.get(key);
+    const first = this.#startRetryMs;
+    const delayMs = Math.min(
+      previous ? previous.delayMs * 2 : first,
+      Math.max(first, START_RETRY_MAX_MS),
+    );
+    this.#startFailures.set(key, { message, delayMs, until: performance.now() + delayMs });
+    this.#retryStartLater(key, delayMs);
     if (key === this.#defaultProfile.key && this.#warmWaiters.length) {
       const error = new WasmBrokerError(
         "sandbox_crashed",
@@ -807,7 +891,8 @@ export class SandboxPool implements StepExecutor {
       for (const waiter of this.#warmWaiters.splice(0)) waiter.reject(error);
     }
     // Steps waiting for this profile fail unless another process of it may still serve them;
-    // not retrying here keeps a broken setup from respawning in a loop.
+    // not retrying here (nor before the back-off is over) keeps a broken setup from
+    // respawning in a loop.
     if (this.#processes.some((p) => p.profile.key === key)) return;
     for (let i = 0; i < this.#queue.length;) {
       const step = this.#queue[i];

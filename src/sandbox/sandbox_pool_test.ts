@@ -125,8 +125,9 @@ Deno.test("SandboxPool.ready() rejects when a plugin cannot be re-created, witho
     source: { module: sleepPlugin().source!.module, factory: "noSuchFactory" },
   };
   const logs: SandboxLogEvent[] = [];
+  // The pool's own later attempt (startRetryMs) is out of this test's time.
   await withPool(
-    { plugins: [ioPlugin(), broken], onLog: (e) => logs.push(e) },
+    { plugins: [ioPlugin(), broken], onLog: (e) => logs.push(e), startRetryMs: 600_000 },
     async (runtime, pool) => {
       await assert.rejects(() => pool.ready(), (error: Error & { code?: string }) => {
         assert.equal(error.code, "sandbox_crashed");
@@ -134,6 +135,10 @@ Deno.test("SandboxPool.ready() rejects when a plugin cannot be re-created, witho
         return true;
       });
       assert.deepEqual(pool.processes(), []);
+      const health = pool.health();
+      assert.equal(health.ok, false);
+      assert.match(!health.ok ? health.message : "", /^the last sandbox process failed to start: /);
+      assert.match(!health.ok ? health.message : "", /noSuchFactory/);
       const guest = await runtime.load(ECHO, IO);
       const outcome = await runtime.execute(guest, {});
       assert.equal(outcome.error?.code, "sandbox_crashed");
@@ -142,6 +147,89 @@ Deno.test("SandboxPool.ready() rejects when a plugin cannot be re-created, witho
       assert.ok(logs.some((e) => e.level === "error" && /failed to start/.test(e.message)));
     },
   );
+});
+
+/**
+ * A script in setpriv's place that starts the sandbox (through setpriv when there is one)
+ * unless the file `broken` exists in a temp dir; `failedStarts` counts the pool's logs of
+ * processes that failed to start.
+ */
+async function withBreakableStarts(
+  body: (
+    setup: { setpriv: string; broken: string; onLog: (e: SandboxLogEvent) => void },
+    failedStarts: () => number,
+  ) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  const broken = `${dir}/broken`;
+  const setpriv = `${dir}/setpriv.sh`;
+  await Deno.writeTextFile(
+    setpriv,
+    `#!/bin/sh
+if [ -e '${broken}' ]; then echo 'broken on purpose' >&2; exit 3; fi
+if [ -x /usr/bin/setpriv ]; then exec /usr/bin/setpriv "$@"; fi
+shift 4 # --pdeathsig KILL --no-new-privs --
+exec "$@"
+`,
+    { mode: 0o755 },
+  );
+  const logs: SandboxLogEvent[] = [];
+  try {
+    await body(
+      { setpriv, broken, onLog: (e) => logs.push(e) },
+      () => logs.filter((e) => /failed to start/.test(e.message)).length,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("SandboxPool.health(): unhealthy while its warm process cannot start, tried again by itself until one starts", async () => {
+  let closed: SandboxPool | undefined;
+  await withBreakableStarts(async ({ broken, ...options }, failedStarts) => {
+    await withPool({ ...options, prewarm: 1, startRetryMs: 50 }, async (_runtime, pool) => {
+      closed = pool;
+      assert.deepEqual(pool.health(), { ok: false, message: "starting" });
+      await pool.ready();
+      assert.deepEqual(pool.health(), { ok: true });
+      await Deno.writeTextFile(broken, "");
+      Deno.kill(pool.processes()[0].pid, "SIGKILL"); // its replacement cannot start
+      await waitFor(() => !pool.health().ok, "the failed start");
+      const health = pool.health();
+      assert.match(!health.ok ? health.message : "", /failed to start: .*broken on purpose/s);
+      // No step and no ready() asks: the pool tries again by itself, backing off.
+      await waitFor(() => failedStarts() >= 3, "two more attempts");
+      assert.equal(pool.health().ok, false);
+      await Deno.remove(broken);
+      await waitFor(() => pool.health().ok, "a warm process again");
+      assert.deepEqual(pool.processes().map((p) => p.state), ["ready"]);
+    });
+  });
+  assert.deepEqual(closed?.health(), { ok: false, message: "closed" });
+});
+
+Deno.test("SandboxPool.health(): a process beyond the warm ones that cannot start is not started again in a loop, and leaves the pool healthy", async () => {
+  await withBreakableStarts(async ({ broken, ...options }, failedStarts) => {
+    await withPool(
+      { ...options, prewarm: 1, maxProcesses: 2, startRetryMs: 50 },
+      async (runtime, pool) => {
+        await pool.ready();
+        const echo = await runtime.load(ECHO, IO);
+        await Deno.writeTextFile(broken, "");
+        // The second step asks for a second process, which fails to start; it waits for the
+        // warm one instead.
+        const outcomes = await Promise.all([
+          runtime.execute(echo, { n: 1 }),
+          runtime.execute(echo, { n: 2 }),
+        ]);
+        assert.deepEqual(outcomes.map((o) => o.result), [{ n: 1 }, { n: 2 }]);
+        assert.equal(failedStarts(), 1);
+        // Still broken, but the pool is warm: healthy again without another attempt.
+        await waitFor(() => pool.health().ok, "health again");
+        assert.equal(failedStarts(), 1);
+      },
+    );
+  });
 });
 
 Deno.test("SandboxPool.ready() reports a plugin module that cannot be loaded", async () => {
