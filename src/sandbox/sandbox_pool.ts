@@ -275,22 +275,23 @@ export class SandboxPool implements StepExecutor {
     const warm = new Promise<void>((resolve, reject) => {
       this.#warmWaiters.push({ resolve, reject });
     });
-    this.#start();
-    this.#topUp({ now: true });
+    if (this.#started) this.#topUp({ now: true });
+    else this.#start();
     this.#checkWarm();
     return warm;
   }
 
   /**
    * Whether the pool can take steps now, for a readiness probe: not until
-   * it was warm once, nor while the last default-profile process it started
-   * failed to start and the pool is not warm (tried again after
-   * `startRetryMs`, and by `ready()`). Busy processes do not make it unhealthy.
+   * it was warm once, nor while it has fewer than `prewarm` ready
+   * default-profile processes and the last one it started failed to start
+   * (tried again after `startRetryMs`, and by `ready()`). Busy processes, or
+   * one beyond `prewarm` that could not start, do not make it unhealthy.
    */
   health(): { ok: true } | { ok: false; message: string } {
     if (this.#closed) return { ok: false, message: "closed" };
     const failure = this.#startFailures.get(this.#defaultProfile.key);
-    if (failure) {
+    if (failure && !this.#warm()) {
       return { ok: false, message: `the last sandbox process failed to start: ${failure.message}` };
     }
     return this.#warmedOnce ? { ok: true } : { ok: false, message: "starting" };
@@ -473,6 +474,8 @@ export class SandboxPool implements StepExecutor {
         Math.max(0, slots - starting * this.#stepsPerProcess) /
           this.#stepsPerProcess,
       );
+      // Until one of a profile that failed starts again, one attempt at a time.
+      if (this.#startFailures.has(key)) needed = starting > 0 ? 0 : Math.min(needed, 1);
       while (needed-- > 0 && this.#makeRoom() && this.#spawn(profile));
     }
   }
@@ -746,11 +749,15 @@ export class SandboxPool implements StepExecutor {
     if (this.#closed) return;
     const timer = setTimeout(() => {
       this.#startRetries.delete(key);
-      if (key === this.#defaultProfile.key) {
-        // Warm all the same (the process that failed was one beyond `prewarm`, or one started
-        // since): nothing stops the pool taking steps.
-        if (this.#warm()) this.#startFailures.delete(key);
-        else this.#topUp();
+      if (key === this.#defaultProfile.key && !this.#warm()) {
+        this.#topUp();
+        const starting = this.#processes.some((p) =>
+          p.profile.key === key && p.state === "starting"
+        );
+        // No room (processes of other profiles fill maxProcesses): look again later.
+        if (!starting && this.#startFailures.has(key) && !this.#startRetries.has(key)) {
+          this.#retryStartLater(key, delayMs);
+        }
       }
       this.#pump(); // steps still waiting for the profile
     }, delayMs);

@@ -152,12 +152,13 @@ Deno.test("SandboxPool.ready() rejects when a plugin cannot be re-created, witho
 /**
  * A script in setpriv's place that starts the sandbox (through setpriv when there is one)
  * unless the file `broken` exists in a temp dir; `failedStarts` counts the pool's logs of
- * processes that failed to start.
+ * processes that failed to start, `failedAt` says when (`performance.now()`).
  */
 async function withBreakableStarts(
   body: (
     setup: { setpriv: string; broken: string; onLog: (e: SandboxLogEvent) => void },
     failedStarts: () => number,
+    failedAt: () => number[],
   ) => Promise<void>,
 ): Promise<void> {
   const dir = await Deno.makeTempDir();
@@ -173,12 +174,12 @@ exec "$@"
 `,
     { mode: 0o755 },
   );
-  const logs: SandboxLogEvent[] = [];
+  const failures: number[] = [];
+  const onLog = (e: SandboxLogEvent) => {
+    if (/failed to start/.test(e.message)) failures.push(performance.now());
+  };
   try {
-    await body(
-      { setpriv, broken, onLog: (e) => logs.push(e) },
-      () => logs.filter((e) => /failed to start/.test(e.message)).length,
-    );
+    await body({ setpriv, broken, onLog }, () => failures.length, () => [...failures]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -186,7 +187,7 @@ exec "$@"
 
 Deno.test("SandboxPool.health(): unhealthy while its warm process cannot start, tried again by itself until one starts", async () => {
   let closed: SandboxPool | undefined;
-  await withBreakableStarts(async ({ broken, ...options }, failedStarts) => {
+  await withBreakableStarts(async ({ broken, ...options }, failedStarts, failedAt) => {
     await withPool({ ...options, prewarm: 1, startRetryMs: 50 }, async (_runtime, pool) => {
       closed = pool;
       assert.deepEqual(pool.health(), { ok: false, message: "starting" });
@@ -197,8 +198,11 @@ Deno.test("SandboxPool.health(): unhealthy while its warm process cannot start, 
       await waitFor(() => !pool.health().ok, "the failed start");
       const health = pool.health();
       assert.match(!health.ok ? health.message : "", /failed to start: .*broken on purpose/s);
-      // No step and no ready() asks: the pool tries again by itself, backing off.
-      await waitFor(() => failedStarts() >= 3, "two more attempts");
+      // No step and no ready() asks: the pool tries again by itself, backing off: 50, 100
+      // and 200 ms at least between the four failures (timers never fire early).
+      await waitFor(() => failedStarts() >= 4, "three more attempts");
+      const at = failedAt();
+      assert.ok(at[3] - at[0] >= 350, `attempts at ${at.map((t) => t - at[0])} ms`);
       assert.equal(pool.health().ok, false);
       await Deno.remove(broken);
       await waitFor(() => pool.health().ok, "a warm process again");
@@ -208,25 +212,35 @@ Deno.test("SandboxPool.health(): unhealthy while its warm process cannot start, 
   assert.deepEqual(closed?.health(), { ok: false, message: "closed" });
 });
 
-Deno.test("SandboxPool.health(): a process beyond the warm ones that cannot start is not started again in a loop, and leaves the pool healthy", async () => {
+Deno.test("SandboxPool.health(): a process beyond the warm ones that cannot start is not started again in a loop, and the pool stays healthy", async () => {
   await withBreakableStarts(async ({ broken, ...options }, failedStarts) => {
     await withPool(
-      { ...options, prewarm: 1, maxProcesses: 2, startRetryMs: 50 },
+      { ...options, prewarm: 1, maxProcesses: 2, startRetryMs: 60_000 },
       async (runtime, pool) => {
         await pool.ready();
-        const echo = await runtime.load(ECHO, IO);
+        const sleeper = await runtime.load(
+          wat(`(module
+            (import "sleep" "ms" (func $sleep (param i32) (result i32)))
+            (import "io" "write_output" (func $write (param i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 0) "1")
+            (func (export "run") (result i32)
+              (drop (call $sleep (i32.const 500)))
+              (drop (call $write (i32.const 0) (i32.const 1)))
+              (i32.const 0)))`),
+          { capabilities: { io: {}, sleep: {} } },
+        );
         await Deno.writeTextFile(broken, "");
         // The second step asks for a second process, which fails to start; it waits for the
-        // warm one instead.
+        // warm one, busy for 500 ms, instead of starting one process after another meanwhile.
         const outcomes = await Promise.all([
-          runtime.execute(echo, { n: 1 }),
-          runtime.execute(echo, { n: 2 }),
+          runtime.execute(sleeper, {}),
+          runtime.execute(sleeper, {}),
         ]);
-        assert.deepEqual(outcomes.map((o) => o.result), [{ n: 1 }, { n: 2 }]);
+        assert.deepEqual(outcomes.map((o) => o.result), [1, 1]);
         assert.equal(failedStarts(), 1);
-        // Still broken, but the pool is warm: healthy again without another attempt.
-        await waitFor(() => pool.health().ok, "health again");
-        assert.equal(failedStarts(), 1);
+        // Still broken, but the pool has its warm process: healthy.
+        assert.deepEqual(pool.health(), { ok: true });
       },
     );
   });
