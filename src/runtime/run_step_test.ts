@@ -3,6 +3,7 @@ import { ioPlugin } from "../../plugins/io/mod.ts";
 import { logPlugin } from "../../plugins/log/mod.ts";
 import { mapSecretSource, secretsPlugin } from "../../plugins/secrets/mod.ts";
 import { sleepPlugin } from "../../tests/fixtures/plugins/sleep_plugin.ts";
+import { sleepThenWriteOne } from "../../tests/support/sleepy_guest.ts";
 import { wat } from "../../tests/support/wat.ts";
 import { CapabilityRegistry } from "../capability/capability_registry.ts";
 import { parseManifest } from "../manifest/manifest.ts";
@@ -95,15 +96,7 @@ Deno.test("runStep() times an async host call until its promise settles", async 
   const withSleep = new CapabilityRegistry([ioPlugin(), sleepPlugin()]);
   const sleepy = parseManifest({ capabilities: { io: {}, sleep: {} } }, withSleep);
   const guest = prepareGuest(
-    wat(`(module
-      (import "sleep" "ms" (func $sleep (param i32) (result i32)))
-      (import "io" "write_output" (func $write (param i32 i32) (result i32)))
-      (memory (export "memory") 1)
-      (data (i32.const 0) "1")
-      (func (export "run") (result i32)
-        (drop (call $sleep (i32.const 30)))
-        (drop (call $write (i32.const 0) (i32.const 1)))
-        (i32.const 0)))`),
+    sleepThenWriteOne(30),
     sleepy,
     withSleep,
   );

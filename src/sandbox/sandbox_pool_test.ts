@@ -3,6 +3,7 @@ import { ioPlugin } from "../../plugins/io/mod.ts";
 import { logPlugin } from "../../plugins/log/mod.ts";
 import { crashPlugin } from "../../tests/fixtures/plugins/crash_plugin.ts";
 import { sleepPlugin } from "../../tests/fixtures/plugins/sleep_plugin.ts";
+import { sleepThenWriteOne } from "../../tests/support/sleepy_guest.ts";
 import { wat } from "../../tests/support/wat.ts";
 import type { CapabilityPlugin } from "../capability/capability_plugin.ts";
 import { CapabilityRegistry } from "../capability/capability_registry.ts";
@@ -219,15 +220,7 @@ Deno.test("SandboxPool.health(): a process beyond the warm ones that cannot star
       async (runtime, pool) => {
         await pool.ready();
         const sleeper = await runtime.load(
-          wat(`(module
-            (import "sleep" "ms" (func $sleep (param i32) (result i32)))
-            (import "io" "write_output" (func $write (param i32 i32) (result i32)))
-            (memory (export "memory") 1)
-            (data (i32.const 0) "1")
-            (func (export "run") (result i32)
-              (drop (call $sleep (i32.const 500)))
-              (drop (call $write (i32.const 0) (i32.const 1)))
-              (i32.const 0)))`),
+          sleepThenWriteOne(500),
           { capabilities: { io: {}, sleep: {} } },
         );
         await Deno.writeTextFile(broken, "");
@@ -344,15 +337,7 @@ Deno.test("SandboxPool runs steps of one profile in parallel across processes", 
   await withPool({ maxProcesses: 2, prewarm: 2 }, async (runtime, pool) => {
     await pool.ready();
     const sleeper = await runtime.load(
-      wat(`(module
-        (import "sleep" "ms" (func $sleep (param i32) (result i32)))
-        (import "io" "write_output" (func $write (param i32 i32) (result i32)))
-        (memory (export "memory") 1)
-        (data (i32.const 0) "1")
-        (func (export "run") (result i32)
-          (drop (call $sleep (i32.const 300)))
-          (drop (call $write (i32.const 0) (i32.const 1)))
-          (i32.const 0)))`),
+      sleepThenWriteOne(300),
       { capabilities: { io: {}, sleep: {} } },
     );
     const steps = [runtime.execute(sleeper, {}), runtime.execute(sleeper, {})];
