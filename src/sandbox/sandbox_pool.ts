@@ -234,6 +234,8 @@ export class SandboxPool implements StepExecutor {
   readonly #startFailures = new Map<string, StartFailure>();
   /** By profile key: the next attempt after a failed start. */
   readonly #startRetries = new Map<string, Timer>();
+  /** Processes that were given a step. */
+  readonly #tookSteps = new WeakSet<SandboxProcess<StepRecord>>();
   #pumping = false;
   #pumpAgain = false;
 
@@ -510,6 +512,7 @@ export class SandboxPool implements StepExecutor {
     step.attempts++;
     step.dispatchedAt = now;
     process.steps.set(step.runId, step);
+    this.#tookSteps.add(process);
     process.lastActive = now;
     if (step.exclusive) process.exclusive = true;
     const { guest } = step.request;
@@ -861,6 +864,19 @@ export class SandboxPool implements StepExecutor {
       this.#onStartFailed(
         process.profile.key,
         [exit.message, tail].filter(Boolean).join("\n") || "no output",
+        details,
+      );
+      this.#pump();
+      return;
+    }
+    if (!this.#tookSteps.has(process)) {
+      // Died before its first step (a plugin that fails once loaded, say): a failed start for
+      // the back-off, or it would be replaced at once, again and again.
+      this.#onStartFailed(
+        process.profile.key,
+        `crashed before its first step (${exit.reason}${
+          exit.code !== null ? `, exit code ${exit.code}` : ""
+        }${exit.signal ? `, signal ${exit.signal}` : ""})`,
         details,
       );
       this.#pump();

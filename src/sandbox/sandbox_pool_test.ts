@@ -195,8 +195,9 @@ Deno.test("SandboxPool.health(): unhealthy while its warm process cannot start, 
       await pool.ready();
       assert.deepEqual(pool.health(), { ok: true });
       await Deno.writeTextFile(broken, "");
-      Deno.kill(pool.processes()[0].pid, "SIGKILL"); // its replacement cannot start
-      await waitFor(() => !pool.health().ok, "the failed start");
+      // Its replacement (after the back-off: it died before a step) cannot start.
+      Deno.kill(pool.processes()[0].pid, "SIGKILL");
+      await waitFor(() => failedStarts() >= 1, "the failed start");
       const health = pool.health();
       assert.match(!health.ok ? health.message : "", /failed to start: .*broken on purpose/s);
       // No step and no ready() asks: the pool tries again by itself, backing off: 50, 100
@@ -236,6 +237,26 @@ Deno.test("SandboxPool.health(): a process beyond the warm ones that cannot star
         assert.deepEqual(pool.health(), { ok: true });
       },
     );
+  });
+});
+
+Deno.test("SandboxPool: a process that dies before its first step backs off like a failed start; one that ran steps is replaced at once", async () => {
+  await withPool({ prewarm: 1, startRetryMs: 60_000 }, async (runtime, pool) => {
+    await pool.ready();
+    Deno.kill(pool.processes()[0].pid, "SIGKILL");
+    await waitFor(() => !pool.health().ok, "the death");
+    const health = pool.health();
+    assert.match(!health.ok ? health.message : "", /crashed before its first step/);
+    // Not replaced at once (a plugin that dies once loaded would be started again and again).
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.deepEqual(pool.processes(), []);
+    await pool.ready(); // an explicit ready() tries at once
+    assert.deepEqual(pool.health(), { ok: true });
+    const echo = await runtime.load(ECHO, IO);
+    assert.deepEqual((await runtime.execute(echo, { n: 1 })).result, { n: 1 });
+    const [ran] = pool.processes();
+    Deno.kill(ran.pid, "SIGKILL");
+    await waitFor(() => pool.processes().some((p) => p.pid !== ran.pid), "its replacement");
   });
 });
 
