@@ -13,22 +13,13 @@ import { CapabilityRegistry } from "../src/capability/capability_registry.ts";
 import { parseManifest } from "../src/manifest/manifest.ts";
 import { prepareGuest } from "../src/runtime/prepared_guest.ts";
 import { runStep } from "../src/runtime/run_step.ts";
-import { wat } from "../tests/support/wat.ts";
+import { echoGuest } from "../tests/support/test_guests.ts";
 
 const registry = new CapabilityRegistry([ioPlugin()]);
 const manifest = parseManifest({ capabilities: { io: {} } }, registry);
 const step = { stepId: "s-1", handler: "bench.echo", correlationId: "c-1" };
 const guest = prepareGuest(
-  wat(`(module
-    (import "io" "input_len" (func $len (result i32)))
-    (import "io" "read_input" (func $read (param i32 i32) (result i32)))
-    (import "io" "write_output" (func $write (param i32 i32) (result i32)))
-    (memory (export "memory") 1)
-    (func (export "run") (result i32) (local $n i32)
-      (local.set $n (call $len))
-      (drop (call $read (i32.const 0) (local.get $n)))
-      (drop (call $write (i32.const 0) (local.get $n)))
-      (i32.const 0)))`),
+  echoGuest(),
   manifest,
   registry,
 );

@@ -3,6 +3,7 @@
  * sandbox processes.
  */
 import assert from "node:assert/strict";
+import { echoGuest } from "./support/test_guests.ts";
 import { wat } from "./support/wat.ts";
 import { deepRecursion, hostCallFlood } from "./support/hostile_guests.ts";
 
@@ -28,16 +29,7 @@ async function invoke(...args: string[]) {
 
 const echo = await write(
   "echo.wasm",
-  wat(`(module
-    (import "io" "input_len" (func $len (result i32)))
-    (import "io" "read_input" (func $read (param i32 i32) (result i32)))
-    (import "io" "write_output" (func $write (param i32 i32) (result i32)))
-    (memory (export "memory") 1)
-    (func (export "run") (result i32) (local $n i32)
-      (local.set $n (call $len))
-      (drop (call $read (i32.const 0) (local.get $n)))
-      (drop (call $write (i32.const 0) (local.get $n)))
-      (i32.const 0)))`),
+  echoGuest(),
 );
 const secretEcho = await write(
   "secret_echo.wasm",

@@ -13,6 +13,7 @@ import { crashPlugin } from "./fixtures/plugins/crash_plugin.ts";
 import { probePlugin } from "./fixtures/plugins/probe_plugin.ts";
 import { relayPlugin } from "./fixtures/plugins/relay_plugin.ts";
 import { sleepPlugin } from "./fixtures/plugins/sleep_plugin.ts";
+import { echoGuest } from "./support/test_guests.ts";
 import { wat } from "./support/wat.ts";
 
 const DENIED = ["NotCapable", "PermissionDenied"];
@@ -22,13 +23,7 @@ const IO = `
   (import "io" "read_input" (func $read (param i32 i32) (result i32)))
   (import "io" "write_output" (func $write (param i32 i32) (result i32)))`;
 
-const ECHO = wat(`(module ${IO}
-  (memory (export "memory") 1)
-  (func (export "run") (result i32) (local $n i32)
-    (local.set $n (call $len))
-    (drop (call $read (i32.const 0) (local.get $n)))
-    (drop (call $write (i32.const 0) (local.get $n)))
-    (i32.const 0)))`);
+const ECHO = echoGuest();
 
 /** Calls probe.run() and writes the staged report as its output. */
 const PROBE = wat(`(module

@@ -12,6 +12,7 @@ import type { StepOutcome } from "../src/runtime/step_outcome.ts";
 import { SandboxPool, type SandboxPoolOptions } from "../src/sandbox/sandbox_pool.ts";
 import { crashPlugin } from "./fixtures/plugins/crash_plugin.ts";
 import { sleepPlugin } from "./fixtures/plugins/sleep_plugin.ts";
+import { echoGuest } from "./support/test_guests.ts";
 import { wat } from "./support/wat.ts";
 
 const GRANTS = { capabilities: { io: {}, log: {}, sleep: {} } };
@@ -19,16 +20,7 @@ const DEADLINE_MS = 400;
 /** Generous: the machine is shared and noisy; this only proves the guest was stopped. */
 const SLACK_MS = 5000;
 
-const ECHO = wat(`(module
-  (import "io" "input_len" (func $len (result i32)))
-  (import "io" "read_input" (func $read (param i32 i32) (result i32)))
-  (import "io" "write_output" (func $write (param i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func (export "run") (result i32) (local $n i32)
-    (local.set $n (call $len))
-    (drop (call $read (i32.const 0) (local.get $n)))
-    (drop (call $write (i32.const 0) (local.get $n)))
-    (i32.const 0)))`);
+const ECHO = echoGuest();
 
 const SPIN_IN_RUN = wat(`(module
   (memory (export "memory") 1)

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ManifestError, UnknownImportError, WasmBrokerError } from "../errors.ts";
 import { sha256Hex } from "../runtime/runtime.ts";
+import { echoGuest } from "../../tests/support/test_guests.ts";
 import { wat } from "../../tests/support/wat.ts";
 import { FileRegistry, type FileRegistryOptions, type PublishEntry } from "./file_registry.ts";
 import type { GuestMetadata } from "./guest_metadata.ts";
@@ -10,16 +11,7 @@ import { RegistryError, type RegistryErrorCode } from "./registry_error.ts";
 const NOOP = wat(`(module
   (memory (export "memory") 1)
   (func (export "run") (result i32) (i32.const 0)))`);
-const ECHO = wat(`(module
-  (import "io" "input_len" (func $len (result i32)))
-  (import "io" "read_input" (func $read (param i32 i32) (result i32)))
-  (import "io" "write_output" (func $write (param i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func (export "run") (result i32) (local $n i32)
-    (local.set $n (call $len))
-    (drop (call $read (i32.const 0) (local.get $n)))
-    (drop (call $write (i32.const 0) (local.get $n)))
-    (i32.const 0)))`);
+const ECHO = echoGuest();
 /** A module that differs from NOOP only in what it returns. */
 const noopReturning = (n: number) =>
   wat(`(module (memory (export "memory") 1) (func (export "run") (result i32) (i32.const ${n})))`);

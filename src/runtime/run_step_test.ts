@@ -3,7 +3,7 @@ import { ioPlugin } from "../../plugins/io/mod.ts";
 import { logPlugin } from "../../plugins/log/mod.ts";
 import { mapSecretSource, secretsPlugin } from "../../plugins/secrets/mod.ts";
 import { sleepPlugin } from "../../tests/fixtures/plugins/sleep_plugin.ts";
-import { sleepThenWriteOne } from "../../tests/support/sleepy_guest.ts";
+import { sleepThenWriteOne } from "../../tests/support/test_guests.ts";
 import { wat } from "../../tests/support/wat.ts";
 import { CapabilityRegistry } from "../capability/capability_registry.ts";
 import { parseManifest } from "../manifest/manifest.ts";

@@ -3,7 +3,7 @@ import { ioPlugin } from "../../plugins/io/mod.ts";
 import { logPlugin } from "../../plugins/log/mod.ts";
 import { crashPlugin } from "../../tests/fixtures/plugins/crash_plugin.ts";
 import { sleepPlugin } from "../../tests/fixtures/plugins/sleep_plugin.ts";
-import { sleepThenWriteOne } from "../../tests/support/sleepy_guest.ts";
+import { echoGuest, sleepThenWriteOne } from "../../tests/support/test_guests.ts";
 import { wat } from "../../tests/support/wat.ts";
 import type { CapabilityPlugin } from "../capability/capability_plugin.ts";
 import { CapabilityRegistry } from "../capability/capability_registry.ts";
@@ -13,16 +13,7 @@ import type { SandboxLogEvent } from "./sandbox_process.ts";
 
 const IO = { capabilities: { io: {} } };
 
-const ECHO = wat(`(module
-  (import "io" "input_len" (func $len (result i32)))
-  (import "io" "read_input" (func $read (param i32 i32) (result i32)))
-  (import "io" "write_output" (func $write (param i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func (export "run") (result i32) (local $n i32)
-    (local.set $n (call $len))
-    (drop (call $read (i32.const 0) (local.get $n)))
-    (drop (call $write (i32.const 0) (local.get $n)))
-    (i32.const 0)))`);
+const ECHO = echoGuest();
 
 const CONSTANT = wat(`(module
   (import "io" "write_output" (func $write (param i32 i32) (result i32)))
