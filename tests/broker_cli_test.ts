@@ -9,7 +9,7 @@ import { TASKER_OBJECTS } from "../src/tasker/tasker_schema.ts";
 import { join } from "node:path";
 import { OrchestrationSimulator } from "../tasker_double/orchestration_simulator.ts";
 import { canStartPostgres, startTestDatabase } from "./support/database_harness.ts";
-import { copyRegistry, eventually, spawnBroker } from "./support/broker_harness.ts";
+import { copyRegistry, eventually, spawnBroker, waitUntilReady } from "./support/broker_harness.ts";
 
 const REPO = new URL("../", import.meta.url).pathname;
 
@@ -188,15 +188,7 @@ Deno.test({
     });
     try {
       const adminUrl = await broker.adminUrl;
-      await eventually(
-        async () => {
-          const response = await fetch(`${adminUrl}/health/ready`);
-          await response.body?.cancel();
-          return response.status === 200 || undefined;
-        },
-        "the broker on the embedded database to be ready",
-        120_000,
-      );
+      await waitUntilReady(adminUrl, "the broker on the embedded database to be ready");
       // Its database is served for `deno task demo` and psql while it runs.
       const info = JSON.parse(await Deno.readTextFile(join(dataDir, "pglite/connection.json")));
       assert.match(info.url, /^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);

@@ -412,12 +412,7 @@ for (const kind of KINDS) {
       } finally {
         stopSim.abort();
         await simRunning;
-        try {
-          broker.child.kill("SIGKILL");
-        } catch {
-          // already exited
-        }
-        await broker.exited;
+        await broker.kill();
         await db.close();
         await Deno.remove(dataDir, { recursive: true }).catch(() => {});
         await Deno.remove(registryDir, { recursive: true }).catch(() => {});

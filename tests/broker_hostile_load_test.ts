@@ -29,7 +29,7 @@ import assert from "node:assert/strict";
 import { OrchestrationSimulator } from "../tasker_double/orchestration_simulator.ts";
 import type { TaskTemplateInput } from "../tasker_double/task_template.ts";
 import { reliabilityKinds, startTestDatabase } from "./support/database_harness.ts";
-import { copyRegistry, eventually, spawnBroker } from "./support/broker_harness.ts";
+import { copyRegistry, eventually, spawnBroker, waitUntilReady } from "./support/broker_harness.ts";
 import {
   HOSTILE_KINDS,
   type HostileGuest,
@@ -142,15 +142,7 @@ async function hostileLoad(
 
   try {
     const adminUrl = await broker.adminUrl;
-    await eventually(
-      async () => {
-        const response = await fetch(`${adminUrl}/health/ready`);
-        await response.body?.cancel();
-        return response.status === 200 || undefined;
-      },
-      "the broker to be ready",
-      120_000,
-    );
+    await waitUntilReady(adminUrl, "the broker to be ready");
     for (const kind of HOSTILE_KINDS) await sim.registerTemplate(template(kind, hostile[kind]));
 
     const started = performance.now();
@@ -369,12 +361,7 @@ async function hostileLoad(
   } finally {
     stopSim.abort();
     await simRunning;
-    try {
-      broker.child.kill("SIGKILL");
-    } catch {
-      // already exited
-    }
-    await broker.exited;
+    await broker.kill();
     await db.close();
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});
     await Deno.remove(registryDir, { recursive: true }).catch(() => {});

@@ -323,6 +323,19 @@ export function spawnBroker(options: SpawnBrokerOptions = {}): BrokerProcess {
   return { child, adminUrl, logs, exited, waitForLog, kill };
 }
 
+/** Waits until the broker at `adminUrl` answers `/health/ready` with 200. */
+export async function waitUntilReady(adminUrl: string, what: string): Promise<void> {
+  await eventually(
+    async () => {
+      const response = await fetch(`${adminUrl}/health/ready`);
+      await response.body?.cancel();
+      return response.status === 200 || undefined;
+    },
+    what,
+    120_000,
+  );
+}
+
 /** Polls `fn` until it returns a value other than undefined, or throws after `timeoutMs`. */
 export async function eventually<T>(
   fn: () => Promise<T | undefined> | T | undefined,
