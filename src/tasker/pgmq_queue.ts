@@ -58,6 +58,18 @@ export async function createQueue(client: SqlExecutor, queue: string): Promise<v
  * Reads up to `qty` visible messages (`pgmq.read`), hiding them for
  * `vtSeconds`. Oldest first.
  *
+ * pgmq.read plans its query on every call, from the queue table's
+ * statistics. Those go stale in the way a queue lives: analyzed while
+ * nearly empty after a backlog drained, the table looks tiny when the next
+ * backlog arrives, and the planner finds the oldest messages by reading and
+ * sorting the whole queue — a cost that grows with the backlog, paid by
+ * every read. So the statement first turns off the plans that read the
+ * whole table (sequential scans, sorts, hash and merge joins) for pgmq.read's
+ * query: it then walks the primary key from the oldest message, whatever the
+ * statistics say. `set_config(…, true)` lasts until the transaction ends:
+ * outside a transaction, as every caller here reads, that is this statement.
+ * Inside one, the settings stay until it ends.
+ *
  * @example
  * ```ts ignore
  * const batch = await readMessages(client, "worker_catalog_queue", { vtSeconds: 30, qty: 20 });
@@ -70,13 +82,26 @@ export async function readMessages(
 ): Promise<QueueMessage[]> {
   checkInteger("vtSeconds", options.vtSeconds, 0);
   checkInteger("qty", options.qty, 1);
-  const rows = await onQueue(queue, () =>
-    client.query<MessageRow>(
-      "SELECT msg_id, read_ct, enqueued_at, vt, message FROM pgmq.read($1::text, $2::integer, $3::integer)",
-      [queue, options.vtSeconds, options.qty],
-    ));
+  const rows = await onQueue(
+    queue,
+    () => client.query<MessageRow>(READ_SQL, [queue, options.vtSeconds, options.qty]),
+  );
   return rows.map(queueMessage);
 }
+
+// The settings are made before pgmq.read plans: its queue name depends on
+// them (a NULL name would fail the read loudly, never read unplanned).
+const READ_SQL = `
+SELECT r.msg_id, r.read_ct, r.enqueued_at, r.vt, r.message
+FROM (
+  SELECT set_config('enable_seqscan', 'off', true) IS NOT NULL
+     AND set_config('enable_sort', 'off', true) IS NOT NULL
+     AND set_config('enable_hashjoin', 'off', true) IS NOT NULL
+     AND set_config('enable_mergejoin', 'off', true) IS NOT NULL AS ready
+) AS planner
+CROSS JOIN LATERAL pgmq.read(
+  CASE WHEN planner.ready THEN $1::text END, $2::integer, $3::integer
+) AS r`;
 
 /** A message's columns as pgmq's tables and `pgmq.read` have them. */
 export interface MessageRow {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { connectPostgres } from "../db/postgres_client.ts";
 import { testOnEveryDatabase } from "./_tasker_fixture.ts";
 import {
   archiveMessage,
@@ -77,6 +78,57 @@ testOnEveryDatabase("pgmq_queue", async (db, t) => {
     const rest = await readMessages(client, queue, { vtSeconds: 30, qty: 10 });
     assert.deepEqual(rest.map((m) => m.msgId), ids.slice(3));
     for (const id of ids) assert.ok(await archiveMessage(client, queue, id));
+  });
+
+  await t.step("readMessages() walks the key when the queue's statistics are stale", async () => {
+    // A backlog drained, the table analyzed nearly empty, then a new backlog:
+    // the statistics say a few rows, the table holds thousands. Planned from
+    // them, pgmq.read scans and sorts the whole queue on every read.
+    const stale = namespaceQueueName("pgmq_stale");
+    const table = `pgmq.q_${stale}`;
+    await createQueue(client, stale);
+    const fill = (n: number) =>
+      client.query(
+        `INSERT INTO ${table} (vt, message) SELECT clock_timestamp(), jsonb_build_object('i', g)
+         FROM generate_series(1, $1::int) g`,
+        [n],
+      );
+    await fill(3000);
+    await client.query(
+      `DELETE FROM ${table} WHERE msg_id <= (SELECT max(msg_id) - 5 FROM ${table})`,
+    );
+    await client.query(`VACUUM ANALYZE ${table}`);
+    await fill(3000);
+    const [oldest] = await client.query<{ id: number }>(`SELECT min(msg_id) AS id FROM ${table}`);
+    await client.transaction(async (tx) => {
+      // The counts of this backend not yet flushed (earlier statements') come along.
+      const scans = async () =>
+        (await tx.query<{ seq_scan: number; idx_scan: number }>(
+          `SELECT seq_scan::int, idx_scan::int FROM pg_stat_xact_user_tables
+           WHERE relid = $1::regclass`,
+          [table],
+        ))[0];
+      const before = await scans();
+      const read = await readMessages(tx, stale, { vtSeconds: 30, qty: 20 });
+      const after = await scans();
+      assert.equal(read.length, 20);
+      assert.equal(read[0].msgId, Number(oldest.id));
+      assert.equal(after.seq_scan - before.seq_scan, 0, "no read of the whole queue");
+      assert.ok(after.idx_scan > before.idx_scan);
+    });
+    // Outside a transaction the planner settings end with the statement. One
+    // connection, so the next statement is on the same session.
+    const one = db.url ? connectPostgres(db.url, { max: 1 }) : client;
+    try {
+      assert.equal((await readMessages(one, stale, { vtSeconds: 30, qty: 1 })).length, 1);
+      const [settings] = await one.query<{ seqscan: string; sort: string }>(
+        "SELECT current_setting('enable_seqscan') AS seqscan, current_setting('enable_sort') AS sort",
+      );
+      assert.deepEqual(settings, { seqscan: "on", sort: "on" });
+    } finally {
+      if (one !== client) await one.close();
+    }
+    await client.query("SELECT pgmq.drop_queue($1::text)", [stale]);
   });
 
   await t.step("sendWithNotify() honours the delay", async () => {
