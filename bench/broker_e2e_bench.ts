@@ -128,8 +128,20 @@ export interface DrainResult {
   serverMsPerStep?: Record<string, number>;
   /** Every statement of the drain (pg_stat_statements), heaviest first. */
   statements?: StatementStats[];
+  /** The step queue's table just before the enqueue, as the statistics collector saw it. */
+  queueTable: QueueTableState;
   loadBefore: number;
   loadAfter: number;
+}
+
+/**
+ * A step queue's table: dead rows are what a read may walk over from the
+ * oldest message (`pg_stat_user_tables`, a second or so behind).
+ */
+export interface QueueTableState {
+  deadRows: number;
+  /** Seconds since its last (auto)vacuum; null: never vacuumed. */
+  vacuumedSecondsAgo: number | null;
 }
 
 /** Latency at a fixed rate. */
@@ -338,6 +350,18 @@ export class Scenario {
     return this.#postgres;
   }
 
+  async #queueTableState(queue: string): Promise<QueueTableState> {
+    const [row] = await this.database.db.client.query<
+      { dead: number; vacuumed_s: number | null }
+    >(
+      `SELECT n_dead_tup::int AS dead,
+              extract(epoch FROM now() - greatest(last_vacuum, last_autovacuum))::float8 AS vacuumed_s
+       FROM pg_stat_user_tables WHERE schemaname = 'pgmq' AND relname = $1`,
+      [`q_${queue}`],
+    );
+    return { deadRows: row?.dead ?? 0, vacuumedSecondsAgo: row?.vacuumed_s ?? null };
+  }
+
   /** Throughput: drains `count` pre-enqueued steps. */
   async drain(handler: HandlerCase, concurrency: number, count: number): Promise<DrainResult> {
     const bench = await this.broker(concurrency);
@@ -345,6 +369,7 @@ export class Scenario {
     const target = bench.reportedCount() + count;
     bench.reset();
     const postgres = await this.#postgresProcesses();
+    const queueTable = await this.#queueTableState((await this.#seeder(handler)).queue);
     const loadBefore = loadAverage();
     await this.enqueue(handler, steps);
     const committed = performance.now();
@@ -395,6 +420,7 @@ export class Scenario {
       executeMs,
       serverMsPerStep,
       statements,
+      queueTable,
       loadBefore,
       loadAfter,
     };
@@ -844,9 +870,9 @@ async function report(): Promise<void> {
     log("Throughput drains, mean client-side ms per step (waits for a connection included):");
     log();
     log(
-      "| handler | sandboxes | read | hydrate | read + hydrate + claim | claim | archive | sandbox | report | server ms/step (pg_stat_statements) |",
+      "| handler | sandboxes | read | hydrate | read + hydrate + claim | claim | archive | sandbox | report | server ms/step (pg_stat_statements) | queue table before: dead rows, s since vacuum |",
     );
-    log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (const { handler, sandboxes, drain } of results) {
       const m = drain.meanMs;
       const server = drain.serverMsPerStep
@@ -857,7 +883,11 @@ async function report(): Promise<void> {
           f2(m.read_claim)
         } | ${f2(m.claim)} | ${f2(m.archive)} | ${f2(drain.executeMs)} | ${
           f2(m.report)
-        } | ${server} |`,
+        } | ${server} | ${drain.queueTable.deadRows}, ${
+          drain.queueTable.vacuumedSecondsAgo === null
+            ? "never"
+            : f1(drain.queueTable.vacuumedSecondsAgo)
+        } |`,
       );
     }
     log();
