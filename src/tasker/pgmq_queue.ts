@@ -59,11 +59,12 @@ export async function createQueue(client: SqlExecutor, queue: string): Promise<v
  * `vtSeconds`. Oldest first.
  *
  * pgmq.read plans its query on every call, from the queue table's
- * statistics. Those go stale in the way a queue lives: analyzed while
- * nearly empty after a backlog drained, the table looks tiny when the next
+ * statistics, and a queue can leave them stale: vacuumed and analyzed after
+ * a backlog drained, with a few messages left at the end of the table (so
+ * VACUUM cannot shrink it), the table looks nearly empty when the next
  * backlog arrives, and the planner finds the oldest messages by reading and
  * sorting the whole queue — a cost that grows with the backlog, paid by
- * every read. So the statement first turns off the plans that read the
+ * every read until autovacuum analyzes the table again. So the statement first turns off the plans that read the
  * whole table (sequential scans, sorts, hash and merge joins) for pgmq.read's
  * query: it then walks the primary key from the oldest message, whatever the
  * statistics say. `set_config(…, true)` lasts until the transaction ends:

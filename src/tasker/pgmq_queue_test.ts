@@ -81,9 +81,10 @@ testOnEveryDatabase("pgmq_queue", async (db, t) => {
   });
 
   await t.step("readMessages() walks the key when the queue's statistics are stale", async () => {
-    // A backlog drained, the table analyzed nearly empty, then a new backlog:
-    // the statistics say a few rows, the table holds thousands. Planned from
-    // them, pgmq.read scans and sorts the whole queue on every read.
+    // A backlog drained but for a few messages at the end (so VACUUM cannot
+    // shrink the table), the table analyzed, then a new backlog: the
+    // statistics say a few rows, the table holds thousands. Planned from them,
+    // pgmq.read scans and sorts the whole queue on every read.
     const stale = namespaceQueueName("pgmq_stale");
     const table = `pgmq.q_${stale}`;
     await createQueue(client, stale);
@@ -100,31 +101,49 @@ testOnEveryDatabase("pgmq_queue", async (db, t) => {
     await client.query(`VACUUM ANALYZE ${table}`);
     await fill(3000);
     const [oldest] = await client.query<{ id: number }>(`SELECT min(msg_id) AS id FROM ${table}`);
-    await client.transaction(async (tx) => {
-      // The counts of this backend not yet flushed (earlier statements') come along.
-      const scans = async () =>
-        (await tx.query<{ seq_scan: number; idx_scan: number }>(
-          `SELECT seq_scan::int, idx_scan::int FROM pg_stat_xact_user_tables
-           WHERE relid = $1::regclass`,
-          [table],
-        ))[0];
-      const before = await scans();
-      const read = await readMessages(tx, stale, { vtSeconds: 30, qty: 20 });
-      const after = await scans();
-      assert.equal(read.length, 20);
-      assert.equal(read[0].msgId, Number(oldest.id));
-      assert.equal(after.seq_scan - before.seq_scan, 0, "no read of the whole queue");
-      assert.ok(after.idx_scan > before.idx_scan);
-    });
-    // Outside a transaction the planner settings end with the statement. One
-    // connection, so the next statement is on the same session.
+    const settingsSql = `SELECT current_setting('enable_seqscan') AS seqscan,
+      current_setting('enable_sort') AS sort, current_setting('enable_hashjoin') AS hashjoin,
+      current_setting('enable_mergejoin') AS mergejoin`;
+    const allOn = { seqscan: "on", sort: "on", hashjoin: "on", mergejoin: "on" };
+    // Rolled back: neither read takes the messages.
+    await assert.rejects(
+      client.transaction(async (tx) => {
+        // The counts of this backend not yet flushed (earlier statements') come along.
+        const seqScans = async () =>
+          (await tx.query<{ n: number }>(
+            "SELECT seq_scan::int AS n FROM pg_stat_xact_user_tables WHERE relid = $1::regclass",
+            [table],
+          ))[0].n;
+        // The statistics are stale: plain pgmq.read scans the whole queue.
+        const start = await seqScans();
+        await tx.query("SELECT * FROM pgmq.read($1::text, 30, 20)", [stale]);
+        const plain = await seqScans();
+        assert.ok(plain > start, "the statistics this test builds make pgmq.read scan the queue");
+        await tx.query(`UPDATE ${table} SET vt = clock_timestamp()`);
+        const before = await seqScans();
+        const read = await readMessages(tx, stale, { vtSeconds: 30, qty: 20 });
+        assert.equal(await seqScans() - before, 0, "no read of the whole queue");
+        assert.equal(read.length, 20);
+        assert.equal(read[0].msgId, Number(oldest.id));
+        // Inside a transaction the settings stay until it ends (documented).
+        const [inside] = await tx.query(settingsSql);
+        assert.deepEqual(inside, {
+          seqscan: "off",
+          sort: "off",
+          hashjoin: "off",
+          mergejoin: "off",
+        });
+        throw new Error("roll back");
+      }),
+      /roll back/,
+    );
+    // Outside a transaction they end with the statement. One connection, so
+    // the next statement is on the same session.
     const one = db.url ? connectPostgres(db.url, { max: 1 }) : client;
     try {
       assert.equal((await readMessages(one, stale, { vtSeconds: 30, qty: 1 })).length, 1);
-      const [settings] = await one.query<{ seqscan: string; sort: string }>(
-        "SELECT current_setting('enable_seqscan') AS seqscan, current_setting('enable_sort') AS sort",
-      );
-      assert.deepEqual(settings, { seqscan: "on", sort: "on" });
+      const [settings] = await one.query(settingsSql);
+      assert.deepEqual(settings, allOn);
     } finally {
       if (one !== client) await one.close();
     }
