@@ -64,12 +64,13 @@ export async function createQueue(client: SqlExecutor, queue: string): Promise<v
  * VACUUM cannot shrink it), the table looks nearly empty when the next
  * backlog arrives, and the planner finds the oldest messages by reading and
  * sorting the whole queue — a cost that grows with the backlog, paid by
- * every read until autovacuum analyzes the table again. So the statement first turns off the plans that read the
- * whole table (sequential scans, sorts, hash and merge joins) for pgmq.read's
- * query: it then walks the primary key from the oldest message, whatever the
- * statistics say. `set_config(…, true)` lasts until the transaction ends:
- * outside a transaction, as every caller here reads, that is this statement.
- * Inside one, the settings stay until it ends.
+ * every read until autovacuum analyzes the table again. So the statement
+ * first turns off the plans that read the whole table (sequential scans,
+ * sorts, hash and merge joins) for pgmq.read's query: it then walks the
+ * primary key from the oldest message, whatever the statistics say.
+ * `set_config(…, true)` lasts until the transaction ends: outside a
+ * transaction, as every caller here reads, that is this statement. Inside
+ * one, the settings stay until it ends.
  *
  * @example
  * ```ts ignore
