@@ -2,12 +2,13 @@
  * One read of 20 messages from a 10,000-message backlog, plain `pgmq.read`
  * against the broker's `readMessages` (src/tasker/pgmq_queue.ts), with the
  * queue table's statistics right and stale in the two ways a drained queue
- * leaves them (tests/support/stale_queue.ts). Each read's messages are
+ * leaves them (tests/support/queue_statistics.ts). Each read's messages are
  * archived after it, outside the timing, so the next read takes the next 20.
  *
  *   deno bench -A bench/pgmq_read_bench.ts
  *
- * Needs PostgreSQL's binaries (a throwaway cluster, as the tests start one).
+ * Runs on a throwaway cluster (PostgreSQL's binaries, as the tests start
+ * one), or on a fresh database of `DATABASE_URL`'s server when that is set.
  *
  * @module
  */
@@ -15,10 +16,10 @@ import { readMessages } from "../src/tasker/pgmq_queue.ts";
 import { namespaceQueueName } from "../src/tasker/queue_names.ts";
 import { startTestDatabase } from "../tests/support/database_harness.ts";
 import {
-  STALE_STATISTICS,
-  staleQueue,
-  type StaleStatistics,
-} from "../tests/support/stale_queue.ts";
+  QUEUE_STATISTICS,
+  type QueueStatistics,
+  queueWithStatistics,
+} from "../tests/support/queue_statistics.ts";
 
 const BACKLOG = 10_000;
 const QTY = 20;
@@ -43,10 +44,10 @@ const readers = {
 };
 
 let n = 0;
-for (const statistics of Object.keys(STALE_STATISTICS) as StaleStatistics[]) {
+for (const statistics of Object.keys(QUEUE_STATISTICS) as QueueStatistics[]) {
   for (const [reader, read] of Object.entries(readers)) {
     const queue = namespaceQueueName(`read_bench_${n++}`);
-    await staleQueue(client, queue, statistics, BACKLOG);
+    await queueWithStatistics(client, queue, statistics, BACKLOG);
     Deno.bench({
       name: `${reader}, statistics say ${statistics}`,
       group: `statistics say ${statistics}`,

@@ -60,22 +60,25 @@ export async function createQueue(client: SqlExecutor, queue: string): Promise<v
  *
  * pgmq.read plans its query on every call, from the queue table's
  * statistics, and a queue often leaves them stale. Analyzed after a backlog
- * drained, the table looks empty or nearly so (no rows, or a few at the end
- * that keep VACUUM from shrinking it) when the next backlog arrives. Planned
- * for that, pgmq.read finds the oldest messages by reading and sorting the
- * whole queue, or it walks the whole queue's primary key as the outer side
- * of its join and rescans the messages it picked for every row (10 ms a read
- * of 20 from 3,000 messages on PostgreSQL 15). Either cost grows with the
- * backlog and is paid by every read until the table is analyzed again. So
- * the statement first turns off, for pgmq.read's query, every plan that can
- * read the whole table: sequential scans, sorts, hash and merge joins, and
- * plain index scans. What is left is the oldest messages found by an index
- * scan of the primary key (disabled, but the only way to them in key order)
- * and each picked message updated through a bitmap scan of the key. The
- * disabled scan's cost crosses `jit_above_cost`, so JIT is turned off too
- * (compiling took 100–160 ms a read). `set_config(…, true)` lasts until the
- * transaction ends: outside a transaction, as every caller here reads, that
- * is this statement. Inside one, the settings stay until it ends.
+ * drained, the table looks empty or nearly so (no rows, or a few at its end,
+ * in pages VACUUM kept) when the next backlog arrives. Planned for that,
+ * pgmq.read finds the oldest messages by reading and sorting the whole
+ * queue, or it walks the whole queue's primary key as the outer side of its
+ * join and rescans the messages it picked for every row (10 ms a read of 20
+ * from 3,000 messages on PostgreSQL 15). Either cost grows with the backlog
+ * and is paid by every read until the table is analyzed again. So the
+ * statement first turns off, for pgmq.read's query, the plans that read the
+ * whole table ({@link READ_PLANNER_SETTINGS}): sequential scans, sorts, hash
+ * and merge joins, and plain index scans. What is left is the primary key
+ * walked from the oldest message (an index scan, disabled too, but the only
+ * way to the messages in key order; it still steps over the hidden messages
+ * at the queue's head, those in flight or delayed) and each picked message
+ * updated through a bitmap scan of the key. Before PostgreSQL 18 the disabled
+ * walk's cost crosses `jit_above_cost`, so JIT is turned off too (compiling
+ * took 100–160 ms a read). `set_config(…, true)` lasts until the transaction
+ * ends: outside a transaction, as every caller here reads, that is this
+ * statement. Inside one, the settings stay until it ends, for every later
+ * query of that transaction.
  *
  * @example
  * ```ts ignore
@@ -96,18 +99,27 @@ export async function readMessages(
   return rows.map(queueMessage);
 }
 
+/**
+ * The planner settings {@link readMessages} turns off for pgmq.read's query
+ * (see there), in the order it sets them.
+ */
+export const READ_PLANNER_SETTINGS = [
+  "enable_seqscan",
+  "enable_sort",
+  "enable_hashjoin",
+  "enable_mergejoin",
+  "enable_indexscan",
+  "jit",
+] as const;
+
 // The settings are made before pgmq.read plans: its queue name depends on
 // them (a NULL name would fail the read loudly, never read unplanned).
+const PLANNER_SETTINGS_SQL = READ_PLANNER_SETTINGS
+  .map((name) => `set_config('${name}', 'off', true) IS NOT NULL`)
+  .join(" AND ");
 const READ_SQL = `
 SELECT r.msg_id, r.read_ct, r.enqueued_at, r.vt, r.message
-FROM (
-  SELECT set_config('enable_seqscan', 'off', true) IS NOT NULL
-     AND set_config('enable_sort', 'off', true) IS NOT NULL
-     AND set_config('enable_hashjoin', 'off', true) IS NOT NULL
-     AND set_config('enable_mergejoin', 'off', true) IS NOT NULL
-     AND set_config('enable_indexscan', 'off', true) IS NOT NULL
-     AND set_config('jit', 'off', true) IS NOT NULL AS ready
-) AS planner
+FROM (SELECT ${PLANNER_SETTINGS_SQL} AS ready) AS planner
 CROSS JOIN LATERAL pgmq.read(
   CASE WHEN planner.ready THEN $1::text END, $2::integer, $3::integer
 ) AS r`;

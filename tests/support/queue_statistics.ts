@@ -1,13 +1,13 @@
 /**
- * A pgmq queue holding a backlog while its table's statistics say otherwise,
- * as a queue leaves them after a backlog drained and before autovacuum
+ * A pgmq queue holding a backlog, its table's statistics right or stale the
+ * way a queue leaves them after a backlog drained and before autovacuum
  * analyzes it again. pgmq.read plans its query from them on every call
  * (docs/tasker-protocol.md, the footnote on reads); the pgmq_queue test and
  * `bench/pgmq_read_bench.ts` build them here.
  *
  * @example
  * ```ts ignore
- * const table = await staleQueue(client, "worker_x_queue", "no rows", 3000);
+ * const table = await queueWithStatistics(client, "worker_x_queue", "no rows", 3000);
  * ```
  *
  * @module
@@ -15,7 +15,7 @@
 import type { SqlExecutor } from "../../src/db/sql_client.ts";
 
 /** What the statistics say, and the statements that leave them so after a first backlog. */
-export const STALE_STATISTICS = {
+export const QUEUE_STATISTICS = {
   // No first backlog; analyzed with the backlog in: the statistics are right.
   "the backlog": (_table: string): string[] => [],
   // A few messages left at the end (VACUUM cannot shrink the table), then
@@ -25,8 +25,8 @@ export const STALE_STATISTICS = {
     `VACUUM ANALYZE ${table}`,
   ],
   // Emptied and vacuumed, but not shrunk (VACUUM gives up shrinking a table
-  // whose lock it cannot take at once, as readers of a busy queue keep it
-  // from doing): no rows in the pages left. Plain pgmq.read walks the whole
+  // whose lock it cannot take within a few seconds, as readers of a busy
+  // queue can keep it from doing): no rows in the pages left. Plain pgmq.read walks the whole
   // primary key and, for each message, the messages it picked.
   "no rows": (table: string): string[] => [
     `DELETE FROM ${table}`,
@@ -35,21 +35,23 @@ export const STALE_STATISTICS = {
   ],
 };
 
-/** A key of {@link STALE_STATISTICS}. */
-export type StaleStatistics = keyof typeof STALE_STATISTICS;
+/** A key of {@link QUEUE_STATISTICS}. */
+export type QueueStatistics = keyof typeof QUEUE_STATISTICS;
 
 /**
  * Creates `queue` (pgmq.create) with `backlog` visible messages, its table's
- * statistics saying `statistics`. Returns the queue table's name.
+ * statistics saying `statistics` and autovacuum off for it (an analysis
+ * would make them right). Returns the queue table's name.
  */
-export async function staleQueue(
+export async function queueWithStatistics(
   client: SqlExecutor,
   queue: string,
-  statistics: StaleStatistics,
+  statistics: QueueStatistics,
   backlog: number,
 ): Promise<string> {
   const table = `pgmq.q_${queue}`;
   await client.query("SELECT pgmq.create($1::text)", [queue]);
+  await client.query(`ALTER TABLE ${table} SET (autovacuum_enabled = false)`);
   const fill = () =>
     client.query(
       `INSERT INTO ${table} (vt, message) SELECT clock_timestamp(), jsonb_build_object('i', g)
@@ -57,7 +59,7 @@ export async function staleQueue(
       [backlog],
     );
   // A first backlog, drained as `statistics` says, then the backlog.
-  const stale = STALE_STATISTICS[statistics](table);
+  const stale = QUEUE_STATISTICS[statistics](table);
   if (stale.length > 0) await fill();
   for (const statement of stale) await client.query(statement);
   await fill();
