@@ -222,6 +222,8 @@ async function checkStaleRead(
     assert.equal(read.length, 20);
     assert.equal(read[0].msgId, Number(oldest.id));
     // Inside a transaction the settings stay until it ends (documented).
+    // Spelled out, not taken from READ_PLANNER_SETTINGS: a setting dropped
+    // from that list must fail here.
     const [inside] = await tx.query(settingsSql);
     assert.deepEqual(inside, {
       seqscan: "off",

@@ -13,6 +13,7 @@
  * @module
  */
 import type { SqlExecutor } from "../../src/db/sql_client.ts";
+import { createQueue } from "../../src/tasker/pgmq_queue.ts";
 
 /** What the statistics say, and the statements that leave them so after a first backlog. */
 export const QUEUE_STATISTICS = {
@@ -26,8 +27,9 @@ export const QUEUE_STATISTICS = {
   ],
   // Emptied and vacuumed, but not shrunk (VACUUM gives up shrinking a table
   // whose lock it cannot take within a few seconds, as readers of a busy
-  // queue can keep it from doing): no rows in the pages left. Plain pgmq.read walks the whole
-  // primary key and, for each message, the messages it picked.
+  // queue can keep it from doing): no rows in the pages left. Plain
+  // pgmq.read walks the whole primary key and, for each message, the
+  // messages it picked.
   "no rows": (table: string): string[] => [
     `DELETE FROM ${table}`,
     `ALTER TABLE ${table} SET (vacuum_truncate = false)`,
@@ -50,7 +52,7 @@ export async function queueWithStatistics(
   backlog: number,
 ): Promise<string> {
   const table = `pgmq.q_${queue}`;
-  await client.query("SELECT pgmq.create($1::text)", [queue]);
+  await createQueue(client, queue);
   await client.query(`ALTER TABLE ${table} SET (autovacuum_enabled = false)`);
   const fill = () =>
     client.query(
@@ -59,10 +61,10 @@ export async function queueWithStatistics(
       [backlog],
     );
   // A first backlog, drained as `statistics` says, then the backlog.
-  const stale = QUEUE_STATISTICS[statistics](table);
-  if (stale.length > 0) await fill();
-  for (const statement of stale) await client.query(statement);
+  const drained = QUEUE_STATISTICS[statistics](table);
+  if (drained.length > 0) await fill();
+  for (const statement of drained) await client.query(statement);
   await fill();
-  if (stale.length === 0) await client.query(`ANALYZE ${table}`);
+  if (drained.length === 0) await client.query(`ANALYZE ${table}`);
   return table;
 }
