@@ -124,3 +124,51 @@ export const NOOP_OBSERVER: BrokerObserver = {
   lifecycle() {},
   internalError() {},
 };
+
+/**
+ * One observer that tells each of `observers` everything, in order: the
+ * telemetry observer beside a test's or a bench's recorder, say. A step's
+ * scope is each observer's scope; its phases nest, the first observer's
+ * outermost, and its spans are recorded when any scope records them.
+ *
+ * @example
+ * ```ts
+ * import { combineObservers, NOOP_OBSERVER } from "./broker_observer.ts";
+ * const reads: number[] = [];
+ * const observer = combineObservers(NOOP_OBSERVER, { ...NOOP_OBSERVER, read: (_q, n) => reads.push(n) });
+ * observer.read("worker_catalog_queue", 3, "event");
+ * console.assert(reads[0] === 3);
+ * ```
+ */
+export function combineObservers(...observers: BrokerObserver[]): BrokerObserver {
+  if (observers.length === 1) return observers[0];
+  return {
+    read: (...args) => observers.forEach((o) => o.read(...args)),
+    poison: (...args) => observers.forEach((o) => o.poison(...args)),
+    notServed: (...args) => observers.forEach((o) => o.notServed(...args)),
+    unavailable: (...args) => observers.forEach((o) => o.unavailable(...args)),
+    databaseError: (...args) => observers.forEach((o) => o.databaseError(...args)),
+    databaseRecovered: (...args) => observers.forEach((o) => o.databaseRecovered(...args)),
+    visibilityExtended: (...args) => observers.forEach((o) => o.visibilityExtended(...args)),
+    step: (labels) => combineScopes(observers.map((o) => o.step(labels))),
+    lifecycle: (...args) => observers.forEach((o) => o.lifecycle(...args)),
+    internalError: (...args) => observers.forEach((o) => o.internalError(...args)),
+  };
+}
+
+function combineScopes(scopes: StepScope[]): StepScope {
+  return {
+    tracing: scopes.some((s) => s.tracing === true),
+    phase: <T>(name: string, fn: () => Promise<T>) =>
+      scopes.reduceRight<() => Promise<T>>((inner, s) => () => s.phase(name, inner), fn)(),
+    claimed: (...args) => scopes.forEach((s) => s.claimed(...args)),
+    lostClaim: (...args) => scopes.forEach((s) => s.lostClaim(...args)),
+    ran: (...args) => scopes.forEach((s) => s.ran(...args)),
+    handedBack: () => scopes.forEach((s) => s.handedBack()),
+    reported: (...args) => scopes.forEach((s) => s.reported(...args)),
+    reportFailed: (...args) => scopes.forEach((s) => s.reportFailed(...args)),
+    reportSkipped: (...args) => scopes.forEach((s) => s.reportSkipped(...args)),
+    resultMessageNotSent: (...args) => scopes.forEach((s) => s.resultMessageNotSent(...args)),
+    end: () => scopes.forEach((s) => s.end()),
+  };
+}

@@ -307,9 +307,17 @@ function readEnv(name: string): string | undefined {
 
 const encoder = new TextEncoder();
 
-/** Writes `line` and a newline to stderr, all of it, synchronously (lines never interleave). */
-export function stderrSink(line: string): void {
-  const bytes = encoder.encode(line + "\n");
-  let written = 0;
-  while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
+/**
+ * A sink that writes each line and a newline to `writer`, all of it,
+ * synchronously (lines never interleave): stderr, or an open file.
+ */
+export function writerSink(writer: { writeSync(p: Uint8Array): number }): (line: string) => void {
+  return (line) => {
+    const bytes = encoder.encode(line + "\n");
+    let written = 0;
+    while (written < bytes.length) written += writer.writeSync(bytes.subarray(written));
+  };
 }
+
+/** Writes `line` and a newline to stderr (see {@link writerSink}). */
+export const stderrSink: (line: string) => void = writerSink(Deno.stderr);

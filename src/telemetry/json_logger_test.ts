@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { WasmBrokerError } from "../errors.ts";
 import { createSecretScanner } from "../runtime/secret_scan.ts";
-import { createJsonLogger, type JsonLoggerOptions, parseLogLevel } from "./json_logger.ts";
+import {
+  createJsonLogger,
+  type JsonLoggerOptions,
+  parseLogLevel,
+  writerSink,
+} from "./json_logger.ts";
 
 function capture(options: JsonLoggerOptions = {}) {
   const lines: string[] = [];
@@ -229,4 +234,22 @@ for (let i = 0; i < 200; i++) log.info("line", { i, pad: "x".repeat(1000) });
   const lines = new TextDecoder().decode(output.stderr).trimEnd().split("\n");
   assert.equal(lines.length, 200);
   lines.forEach((line, i) => assert.equal(JSON.parse(line).i, i));
+});
+
+Deno.test("writerSink: writes each line and its newline whole, through short writes", () => {
+  const bytes: number[] = [];
+  let calls = 0;
+  // A writer that takes at most 3 bytes a call, as a pipe under pressure may.
+  const sink = writerSink({
+    writeSync(p: Uint8Array) {
+      const n = Math.min(3, p.length);
+      bytes.push(...p.subarray(0, n));
+      calls++;
+      return n;
+    },
+  });
+  sink('{"msg":"é"}');
+  sink("two");
+  assert.equal(new TextDecoder().decode(new Uint8Array(bytes)), '{"msg":"é"}\ntwo\n');
+  assert.equal(calls, 7); // 13 bytes, then 4
 });
