@@ -209,3 +209,32 @@ Deno.test({
     }
   },
 });
+
+Deno.test("broker redacts its configured secrets from its own log lines", async () => {
+  // The secret is also the worker id, which every line of the broker carries.
+  const secret = "0199c3e0-ccdb-7581-87ab-5ec2e7000001";
+  const dataDir = await Deno.makeTempDir({ prefix: "wb-redact-" });
+  const broker = spawnBroker({
+    env: {
+      WASM_BROKER_SECRET_PROBE: secret,
+      // Refused at once: the broker logs the failure and keeps retrying.
+      DATABASE_URL: "postgres://postgres@127.0.0.1:1/postgres",
+      WASM_BROKER_DATA_DIR: dataDir,
+    },
+    args: ["--worker-id", secret, "--registry", join(dataDir, "registry"), "--no-catalog-publish"],
+  });
+  try {
+    await broker.waitForLog((l) => l.msg === "database call failed; retrying");
+    broker.child.kill("SIGTERM");
+    assert.equal((await broker.exited).code, 0);
+    const lines = broker.logs.filter((l) => !l.raw);
+    assert.ok(lines.length >= 4, JSON.stringify(broker.logs));
+    for (const line of lines.filter((l) => "worker_id" in l)) {
+      assert.equal(line.worker_id, "[REDACTED]");
+    }
+    assert.ok(!JSON.stringify(broker.logs).includes(secret));
+  } finally {
+    await broker.kill();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

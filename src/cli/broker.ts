@@ -17,7 +17,7 @@ import { Broker } from "../broker/broker.ts";
 import { type BrokerFlags, loadBrokerConfig } from "../broker/broker_config.ts";
 import { HandlerResolver } from "../broker/handler_resolver.ts";
 import { publishCatalog } from "../broker/publish_catalog.ts";
-import { createTelemetryObserver } from "../broker/telemetry_observer.ts";
+import { createBrokerLogger, createTelemetryObserver } from "../broker/telemetry_observer.ts";
 import { createRuntime } from "../create_runtime.ts";
 import { openDatabase, type OpenedDatabase } from "../db/open_database.ts";
 import { WasmBrokerError } from "../errors.ts";
@@ -26,9 +26,10 @@ import { FileRegistry } from "../registry/file_registry.ts";
 import type { SandboxPool } from "../sandbox/sandbox_pool.ts";
 import { queueDepth } from "../tasker/pgmq_queue.ts";
 import { missingObjects, QUEUE_OBJECTS, TASKER_OBJECTS } from "../tasker/tasker_schema.ts";
-import { createJsonLogger, type JsonLogger } from "../telemetry/json_logger.ts";
+import type { JsonLogger } from "../telemetry/json_logger.ts";
 import { MetricsRegistry } from "../telemetry/metrics_registry.ts";
 import { planOtelLaunch, relaunchWithOtel } from "../telemetry/otel_launch.ts";
+import { toSecretScanner } from "../telemetry/tracing.ts";
 import { createWorkerMetrics } from "../telemetry/worker_metrics.ts";
 
 const HELP = `Usage: deno task broker [options]
@@ -141,8 +142,9 @@ export async function main(args: string[]): Promise<number> {
     return await relaunchWithOtel(plan, { denoFlags: DENO_FLAGS });
   }
 
-  const secrets = configuredSecrets();
-  const logger = createJsonLogger({ fields: { service: "wasm-broker" } });
+  // Built once, for every log line and span: none carries a configured secret.
+  const secrets = toSecretScanner(configuredSecrets());
+  const logger = createBrokerLogger({ secrets });
   for (const warning of plan.warnings) logger.warn(warning);
 
   let loaded;

@@ -115,7 +115,7 @@ export function redactAttributes(
   attrs: Readonly<Record<string, AttributeInput>>,
   secrets: SecretsInput | undefined,
 ): Attributes {
-  const scanner = toScanner(secrets);
+  const scanner = toSecretScanner(secrets);
   const out: Attributes = {};
   for (const [key, value] of Object.entries(attrs)) {
     if (value === undefined || value === null) continue;
@@ -124,7 +124,12 @@ export function redactAttributes(
   return out;
 }
 
-function toScanner(secrets: SecretsInput | undefined): SecretScanner | undefined {
+/**
+ * The scanner for `secrets`: itself when it already is one, undefined when
+ * there is no secret to find. Building one derives every secret's encodings,
+ * so callers that trace many steps with the same secrets build it once.
+ */
+export function toSecretScanner(secrets: SecretsInput | undefined): SecretScanner | undefined {
   if (!secrets) return undefined;
   if (isScanner(secrets)) return secrets;
   return secrets.some((s) => s.length > 0) ? createSecretScanner(secrets) : undefined;
@@ -197,7 +202,7 @@ export class StepTrace {
       parent,
     );
     this.recording = this.span.isRecording();
-    this.#scanner = this.recording ? toScanner(options.secrets) : undefined;
+    this.#scanner = this.recording ? toSecretScanner(options.secrets) : undefined;
     this.#context = trace.setSpan(parent, this.span);
     if (this.recording) this.span.setAttributes(this.#redact(attributes));
   }
