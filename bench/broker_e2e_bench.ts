@@ -33,7 +33,7 @@
  *   deno run -A bench/broker_e2e_bench.ts --report [--steps 4000] [--latency-steps 400]
  *     [--rate 50] [--handlers trivial,transform] [--sandboxes 1,2,4] [--socket]
  *     [--slots-per-sandbox 1] [--toast-compression lz4|server_default]
- *     [--warm-up-per-sandbox 50]
+ *     [--warm-up-per-sandbox 50] [--telemetry] [--statements]
  *
  * `--socket`: the throwaway cluster through its Unix socket, not loopback TCP.
  * `--slots-per-sandbox n`: the broker's `concurrency` is n × the sandbox
@@ -44,6 +44,13 @@
  * (at least 100 in all). A fresh sandbox costs more CPU per step for its
  * first several hundred steps (see docs/performance.md), so a larger value
  * measures a broker that has been running, a smaller one includes that.
+ * `--telemetry`: the broker's own telemetry observer is told everything too,
+ * as in `deno task broker`: metrics, and JSON log lines at `info` written to
+ * a temp file (deleted at the end; the report counts the lines). Without it
+ * the numbers leave telemetry out. Spans are recorded only under
+ * `OTEL_DENO=true` (`support/otlp_sink.ts` can receive them).
+ * `--statements`: pg_stat_statements also tracks nested statements and
+ * planning; the report lists every statement of each drain.
  *
  * The database: `DATABASE_URL`'s server (a fresh database, dropped at the
  * end) when set, else a throwaway cluster with `pg_stat_statements` (see
@@ -78,6 +85,7 @@ import {
   type PostgresProcesses,
 } from "./support/process_cpu.ts";
 import { type SeededStep, StepSeeder } from "./support/step_seeder.ts";
+import { type BenchTelemetry, openBenchTelemetry } from "./support/bench_telemetry.ts";
 import type { SqlRecord } from "./support/timed_sql_client.ts";
 
 /** A handler the bench runs. */
@@ -246,11 +254,16 @@ export class Scenario {
   /** The broker's TOAST compression, as the broker logs it at start. */
   toastCompression = "";
 
+  /** The broker's own telemetry, told everything as in `deno task broker` (`--telemetry`). */
+  telemetry?: BenchTelemetry;
+
   static async open(
     options: {
       nestedStatements?: boolean;
       socket?: boolean;
       toastCompression?: ToastCompression;
+      /** Wire the broker's telemetry into every broker, its log to a temp file. */
+      telemetry?: boolean;
     } = {},
   ): Promise<Scenario> {
     const database = await openBenchDatabase(options);
@@ -258,6 +271,11 @@ export class Scenario {
     const toast = await toastCompressionSettings(database.url, options.toastCompression ?? "lz4");
     const scenario = new Scenario(database, registry, toast.settings);
     scenario.toastCompression = toast.why;
+    if (options.telemetry) {
+      scenario.telemetry = openBenchTelemetry(
+        await Deno.makeTempFile({ prefix: "wb_bench_telemetry_", suffix: ".jsonl" }),
+      );
+    }
     scenario.#stopListening = await scenario.#client.listen(RESULTS_CHANNEL, (payload) => {
       const at = performance.now();
       try {
@@ -317,10 +335,13 @@ export class Scenario {
     if (this.#broker?.concurrency === concurrency) return this.#broker.bench;
     await this.#broker?.bench.stop();
     this.#broker = undefined;
+    const workerId = crypto.randomUUID();
     const bench = await startBenchBroker(this.#brokerClient, {
       registryDir: this.registryDir,
       concurrency: concurrency * this.slotsPerSandbox,
       sandboxes: concurrency,
+      telemetry: this.telemetry?.observer(workerId),
+      workerId,
     });
     this.#broker = { concurrency, bench };
     return bench;
@@ -636,6 +657,7 @@ export class Scenario {
     await this.#client.close();
     await this.#brokerClient.close();
     await this.database.close();
+    this.telemetry?.close();
     await this.#cleanupRegistry();
   }
 }
@@ -806,8 +828,17 @@ async function report(): Promise<void> {
     nestedStatements: nested,
     socket: Deno.args.includes("--socket"),
     toastCompression,
+    telemetry: Deno.args.includes("--telemetry"),
   });
   s.slotsPerSandbox = countFlag("slots-per-sandbox", 1);
+  // Sandboxes as the tables name them: `4 × 2` is 4 sandbox processes, 2 broker slots each.
+  const sandboxLabel = (n: number) =>
+    s.slotsPerSandbox > 1 ? `${n} × ${s.slotsPerSandbox}` : `${n}`;
+  // A latency column: `trivial ×4`, or `trivial 4 × 2` with slots.
+  const caseLabel = (key: string, n: number) =>
+    s.slotsPerSandbox > 1 ? `${key} ${sandboxLabel(n)}` : `${key} ×${n}`;
+  const telemetry = s.telemetry?.describe ??
+    "telemetry: none (the CLI's metrics, spans and JSON logs are not in these numbers)";
   const out: string[] = [];
   const log = (line = "") => {
     out.push(line);
@@ -815,6 +846,7 @@ async function report(): Promise<void> {
   };
   try {
     console.error(`database: ${s.database.describe}; ${s.toastCompression}`);
+    console.error(telemetry);
     const results: {
       handler: HandlerCase;
       sandboxes: number;
@@ -843,6 +875,8 @@ async function report(): Promise<void> {
       }
     }
     log(`database: ${s.database.describe}; ${s.toastCompression}`);
+    log(`broker: ${s.slotsPerSandbox} slot(s) per sandbox process; ${telemetry}`);
+    if (s.telemetry) log(`telemetry log: ${s.telemetry.lines()} lines written in all`);
     log(
       `throughput: ${steps} steps per drain; latency: ${latencySteps} steps at min(${rate}/s, ` +
         "a quarter of the drain's steps/s)",
@@ -855,7 +889,7 @@ async function report(): Promise<void> {
     for (const { handler, sandboxes, drain, latency } of results) {
       const per = (ms: number) => f2(ms / drain.steps);
       log(
-        `| ${handler.key} | ${sandboxes} | ${
+        `| ${handler.key} | ${sandboxLabel(sandboxes)} | ${
           f1(drain.stepsPerSecond)
         } | ${latency.ratePerSecond} | ${f2(latency.p50Ms)} | ${f2(latency.p90Ms)} | ${
           f2(latency.p99Ms)
@@ -879,7 +913,7 @@ async function report(): Promise<void> {
         ? Object.entries(drain.serverMsPerStep).map(([k, v]) => `${k} ${f2(v)}`).join(", ")
         : "n/a";
       log(
-        `| ${handler.key} | ${sandboxes} | ${f2(m.read)} | ${f2(m.hydrate)} | ${
+        `| ${handler.key} | ${sandboxLabel(sandboxes)} | ${f2(m.read)} | ${f2(m.hydrate)} | ${
           f2(m.read_claim)
         } | ${f2(m.claim)} | ${f2(m.archive)} | ${f2(drain.executeMs)} | ${
           f2(m.report)
@@ -894,7 +928,9 @@ async function report(): Promise<void> {
     log("Latency runs, median ms of each phase of a step:");
     log();
     const names = [...new Set(results.flatMap((r) => r.latency.phases.map(([n]) => n)))];
-    log(`| phase | ${results.map((r) => `${r.handler.key} ×${r.sandboxes}`).join(" | ")} |`);
+    log(
+      `| phase | ${results.map((r) => caseLabel(r.handler.key, r.sandboxes)).join(" | ")} |`,
+    );
     log(`| --- | ${results.map(() => "---").join(" | ")} |`);
     for (const name of names) {
       const cells = results.map((r) => {

@@ -6,7 +6,9 @@
  * are real processes (`createRuntime`, `maxProcesses` = `prewarm` =
  * `sandboxes`); the resolver serves a real registry directory.
  *
- * Nothing of the loop is replaced: the wrappers only measure.
+ * Nothing of the loop is replaced: the wrappers only measure. With
+ * `telemetry`, the broker's own telemetry observer is told everything as
+ * well, as in `deno task broker`.
  *
  * @example
  * ```ts ignore
@@ -18,7 +20,11 @@
  * @module
  */
 import { Broker } from "../../src/broker/broker.ts";
-import { type BrokerObserver, NOOP_OBSERVER } from "../../src/broker/broker_observer.ts";
+import {
+  type BrokerObserver,
+  combineObservers,
+  NOOP_OBSERVER,
+} from "../../src/broker/broker_observer.ts";
 import { HandlerResolver } from "../../src/broker/handler_resolver.ts";
 import { createRuntime } from "../../src/create_runtime.ts";
 import type { SqlClient } from "../../src/db/sql_client.ts";
@@ -39,6 +45,10 @@ export interface BenchBrokerOptions {
   batchSize?: number;
   /** Fallback poll interval, ms. Default 1000 (the broker's default). */
   pollIntervalMs?: number;
+  /** The broker's worker id. Default: a random UUID. */
+  workerId?: string;
+  /** Told everything too: the broker's own telemetry (`bench_telemetry.ts`), when measured. */
+  telemetry?: BrokerObserver;
 }
 
 /** A step's run in the sandbox, as timed around `runtime.execute`. */
@@ -137,14 +147,20 @@ export async function startBenchBroker(
     },
   };
   const resolver = new HandlerResolver(new FileRegistry(options.registryDir), runtime);
-  const broker = new Broker({ tasker: sql, queue: sql, runtime, resolver, observer }, {
+  const broker = new Broker({
+    tasker: sql,
+    queue: sql,
+    runtime,
+    resolver,
+    observer: options.telemetry ? combineObservers(observer, options.telemetry) : observer,
+  }, {
     namespaces: [options.namespace ?? "catalog"],
     concurrency: options.concurrency,
     batchSize: options.batchSize ?? 20,
     visibilityTimeoutSeconds: 30,
     pollIntervalMs: options.pollIntervalMs ?? 1000,
     shutdownGraceMs: 10_000,
-    workerId: crypto.randomUUID(),
+    workerId: options.workerId ?? crypto.randomUUID(),
   });
   await broker.start();
   return {
