@@ -12,7 +12,7 @@ import type { StepOutcome } from "../src/runtime/step_outcome.ts";
 import { SandboxPool, type SandboxPoolOptions } from "../src/sandbox/sandbox_pool.ts";
 import { crashPlugin } from "./fixtures/plugins/crash_plugin.ts";
 import { sleepPlugin } from "./fixtures/plugins/sleep_plugin.ts";
-import { echoGuest } from "./support/test_guests.ts";
+import { echoGuest, sleepThenWriteOne } from "./support/test_guests.ts";
 import { wat } from "./support/wat.ts";
 
 const GRANTS = { capabilities: { io: {}, log: {}, sleep: {} } };
@@ -44,25 +44,31 @@ const SPIN_AFTER_ASYNC_CALL = wat(`(module
     (loop $l (br $l))
     (i32.const 0)))`);
 
-const SLEEP_THEN_ECHO = wat(`(module
+/** Sleeps `ms` in an async host call, then echoes its input. */
+const sleepThenEcho = (ms: number) =>
+  wat(`(module
   (import "sleep" "ms" (func $sleep (param i32) (result i32)))
   (import "io" "input_len" (func $len (result i32)))
   (import "io" "read_input" (func $read (param i32 i32) (result i32)))
   (import "io" "write_output" (func $write (param i32 i32) (result i32)))
   (memory (export "memory") 1)
   (func (export "run") (result i32) (local $n i32)
-    (drop (call $sleep (i32.const 100)))
+    (drop (call $sleep (i32.const ${ms})))
     (local.set $n (call $len))
     (drop (call $read (i32.const 0) (local.get $n)))
     (drop (call $write (i32.const 0) (local.get $n)))
     (i32.const 0)))`);
 
+/**
+ * Exits its process (code 3) after sleeping 500 ms: long enough for a test to
+ * see it share its process with another step on a loaded machine.
+ */
 const EXIT_AFTER_SLEEP = wat(`(module
   (import "sleep" "ms" (func $sleep (param i32) (result i32)))
   (import "crash" "exit" (func $exit (param i32) (result i32)))
   (memory (export "memory") 1)
   (func (export "run") (result i32)
-    (drop (call $sleep (i32.const 50)))
+    (drop (call $sleep (i32.const 500)))
     (call $exit (i32.const 3))))`);
 
 async function withPool(
@@ -205,7 +211,7 @@ Deno.test("SandboxPool re-runs the other steps of a process that crashed", async
     const crasher = await runtime.load(EXIT_AFTER_SLEEP, {
       capabilities: { sleep: {}, crash: {} },
     });
-    const sleeper = await runtime.load(SLEEP_THEN_ECHO, GRANTS);
+    const sleeper = await runtime.load(sleepThenEcho(1500), GRANTS);
     const [warm] = pool.processes();
     // Both suspend in an async host call in the same process; the crasher wakes first.
     const crashing = runtime.execute(crasher, {}, { timeoutMs: 20_000 });
@@ -222,15 +228,18 @@ Deno.test("SandboxPool re-runs the other steps of a process that crashed", async
 
 Deno.test("a step's deadline counts from when it reaches a process, not while it waits in the queue", async () => {
   await withPool({ maxProcesses: 1, prewarm: 1 }, async (runtime) => {
-    const sleeper = await runtime.load(SLEEP_THEN_ECHO, GRANTS);
-    // Each step sleeps 100 ms; with one process the third waits ~200 ms before it runs,
-    // longer than its 150 ms deadline — which must not count that wait.
-    const outcomes = await Promise.all(
-      [1, 2, 3].map((n) => runtime.execute(sleeper, { n }, { timeoutMs: n === 3 ? 150 : 5000 })),
-    );
+    const blocker = await runtime.load(sleepThenWriteOne(2000), GRANTS);
+    const sleeper = await runtime.load(sleepThenEcho(100), GRANTS);
+    // With one process the sleeper waits ~2 s behind the blocker, longer than its 1 s
+    // deadline — which must not count that wait — and then runs in ~100 ms.
+    const outcomes = await Promise.all([
+      runtime.execute(blocker, {}, { timeoutMs: 10_000 }),
+      runtime.execute(sleeper, { n: 1 }, { timeoutMs: 1000 }),
+    ]);
     for (const outcome of outcomes) {
       assert.equal(outcome.status, "completed", JSON.stringify(outcome));
     }
+    assert.deepEqual(outcomes[1].result, { n: 1 });
   });
 });
 

@@ -24,7 +24,9 @@ import { Runtime } from "../../src/runtime/runtime.ts";
 import { builtinPlugins } from "../../plugins/builtin_plugins.ts";
 
 const TOKEN = "tok-5b1e7d93c0a4";
-const TIMEOUT_MS = 400;
+// Every request of the wasm build is bounded by it, not only the slow ones: far above what a
+// loopback request takes on a loaded machine, far below the slow endpoint's 3 s.
+const TIMEOUT_MS = 1_000;
 
 interface Fixture {
   server: CatalogHttpServer;
@@ -202,7 +204,7 @@ Deno.test("http_request fails a request slower than its timeout as retryable htt
   await withFixture(async ({ server, both }) => {
     // The wasm build's deadline is capabilities.http.timeout_ms; the test sets both to TIMEOUT_MS.
     const f = failure(
-      await both({ config: { url: `${server.origin}/slow?ms=2000`, timeout_ms: TIMEOUT_MS } }),
+      await both({ config: { url: `${server.origin}/slow?ms=3000`, timeout_ms: TIMEOUT_MS } }),
     );
     assert.equal(f.code, "http_timeout");
     assert.equal(f.retryable, true);
