@@ -363,7 +363,7 @@ Deno.test("pgmq_send_with_notify() sends and notifies the namespace and global c
     got.length = 0;
     const big = { task_uuid: "x", pad: "y".repeat(7100) };
     const [{ id: bigId }] = await db.client.query<{ id: number }>(
-      "SELECT tasker.pgmq_send_with_notify('orchestration_step_results', $1::jsonb, 2) AS id",
+      "SELECT tasker.pgmq_send_with_notify('orchestration_step_results', $1::jsonb, 60) AS id",
       [JSON.stringify(big)],
     );
     await waitFor(() => got.length >= 2);
@@ -376,10 +376,10 @@ Deno.test("pgmq_send_with_notify() sends and notifies the namespace and global c
       assert.equal(payload.msg_id, bigId);
       assert.equal(payload.namespace, "orchestration");
       assert.equal(payload.payload_omitted, true);
-      assert.equal(payload.delay_seconds, 2);
+      assert.equal(payload.delay_seconds, 60);
       assert.equal("message" in payload, false);
     }
-    // The delay is honoured: the message is not visible yet.
+    // The delay is honoured: the message is not visible yet (60 s: however slow the wait above).
     const early = await db.client.query(
       "SELECT msg_id FROM pgmq.read('orchestration_step_results', 30, 10)",
     );

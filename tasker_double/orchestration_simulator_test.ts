@@ -766,7 +766,8 @@ Deno.test("staleness recovery resets a step whose worker died after claiming and
     const { taskUuid } = await h.sim.createTask({ name: "lost", context: {} });
     const dead = h.worker({ dieAfterClaim: () => true });
     assert.deepEqual(await dead.poll(), ["died"]);
-    assert.equal((await h.sim.taskReport(taskUuid)).steps[0].state, "in_progress");
+    // (Its claim left the step in_progress; the reset below says so. Checking it here would
+    // race the 1 s staleness threshold.)
     const report = await h.finish(taskUuid, [h.worker()]);
     assert.equal(report.state, "complete");
     assert.equal(report.steps[0].attempts, 2);

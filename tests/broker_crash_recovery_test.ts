@@ -88,6 +88,13 @@ const SPIN_HOLD_STOP_MS = 20_000;
 const STALE_AFTER_S = 25;
 /** Visibility timeout of the brokers in the tests that rely on it. */
 const VT_S = 4;
+/**
+ * The visibility timeout where a live broker must hold a message through
+ * several of them: it extends every half timeout, so a stall of the broker
+ * (or, on PGlite, of the test process serving every query) longer than half
+ * of it would let the other broker read the message.
+ */
+const HOLD_VT_S = 8;
 
 const TRANSFORM_TEMPLATE = {
   name: "one_transform",
@@ -281,7 +288,7 @@ for (const kind of reliabilityKinds()) {
         try {
           await sim.sim.registerTemplate(TRANSFORM_TEMPLATE);
           await sim.sim.registerTemplate(SPIN_TEMPLATE);
-          const vtArgs = ["--visibility-timeout-s", String(VT_S)];
+          const vtArgs = ["--visibility-timeout-s", String(HOLD_VT_S)];
           const a = await startBroker(db, { registryDir, args: [...vtArgs, "--concurrency", "1"] });
           brokers.push(a);
           const { taskUuid, stepUuid } = await readAheadBehindSpin(db, sim, a);
@@ -290,7 +297,7 @@ for (const kind of reliabilityKinds()) {
           // never sees it, even after several visibility timeouts.
           const b = await startBroker(db, { registryDir, args: vtArgs });
           brokers.push(b);
-          await new Promise((r) => setTimeout(r, 3 * VT_S * 1000));
+          await new Promise((r) => setTimeout(r, 2 * HOLD_VT_S * 1000));
           const held = await queuedMessage(db.client, stepUuid);
           assert.equal(held?.readCt, 1, "only A read the message");
           assert.ok(held!.invisibleForS > 0, `still invisible: ${JSON.stringify(held)}`);

@@ -118,14 +118,16 @@ Deno.test("acquireRegistryLock() breaks an empty stale lock left by a holder tha
 Deno.test("acquireRegistryLock() keeps a held lock fresh with a heartbeat so waiters do not break it", async () => {
   await withDir(async (dir) => {
     const path = `${dir}/registry.lock`;
-    const staleMs = 800;
+    // The heartbeat runs every staleMs / 3: a stall of the holder longer than 2/3 of staleMs
+    // would let the waiter break a live lock, so staleMs leaves room for a loaded machine.
+    const staleMs = 2000;
     const holder = await acquireRegistryLock(path, { staleMs });
     let released = false;
     const waiter = acquireRegistryLock(path, { staleMs, timeoutMs: 30_000 }).then((lock) => {
       assert.equal(released, true, "the waiter broke a lock whose holder was alive");
       return lock;
     });
-    await sleep(staleMs * 3);
+    await sleep(staleMs * 2);
     released = true;
     await holder.release();
     await (await waiter).release();
