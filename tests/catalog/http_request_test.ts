@@ -25,7 +25,7 @@ import { builtinPlugins } from "../../plugins/builtin_plugins.ts";
 
 const TOKEN = "tok-5b1e7d93c0a4";
 // Every request of the wasm build is bounded by it, not only the slow ones: far above what a
-// loopback request takes on a loaded machine, far below the slow endpoint's 3 s.
+// loopback request takes on a loaded machine, well below the slow endpoint's 3 s.
 const TIMEOUT_MS = 1_000;
 
 interface Fixture {

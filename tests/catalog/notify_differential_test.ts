@@ -20,7 +20,7 @@ import { finishNotify, planNotify } from "../../catalog/handlers/notify/notify.t
 type Arb<A> = A extends fc.Arbitrary<infer T> ? T : never;
 
 // Every request of the wasm build is bounded by it, not only the slow ones: far above what a
-// loopback request takes on a loaded machine, far below the slow endpoint's 3 s.
+// loopback request takes on a loaded machine, well below the slow endpoint's 3 s.
 const TIMEOUT_MS = 1_000;
 const RUNS = 300;
 
